@@ -1,0 +1,164 @@
+//! Bad input: what memcached answers, and what the connection does next.
+//!
+//! A parse error is an expected runtime condition, not a bug: clients send
+//! typos, truncated packets and hostile lengths. Each error therefore carries
+//! the exact reply memcached gives (so clients written against memcached see
+//! no surprise) and a [`Recovery`] that keeps the connection in sync.
+
+use crate::binary;
+
+/// Why a request was refused. [`ParseError::write_reply`] turns it into bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A command name memcached does not know, or the wrong number of tokens.
+    UnknownCommand,
+    /// A malformed line: key too long or with control characters, a bad number.
+    BadCommandLine,
+    /// `delete` with an argument other than `0` or `noreply`.
+    BadDeleteFormat,
+    /// `incr`/`decr` with a delta that is not an unsigned 64-bit decimal.
+    InvalidDelta,
+    /// `touch`/`gat` with an exptime that is not a 32-bit decimal.
+    InvalidExptime,
+    /// The data block was not followed by `\r\n`, or its length was malformed.
+    BadDataChunk,
+    /// The declared value is larger than the item size limit.
+    TooLarge,
+    /// A command line grew past the line limit without a newline. memcached
+    /// closes such a connection without a reply.
+    LineTooLong,
+    /// `shutdown` with a mode other than `graceful`.
+    InvalidShutdownMode,
+    /// A meta flag memcached does not know.
+    MetaInvalidFlag,
+    /// A meta flag given twice.
+    MetaDuplicateFlag,
+    /// A meta flag whose token is not the number it must be.
+    MetaBadToken,
+    /// A meta `b` key that is not valid base64.
+    MetaKeyDecode,
+    /// An `M` token longer than one character.
+    MetaModeLength,
+    /// An `ms` mode other than E, A, P, R, S.
+    MetaInvalidSetMode,
+    /// An `ma` mode other than I, +, D, -.
+    MetaInvalidArithMode,
+    /// An `ma` `J` token that is not an unsigned 64-bit decimal.
+    MetaInvalidInitial,
+    /// An `ma` `D` token that is not an unsigned 64-bit decimal.
+    MetaInvalidDelta,
+    /// An `O` (opaque) token longer than 32 bytes.
+    MetaOpaqueTooLong,
+    /// A binary packet that does not start with the request magic: memcached
+    /// closes the connection without a reply.
+    BinaryBadMagic,
+    /// A binary error reply (invalid arguments, unknown command, too large)
+    /// for the request with this opcode and opaque.
+    Binary {
+        /// The status code memcached sends.
+        status: binary::Status,
+        /// Echoed from the request header.
+        opcode: u8,
+        /// Echoed from the request header.
+        opaque: u32,
+    },
+}
+
+impl ErrorKind {
+    /// The text reply line memcached sends, `\r\n` included. Empty for errors
+    /// that close the connection silently or that answer in binary.
+    pub fn text_reply(&self) -> &'static [u8] {
+        match self {
+            ErrorKind::UnknownCommand => b"ERROR\r\n",
+            ErrorKind::BadCommandLine => b"CLIENT_ERROR bad command line format\r\n",
+            ErrorKind::BadDeleteFormat => {
+                b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n"
+            }
+            ErrorKind::InvalidDelta => b"CLIENT_ERROR invalid numeric delta argument\r\n",
+            ErrorKind::InvalidExptime => b"CLIENT_ERROR invalid exptime argument\r\n",
+            ErrorKind::BadDataChunk => b"CLIENT_ERROR bad data chunk\r\n",
+            ErrorKind::TooLarge => b"SERVER_ERROR object too large for cache\r\n",
+            ErrorKind::InvalidShutdownMode => b"CLIENT_ERROR invalid shutdown mode\r\n",
+            ErrorKind::MetaInvalidFlag => b"CLIENT_ERROR invalid flag\r\n",
+            ErrorKind::MetaDuplicateFlag => b"CLIENT_ERROR duplicate flag\r\n",
+            ErrorKind::MetaBadToken => b"CLIENT_ERROR bad token in command line format\r\n",
+            ErrorKind::MetaKeyDecode => b"CLIENT_ERROR error decoding key\r\n",
+            ErrorKind::MetaModeLength => b"CLIENT_ERROR incorrect length for M token\r\n",
+            ErrorKind::MetaInvalidSetMode => b"CLIENT_ERROR invalid mode for ms STORE\r\n",
+            ErrorKind::MetaInvalidArithMode => b"CLIENT_ERROR invalid mode for ma M token\r\n",
+            ErrorKind::MetaInvalidInitial => b"CLIENT_ERROR invalid numeric initial value\r\n",
+            ErrorKind::MetaInvalidDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",
+            ErrorKind::MetaOpaqueTooLong => b"CLIENT_ERROR opaque token too long\r\n",
+            ErrorKind::LineTooLong | ErrorKind::BinaryBadMagic | ErrorKind::Binary { .. } => b"",
+        }
+    }
+}
+
+/// What the connection does after answering a bad request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recovery {
+    /// Discard this many bytes, counted from the start of the buffer that was
+    /// parsed, then parse on. The count may exceed what is buffered (a value
+    /// refused as too large is skipped as it arrives, never stored).
+    Skip(usize),
+    /// Send the reply, then close the connection.
+    Close,
+}
+
+/// A refused request: the reply to send and how to carry on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// What was wrong.
+    pub kind: ErrorKind,
+    /// How to get back in sync with the client.
+    pub recovery: Recovery,
+    /// The request carried `noreply`, and memcached honours it even for
+    /// this error (text storage commands do): send nothing.
+    pub silent: bool,
+}
+
+impl ParseError {
+    pub(crate) fn skip(kind: ErrorKind, bytes: usize) -> ParseError {
+        ParseError {
+            kind,
+            recovery: Recovery::Skip(bytes),
+            silent: false,
+        }
+    }
+
+    pub(crate) fn close(kind: ErrorKind) -> ParseError {
+        ParseError {
+            kind,
+            recovery: Recovery::Close,
+            silent: false,
+        }
+    }
+
+    pub(crate) fn silenced(mut self, noreply: bool) -> ParseError {
+        self.silent = noreply;
+        self
+    }
+
+    /// Appends the reply memcached sends for this error (possibly nothing).
+    pub fn write_reply(&self, out: &mut Vec<u8>) {
+        if self.silent {
+            return;
+        }
+        match self.kind {
+            ErrorKind::Binary {
+                status,
+                opcode,
+                opaque,
+            } => binary::encode_error(out, opcode, status, opaque),
+            kind => out.extend_from_slice(kind.text_reply()),
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} ({:?})", self.kind, self.recovery)
+    }
+}
+
+impl std::error::Error for ParseError {}

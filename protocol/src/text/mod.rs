@@ -1,0 +1,327 @@
+//! memcached's text protocol: one command per line, storage commands followed
+//! by a data block.
+//!
+//! Lines end in `\n`, optionally preceded by `\r` (memcached accepts both);
+//! data blocks must end in exactly `\r\n`. Tokens are separated by runs of
+//! spaces. The meta commands (`mg`, `ms`, `md`, `ma`, `mn`, `me`) share this
+//! framing and are dispatched to [`crate::meta`] from here.
+
+mod reply;
+mod request;
+
+pub use reply::{write_number, write_stat, write_value, write_version, Reply, StatValue};
+pub use request::{ArithOp, KeyList, Request, Retrieval, Store, StoreMode};
+
+use crate::error::{ErrorKind, ParseError};
+use crate::key::is_valid_text_key;
+use crate::number::{parse_i32, parse_u32, parse_u64};
+use crate::{meta, Limits};
+
+/// The result of parsing from a connection buffer: a request and the bytes it
+/// used, `None` when more bytes are needed, or an error.
+pub type ParseResult<'a> = Result<Option<(Request<'a>, usize)>, ParseError>;
+
+/// Parses the first request in `buf`. See the crate docs for the contract.
+pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
+    let Some(newline) = memchr::memchr(b'\n', buf) else {
+        return if buf.len() > line_limit(buf, limits) {
+            Err(ParseError::close(ErrorKind::LineTooLong))
+        } else {
+            Ok(None)
+        };
+    };
+    if newline > line_limit(buf, limits) {
+        return Err(ParseError::close(ErrorKind::LineTooLong));
+    }
+    let line_end = newline + 1;
+    let line = match &buf[..newline] {
+        [line @ .., b'\r'] => line,
+        line => line,
+    };
+    let (command, rest) = split_first_token(line);
+    let unknown = || Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    let request = match command {
+        b"get" => retrieval(rest, false, None, line_end)?,
+        b"gets" => retrieval(rest, true, None, line_end)?,
+        b"gat" | b"gats" => {
+            let (exptime, keys) = split_first_token(rest);
+            if keys.is_empty() {
+                return unknown();
+            }
+            let Some(exptime) = parse_i32(exptime) else {
+                return Err(ParseError::skip(ErrorKind::InvalidExptime, line_end));
+            };
+            retrieval(keys, command == b"gats", Some(exptime), line_end)?
+        }
+        b"set" => return store(StoreMode::Set, rest, buf, line_end, limits),
+        b"add" => return store(StoreMode::Add, rest, buf, line_end, limits),
+        b"replace" => return store(StoreMode::Replace, rest, buf, line_end, limits),
+        b"append" => return store(StoreMode::Append, rest, buf, line_end, limits),
+        b"prepend" => return store(StoreMode::Prepend, rest, buf, line_end, limits),
+        b"cas" => return store(StoreMode::Cas, rest, buf, line_end, limits),
+        b"delete" => delete(rest, line_end)?,
+        b"incr" => arith(ArithOp::Incr, rest, line_end)?,
+        b"decr" => arith(ArithOp::Decr, rest, line_end)?,
+        b"touch" => touch(rest, line_end)?,
+        b"flush_all" => flush_all(rest, line_end)?,
+        b"version" => Request::Version,
+        b"verbosity" => {
+            let (args, n) = split_args::<2>(rest);
+            if n == 0 || n > 2 {
+                return unknown();
+            }
+            Request::Verbosity {
+                level: leading_u32(args[0]),
+                noreply: n == 2 && args[1] == b"noreply",
+            }
+        }
+        b"quit" => Request::Quit,
+        b"stats" => Request::Stats {
+            args: trim_spaces(rest),
+        },
+        b"shutdown" => {
+            let (args, n) = split_args::<1>(rest);
+            match (n, args[0]) {
+                (0, _) => Request::Shutdown { graceful: false },
+                (1, b"graceful") => Request::Shutdown { graceful: true },
+                (1, _) => return Err(ParseError::skip(ErrorKind::InvalidShutdownMode, line_end)),
+                _ => return unknown(),
+            }
+        }
+        b"mg" => Request::MetaGet(meta::parse_request(rest, line_end)?),
+        b"md" => Request::MetaDelete(meta::parse_request(rest, line_end)?),
+        b"ma" => Request::MetaArith(meta::parse_arith(rest, line_end)?),
+        b"ms" => {
+            return Ok(meta::parse_set(rest, buf, line_end, limits)?
+                .map(|(set, used)| (Request::MetaSet(set), used)))
+        }
+        b"mn" => Request::MetaNoop,
+        b"me" => Request::MetaDebug(meta::parse_debug(rest, line_end)?),
+        _ => return unknown(),
+    };
+    Ok(Some((request, line_end)))
+}
+
+/// Retrieval lines may be far longer than other commands (multi-key gets).
+fn line_limit(buf: &[u8], limits: &Limits) -> usize {
+    let start = trim_spaces(&buf[..buf.len().min(128)]);
+    let is_retrieval = [&b"get "[..], b"gets ", b"gat ", b"gats "]
+        .iter()
+        .any(|prefix| start.starts_with(prefix));
+    if is_retrieval {
+        limits.max_get_line_len.max(limits.max_line_len)
+    } else {
+        limits.max_line_len
+    }
+}
+
+/// Space-separated tokens, empty ones (runs of spaces) skipped.
+pub(crate) fn tokens(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
+    raw.split(|&b| b == b' ').filter(|t| !t.is_empty())
+}
+
+/// The first token and everything after it.
+pub(crate) fn split_first_token(raw: &[u8]) -> (&[u8], &[u8]) {
+    let raw = trim_start(raw);
+    match memchr::memchr(b' ', raw) {
+        Some(i) => (&raw[..i], &raw[i + 1..]),
+        None => (raw, &[]),
+    }
+}
+
+/// Up to `N` tokens into an array, plus how many tokens there are in all.
+pub(crate) fn split_args<const N: usize>(raw: &[u8]) -> ([&[u8]; N], usize) {
+    let mut args: [&[u8]; N] = [&[]; N];
+    let mut count = 0;
+    for token in tokens(raw) {
+        if let Some(slot) = args.get_mut(count) {
+            *slot = token;
+        }
+        count += 1;
+    }
+    (args, count)
+}
+
+fn trim_start(raw: &[u8]) -> &[u8] {
+    let start = raw.iter().position(|&b| b != b' ').unwrap_or(raw.len());
+    &raw[start..]
+}
+
+fn trim_spaces(raw: &[u8]) -> &[u8] {
+    let raw = trim_start(raw);
+    let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    &raw[..end]
+}
+
+/// `strtoul` as memcached's `verbosity` uses it: leading digits, else 0.
+fn leading_u32(token: &[u8]) -> u32 {
+    token
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .fold(0u32, |acc, &d| {
+            acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+        })
+}
+
+fn retrieval<'a>(
+    keys: &'a [u8],
+    with_cas: bool,
+    touch: Option<i32>,
+    line_end: usize,
+) -> Result<Request<'a>, ParseError> {
+    let mut count = 0;
+    for key in tokens(keys) {
+        if !is_valid_text_key(key) {
+            return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    }
+    Ok(Request::Get(Retrieval {
+        with_cas,
+        touch,
+        keys: KeyList::new(keys, count),
+    }))
+}
+
+fn store<'a>(
+    mode: StoreMode,
+    rest: &'a [u8],
+    buf: &'a [u8],
+    line_end: usize,
+    limits: &Limits,
+) -> ParseResult<'a> {
+    let (args, n) = split_args::<6>(rest);
+    let required = if mode == StoreMode::Cas { 5 } else { 4 };
+    if n != required && n != required + 1 {
+        return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    }
+    let noreply = n == required + 1 && args[required] == b"noreply";
+    let bad_line = || Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply));
+    let key = args[0];
+    if !is_valid_text_key(key) {
+        return bad_line();
+    }
+    let (Some(flags), Some(exptime), Some(declared)) =
+        (parse_u32(args[1]), parse_i32(args[2]), parse_i32(args[3]))
+    else {
+        return bad_line();
+    };
+    let cas = if mode == StoreMode::Cas {
+        match parse_u64(args[4]) {
+            Some(cas) => cas,
+            None => return bad_line(),
+        }
+    } else {
+        0
+    };
+    let Ok(value_len) = usize::try_from(declared) else {
+        return bad_line();
+    };
+    let total = line_end + value_len + 2;
+    if value_len > limits.max_value_len {
+        return Err(ParseError::skip(ErrorKind::TooLarge, total).silenced(noreply));
+    }
+    let Some(block) = buf.get(line_end..total) else {
+        return Ok(None);
+    };
+    let (value, terminator) = block.split_at(value_len);
+    if terminator != b"\r\n" {
+        return Err(ParseError::skip(ErrorKind::BadDataChunk, total).silenced(noreply));
+    }
+    let store = Store {
+        mode,
+        key,
+        flags,
+        exptime,
+        cas,
+        value,
+        noreply,
+    };
+    Ok(Some((Request::Store(store), total)))
+}
+
+fn delete(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
+    let (args, n) = split_args::<3>(rest);
+    let noreply = n > 1 && args[n.min(3) - 1] == b"noreply";
+    let hold_is_zero = n > 1 && args[1] == b"0";
+    let valid = match n {
+        1 => true,
+        2 => hold_is_zero || noreply,
+        3 => hold_is_zero && noreply,
+        _ => return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end)),
+    };
+    if !valid {
+        return Err(ParseError::skip(ErrorKind::BadDeleteFormat, line_end).silenced(noreply));
+    }
+    if !is_valid_text_key(args[0]) {
+        return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply));
+    }
+    Ok(Request::Delete {
+        key: args[0],
+        noreply,
+    })
+}
+
+fn arith(op: ArithOp, rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
+    let (args, n) = split_args::<3>(rest);
+    if n != 2 && n != 3 {
+        return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    }
+    let noreply = n == 3 && args[2] == b"noreply";
+    if !is_valid_text_key(args[0]) {
+        return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply));
+    }
+    let Some(delta) = parse_u64(args[1]) else {
+        return Err(ParseError::skip(ErrorKind::InvalidDelta, line_end).silenced(noreply));
+    };
+    Ok(Request::Arith {
+        op,
+        key: args[0],
+        delta,
+        noreply,
+    })
+}
+
+fn touch(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
+    let (args, n) = split_args::<3>(rest);
+    if n != 2 && n != 3 {
+        return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    }
+    let noreply = n == 3 && args[2] == b"noreply";
+    if !is_valid_text_key(args[0]) {
+        return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply));
+    }
+    let Some(exptime) = parse_i32(args[1]) else {
+        return Err(ParseError::skip(ErrorKind::InvalidExptime, line_end).silenced(noreply));
+    };
+    Ok(Request::Touch {
+        key: args[0],
+        exptime,
+        noreply,
+    })
+}
+
+fn flush_all(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
+    let (args, n) = split_args::<2>(rest);
+    if n > 2 {
+        return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
+    }
+    let noreply = n > 0 && args[n - 1] == b"noreply";
+    let delay = if n == usize::from(noreply) {
+        None
+    } else {
+        match parse_i32(args[0]) {
+            Some(delay) => Some(delay),
+            None => {
+                return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply))
+            }
+        }
+    };
+    Ok(Request::FlushAll { delay, noreply })
+}
+
+#[cfg(test)]
+mod tests;

@@ -72,7 +72,7 @@ impl<'a> MetaKey<'a> {
 
 /// The flags of one meta command: which letters were given, the tokens that
 /// carry values (parsed), and the run as sent (for ordered return flags).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct MetaFlags<'a> {
     raw: &'a [u8],
     present: u64,
@@ -103,6 +103,13 @@ fn flag_bit(flag: u8) -> Option<u64> {
         b'A'..=b'Z' => Some(1 << (flag - b'A')),
         b'a'..=b'z' => Some(1 << (flag - b'a' + 26)),
         _ => None,
+    }
+}
+
+/// Equal when the same flags came in the same order, however spaced.
+impl PartialEq for MetaFlags<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
     }
 }
 

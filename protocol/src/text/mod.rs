@@ -23,21 +23,24 @@ pub type ParseResult<'a> = Result<Option<(Request<'a>, usize)>, ParseError>;
 
 /// Parses the first request in `buf`. See the crate docs for the contract.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
+    let limit = line_limit(buf, limits);
     let Some(newline) = memchr::memchr(b'\n', buf) else {
-        return if buf.len() > line_limit(buf, limits) {
+        // One byte of slack: the last byte may be the `\r` of a line that is
+        // exactly at the limit.
+        return if buf.len() > limit + 1 {
             Err(ParseError::close(ErrorKind::LineTooLong))
         } else {
             Ok(None)
         };
     };
-    if newline > line_limit(buf, limits) {
-        return Err(ParseError::close(ErrorKind::LineTooLong));
-    }
     let line_end = newline + 1;
     let line = match &buf[..newline] {
         [line @ .., b'\r'] => line,
         line => line,
     };
+    if line.len() > limit {
+        return Err(ParseError::close(ErrorKind::LineTooLong));
+    }
     let (command, rest) = split_first_token(line);
     let unknown = || Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
     let request = match command {
@@ -169,20 +172,14 @@ fn retrieval<'a>(
     touch: Option<i32>,
     line_end: usize,
 ) -> Result<Request<'a>, ParseError> {
-    let mut count = 0;
-    for key in tokens(keys) {
-        if !is_valid_text_key(key) {
-            return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
-        }
-        count += 1;
-    }
-    if count == 0 {
+    if tokens(keys).next().is_none() {
         return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
     }
+    let keys = KeyList::parse(keys).ok_or(ParseError::skip(ErrorKind::BadCommandLine, line_end))?;
     Ok(Request::Get(Retrieval {
         with_cas,
         touch,
-        keys: KeyList::new(keys, count),
+        keys,
     }))
 }
 

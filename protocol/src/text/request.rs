@@ -139,16 +139,31 @@ pub struct Retrieval<'a> {
 
 /// The keys of a multi-key command, validated, kept as the raw
 /// space-separated run so a thousand-key `get` needs no allocation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Eq)]
 pub struct KeyList<'a> {
     raw: &'a [u8],
     len: usize,
 }
 
+/// Equal when the keys are, however many spaces separated them.
+impl PartialEq for KeyList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
 impl<'a> KeyList<'a> {
-    /// Wraps a run of keys that the parser has already validated.
-    pub(crate) fn new(raw: &'a [u8], len: usize) -> Self {
-        KeyList { raw, len }
+    /// Validates a space-separated run of keys (at least one), for clients
+    /// that build multi-key requests.
+    pub fn parse(raw: &'a [u8]) -> Option<Self> {
+        let mut len = 0;
+        for key in super::tokens(raw) {
+            if !crate::key::is_valid_text_key(key) {
+                return None;
+            }
+            len += 1;
+        }
+        (len > 0).then_some(KeyList { raw, len })
     }
 
     /// How many keys (counting repeats).
@@ -289,6 +304,9 @@ impl Request<'_> {
             Request::MetaDebug(key) => {
                 out.extend_from_slice(b"me ");
                 out.extend_from_slice(key.raw());
+                if key.is_base64() {
+                    out.extend_from_slice(b" b");
+                }
             }
         }
         out.extend_from_slice(b"\r\n");

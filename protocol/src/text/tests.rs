@@ -461,15 +461,20 @@ fn unknown_and_empty_lines() {
 #[test]
 fn overlong_lines_close_the_connection() {
     let limits = limits();
-    let junk = vec![b'x'; limits.max_line_len + 1];
+    let junk = vec![b'x'; limits.max_line_len + 2];
     let e = parse(&junk, &limits).unwrap_err();
     assert_eq!(
         (e.kind, e.recovery),
         (ErrorKind::LineTooLong, Recovery::Close)
     );
     assert_eq!(reply(&e), b"");
-    // Up to the limit without a newline we wait.
+    // Up to the limit (and its `\r`) without a newline we wait.
     assert_eq!(parse(&junk[..limits.max_line_len], &limits), Ok(None));
+    let mut at_limit = vec![b'x'; limits.max_line_len];
+    at_limit.push(b'\r');
+    assert_eq!(parse(&at_limit, &limits), Ok(None));
+    at_limit.push(b'\n');
+    assert_err(&at_limit, b"ERROR\r\n", Recovery::Skip(at_limit.len()));
     // A long line that does end is still refused.
     let mut line = vec![b'x'; limits.max_line_len + 10];
     line.extend_from_slice(b"\r\n");
@@ -911,4 +916,32 @@ fn encode_round_trips_through_parse() {
             String::from_utf8_lossy(input)
         );
     }
+}
+
+// ---- fuzz regressions ----
+
+/// Found by the `text` fuzz target: `me <key> b` parsed as a base64 key, but
+/// encoding dropped the `b`, so the re-encoded request named another key (a
+/// load generator built on `encode` would have asked for the wrong item).
+#[test]
+fn fuzz_regression_me_keeps_base64_flag() {
+    let req = ok(b"me Zm9v b\r\n");
+    let mut out = Vec::new();
+    req.encode(&mut out);
+    assert_eq!(out, b"me Zm9v b\r\n");
+}
+
+/// Found by the `text` fuzz target: the line limit counted the `\r` of a
+/// `\r\n` ending but not a bare `\n`, so a line accepted with `\n` was
+/// refused (and the connection closed) when sent with `\r\n`.
+#[test]
+fn fuzz_regression_line_limit_ignores_the_terminator() {
+    let limits = Limits {
+        max_line_len: 10,
+        ..Limits::default()
+    };
+    for line in [&b"mg 12345 v\n"[..], b"mg 12345 v\r\n"] {
+        assert!(matches!(parse(line, &limits), Ok(Some(_))), "{line:?}");
+    }
+    assert!(parse(b"mg 123456 v\r\n", &limits).is_err());
 }

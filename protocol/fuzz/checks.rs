@@ -1,0 +1,92 @@
+#![allow(dead_code)] // each fuzz target uses only the check for its own protocol
+//! Invariants every parser must keep on any input. Shared by the cargo-fuzz
+//! targets (which run them on generated input) and by the corpus replay test
+//! (which runs them on every checked-in input under `cargo test`).
+
+use segcore_protocol::{binary, text, Limits, ParseError, Recovery};
+
+/// Small limits so the fuzzer reaches the "too large" and "line too long"
+/// paths with short inputs.
+pub fn limits() -> Limits {
+    Limits {
+        max_value_len: 64,
+        max_line_len: 128,
+        max_get_line_len: 512,
+    }
+}
+
+/// Feeds `data` through `parse` the way a connection does: take requests,
+/// follow each error's recovery, stop when more bytes are needed or the
+/// connection would close. Checks progress, bounds and the round trip
+/// `parse(encode(r)) == r` for each request. Returns how many requests
+/// parsed.
+fn drive<'a, R: PartialEq + std::fmt::Debug>(
+    data: &'a [u8],
+    parse: impl Fn(&'a [u8]) -> Result<Option<(R, usize)>, ParseError>,
+    round_trip: impl Fn(&R),
+) -> usize {
+    let mut at = 0;
+    let mut parsed = 0;
+    while at < data.len() {
+        match parse(&data[at..]) {
+            Ok(Some((request, used))) => {
+                assert!(used > 0 && at + used <= data.len(), "used {used}");
+                round_trip(&request);
+                parsed += 1;
+                at += used;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let mut reply = Vec::new();
+                e.write_reply(&mut reply);
+                assert!(reply.len() < 256, "error replies are short");
+                match e.recovery {
+                    Recovery::Skip(n) => {
+                        assert!(n > 0, "skip must make progress");
+                        at = at.saturating_add(n);
+                    }
+                    Recovery::Close => break,
+                }
+            }
+        }
+    }
+    parsed
+}
+
+/// Text and meta commands.
+pub fn check_text(data: &[u8]) -> usize {
+    let limits = limits();
+    drive(
+        data,
+        |buf| text::parse(buf, &limits),
+        |request| {
+            let mut encoded = Vec::new();
+            request.encode(&mut encoded);
+            match text::parse(&encoded, &limits) {
+                Ok(Some((again, used))) => {
+                    assert_eq!(&again, request);
+                    assert_eq!(used, encoded.len());
+                }
+                other => panic!("re-encoded {request:?} as {encoded:?} parsed as {other:?}"),
+            }
+        },
+    )
+}
+
+/// Binary packets.
+pub fn check_binary(data: &[u8]) -> usize {
+    let limits = limits();
+    drive(
+        data,
+        |buf| binary::parse(buf, &limits),
+        |request| {
+            let mut encoded = Vec::new();
+            request.encode(&mut encoded);
+            let (again, used) = binary::parse(&encoded, &limits)
+                .expect("re-encoded request parses")
+                .expect("re-encoded request is complete");
+            assert_eq!(&again, request);
+            assert_eq!(used, encoded.len());
+        },
+    )
+}

@@ -1,5 +1,11 @@
-//! segcore's engine: per-core shard storage and the thread-per-core runtime.
+//! segcore's engine: per-core shard storage, and (to come) the
+//! thread-per-core runtime that serves it over the network.
 //!
-//! Empty so far: the storage (issue "segcore-engine storage") and the runtime
-//! (issue "segcore server") land here. It already depends on the protocol
-//! crate so the layering bin -> engine -> protocol is fixed from the start.
+//! - [`storage`]: a [`storage::Shard`] is one core's cache: segments, index,
+//!   TTL buckets, eviction. Single-threaded by design; the runtime gives each
+//!   pinned core exactly one.
+//!
+//! The crate depends on `segcore-protocol` so the runtime can parse and
+//! encode on the core that owns each connection.
+
+pub mod storage;

@@ -1,0 +1,34 @@
+//! Shard storage: segment-based slab memory, a compact index, exact TTLs
+//! and single-writer segment eviction.
+//!
+//! A [`Shard`] holds one core's slice of the cache. It knows nothing of
+//! sockets or executors, so it is tested and benchmarked on its own.
+//!
+//! - [`segment`]: the up-front memory, carved into append-only segments.
+//! - [`item`]: the packed item layout inside a segment.
+//! - [`location`]: the packed u64 an index slot holds.
+//! - [`index`]: key -> location.
+//! - [`ttl`]: TTL buckets grouping segments by lifetime.
+//! - [`eviction`]: the policies that pick victim segments.
+//! - [`time`]: memcached's exptime rules.
+//! - [`hash`]: the one hash per key that picks both shard and slot.
+//! - [`stats`]: per-shard counters.
+
+pub mod eviction;
+pub mod hash;
+pub mod index;
+pub mod item;
+pub mod location;
+pub mod segment;
+mod shard;
+pub mod stats;
+pub mod time;
+pub mod ttl;
+
+pub use eviction::Policy;
+pub use hash::HashedKey;
+pub use shard::{
+    ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteResult, ItemView, MetaDeleteOptions,
+    MetaGetOptions, MetaHit, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
+};
+pub use stats::ShardStats;

@@ -1,0 +1,282 @@
+//! Segment memory: one up-front allocation carved into fixed-size segments,
+//! each an append-only log of items.
+//!
+//! The whole shard's memory is a single allocation made by the thread that
+//! owns the shard (so the kernel places its pages on that core's NUMA node
+//! as they are first touched). Nothing per item goes through the global
+//! allocator; a segment is only ever reused whole.
+//!
+//! Per-segment bookkeeping lives in a side table ([`SegmentMeta`]), not in
+//! the segment bytes, so walking segment lists never touches item memory.
+
+use super::item::{Header, RawItem};
+use super::location::Location;
+
+/// "No segment" in links and lists.
+pub const NONE: u32 = u32::MAX;
+/// `max_expire` of a segment holding an item that never expires.
+pub const NEVER: u32 = u32::MAX;
+
+/// What a segment is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentState {
+    /// On the free list.
+    Free,
+    /// The tail of a TTL bucket, taking new items.
+    Open,
+    /// Full (or closed): read-only until evicted or expired.
+    Sealed,
+    /// Held back as the destination of the next merge.
+    Spare,
+}
+
+/// Bookkeeping for one segment.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentMeta {
+    /// Bytes written so far (the next item goes here).
+    pub write_offset: u32,
+    /// Items not yet dead.
+    pub live_items: u32,
+    /// Bytes of items not yet dead.
+    pub live_bytes: u32,
+    /// When the segment was opened (unix seconds); FIFO order.
+    pub created_at: u32,
+    /// The latest expiry of any item written here, [`NEVER`] if one never
+    /// expires: once `now` passes it, the whole segment can go.
+    pub max_expire: u32,
+    /// Bumped on every reuse, so a derived cas is never repeated.
+    pub generation: u16,
+    /// The TTL bucket this segment belongs to.
+    pub bucket: u16,
+    /// Previous segment in its TTL bucket's chain (older).
+    pub prev: u32,
+    /// Next segment in its TTL bucket's chain (newer).
+    pub next: u32,
+    /// Free, open, sealed or spare.
+    pub state: SegmentState,
+}
+
+impl SegmentMeta {
+    const EMPTY: SegmentMeta = SegmentMeta {
+        write_offset: 0,
+        live_items: 0,
+        live_bytes: 0,
+        created_at: 0,
+        max_expire: 0,
+        generation: 0,
+        bucket: 0,
+        prev: NONE,
+        next: NONE,
+        state: SegmentState::Free,
+    };
+
+    /// Records an item's expiry in the segment's bound.
+    #[inline]
+    pub fn note_expiry(&mut self, expire_at: u32) {
+        let bound = if expire_at == 0 { NEVER } else { expire_at };
+        self.max_expire = self.max_expire.max(bound);
+    }
+}
+
+/// All segments of one shard.
+pub struct Segments {
+    memory: Box<[u8]>,
+    segment_size: usize,
+    meta: Vec<SegmentMeta>,
+    free: Vec<u32>,
+}
+
+impl Segments {
+    /// Allocates `count` segments of `segment_size` bytes. The allocation is
+    /// zeroed lazily by the kernel: pages become resident when first written.
+    pub fn new(count: usize, segment_size: usize) -> Self {
+        let memory = vec![0u8; count * segment_size].into_boxed_slice();
+        let mut meta = vec![SegmentMeta::EMPTY; count];
+        for m in &mut meta {
+            m.generation = 1;
+        }
+        // Hand out low ids first: pop() takes from the end.
+        let free = (0..count as u32).rev().collect();
+        Segments {
+            memory,
+            segment_size,
+            meta,
+            free,
+        }
+    }
+
+    /// Bytes per segment.
+    #[inline]
+    pub fn segment_size(&self) -> usize {
+        self.segment_size
+    }
+
+    /// How many segments there are.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// How many are free.
+    #[inline]
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    /// A segment's bookkeeping.
+    #[inline]
+    pub fn meta(&self, id: u32) -> &SegmentMeta {
+        &self.meta[id as usize]
+    }
+
+    /// A segment's bookkeeping, mutably.
+    #[inline]
+    pub fn meta_mut(&mut self, id: u32) -> &mut SegmentMeta {
+        &mut self.meta[id as usize]
+    }
+
+    /// Takes a free segment, reset and marked `state`, with a new generation.
+    pub fn alloc(&mut self, state: SegmentState, now: u32, bucket: u16) -> Option<u32> {
+        let id = self.free.pop()?;
+        let meta = &mut self.meta[id as usize];
+        let generation = meta.generation.wrapping_add(1).max(1);
+        *meta = SegmentMeta {
+            generation,
+            created_at: now,
+            bucket,
+            state,
+            ..SegmentMeta::EMPTY
+        };
+        Some(id)
+    }
+
+    /// Returns a segment to the free list. Its items must already be dead
+    /// and unlinked from the index and from its bucket.
+    pub fn release(&mut self, id: u32) {
+        let meta = &mut self.meta[id as usize];
+        debug_assert_ne!(meta.state, SegmentState::Free);
+        meta.state = SegmentState::Free;
+        meta.prev = NONE;
+        meta.next = NONE;
+        self.free.push(id);
+    }
+
+    /// Reserves `len` bytes at the end of segment `id`; `None` when full.
+    #[inline]
+    pub fn try_append(&mut self, id: u32, len: usize) -> Option<u32> {
+        let size = self.segment_size;
+        let meta = &mut self.meta[id as usize];
+        let offset = meta.write_offset as usize;
+        if size - offset < len {
+            return None;
+        }
+        meta.write_offset = (offset + len) as u32;
+        Some(offset as u32)
+    }
+
+    /// Absolute byte position of an offset in a segment.
+    #[inline]
+    pub fn absolute(&self, id: u32, offset: u32) -> usize {
+        id as usize * self.segment_size + offset as usize
+    }
+
+    /// The item at `loc`.
+    #[inline]
+    pub fn item(&self, loc: Location) -> RawItem<'_> {
+        RawItem::read(&self.memory[self.absolute(loc.segment(), loc.offset())..])
+    }
+
+    /// The header at `loc`.
+    #[inline]
+    pub fn header(&self, loc: Location) -> Header {
+        Header::read(&self.memory[self.absolute(loc.segment(), loc.offset())..])
+    }
+
+    /// Rewrites the header at `loc` (state bits, expiry, access time).
+    #[inline]
+    pub fn set_header(&mut self, loc: Location, header: &Header) {
+        let at = self.absolute(loc.segment(), loc.offset());
+        header.write(&mut self.memory[at..]);
+    }
+
+    /// Raw memory, for writing a new item.
+    #[inline]
+    pub fn memory_mut(&mut self) -> &mut [u8] {
+        &mut self.memory
+    }
+
+    /// Raw memory.
+    #[inline]
+    pub fn memory(&self) -> &[u8] {
+        &self.memory
+    }
+
+    /// Every item written to segment `id`, dead ones included, with its
+    /// offset, in write order.
+    pub fn items(&self, id: u32) -> SegmentItems<'_> {
+        let start = self.absolute(id, 0);
+        let end = start + self.meta[id as usize].write_offset as usize;
+        SegmentItems {
+            bytes: &self.memory[start..end],
+            offset: 0,
+        }
+    }
+}
+
+/// Iterator over the items of one segment.
+pub struct SegmentItems<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+}
+
+impl<'a> Iterator for SegmentItems<'a> {
+    type Item = (u32, RawItem<'a>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.offset >= self.bytes.len() {
+            return None;
+        }
+        let item = RawItem::read(&self.bytes[self.offset..]);
+        let at = self.offset as u32;
+        self.offset += item.header.total_len();
+        Some((at, item))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_meta_stays_small() {
+        // 34 bytes of fields; one side-table row per MiB of items.
+        assert!(std::mem::size_of::<SegmentMeta>() <= 40);
+    }
+
+    #[test]
+    fn alloc_release_and_generations() {
+        let mut segs = Segments::new(2, 64);
+        let a = segs.alloc(SegmentState::Open, 10, 3).unwrap();
+        let b = segs.alloc(SegmentState::Open, 11, 3).unwrap();
+        assert_eq!((a, b), (0, 1));
+        assert_eq!(segs.alloc(SegmentState::Open, 12, 3), None);
+        let gen = segs.meta(a).generation;
+        segs.release(a);
+        assert_eq!(segs.free_count(), 1);
+        let again = segs.alloc(SegmentState::Sealed, 13, 4).unwrap();
+        assert_eq!(again, a);
+        assert_eq!(segs.meta(a).generation, gen + 1);
+        assert_eq!(segs.meta(a).created_at, 13);
+        assert_eq!(segs.meta(a).write_offset, 0);
+    }
+
+    #[test]
+    fn append_respects_the_segment_end() {
+        let mut segs = Segments::new(1, 64);
+        let id = segs.alloc(SegmentState::Open, 0, 0).unwrap();
+        assert_eq!(segs.try_append(id, 40), Some(0));
+        assert_eq!(segs.try_append(id, 30), None);
+        assert_eq!(segs.try_append(id, 24), Some(40));
+        assert_eq!(segs.try_append(id, 1), None);
+    }
+}

@@ -1,23 +1,23 @@
 //! The index: key -> [`Location`], a `hashbrown::HashTable` of packed u64s.
 //!
-//! The table stores only locations (8 bytes a slot plus hashbrown's control
-//! byte); keys stay in segment memory, and equality reads them from there
-//! after a 16-bit tag in the location has already matched. It is sized up
-//! front from the memory budget so it does not rehash under normal load; if
-//! it must grow, rehashing recomputes each hash from the stored key.
+//! The table stores only locations (4 bytes a slot plus hashbrown's control
+//! byte, whose 7 hash bits filter out nearly all non-matching slots); keys
+//! stay in segment memory and equality reads them from there. It is sized
+//! up front from the memory budget so it does not rehash under normal load;
+//! if it must grow, rehashing recomputes each hash from the stored key.
 
 use hashbrown::HashTable;
 
 use super::hash::{hash_key, HashedKey};
-use super::location::{tag_of, Location};
+use super::location::Location;
 use super::segment::Segments;
 
 /// Key -> location for one shard.
 pub struct Index {
-    table: HashTable<u64>,
+    table: HashTable<u32>,
 }
 
-fn rehasher(segs: &Segments) -> impl Fn(&u64) -> u64 + '_ {
+fn rehasher(segs: &Segments) -> impl Fn(&u32) -> u64 + '_ {
     move |&raw| hash_key(segs.item(Location::from_raw(raw)).key())
 }
 
@@ -52,11 +52,9 @@ impl Index {
     /// Where `key` lives, if indexed.
     #[inline]
     pub fn find(&self, key: HashedKey<'_>, segs: &Segments) -> Option<Location> {
-        let tag = tag_of(key.hash);
         self.table
             .find(key.hash, |&raw| {
-                let loc = Location::from_raw(raw);
-                loc.tag() == tag && segs.item(loc).key() == key.key
+                segs.item(Location::from_raw(raw)).key() == key.key
             })
             .map(|&raw| Location::from_raw(raw))
     }
@@ -68,13 +66,9 @@ impl Index {
         loc: Location,
         segs: &Segments,
     ) -> Option<Location> {
-        let tag = tag_of(key.hash);
         let entry = self.table.entry(
             key.hash,
-            |&raw| {
-                let old = Location::from_raw(raw);
-                old.tag() == tag && segs.item(old).key() == key.key
-            },
+            |&raw| segs.item(Location::from_raw(raw)).key() == key.key,
             rehasher(segs),
         );
         match entry {

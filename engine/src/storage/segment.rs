@@ -10,7 +10,7 @@
 //! the segment bytes, so walking segment lists never touches item memory.
 
 use super::item::{Header, RawItem};
-use super::location::Location;
+use super::location::{align_shift_for, Location};
 
 /// "No segment" in links and lists.
 pub const NONE: u32 = u32::MAX;
@@ -82,14 +82,21 @@ impl SegmentMeta {
 pub struct Segments {
     memory: Box<[u8]>,
     segment_size: usize,
+    segment_shift: u32,
+    align_shift: u32,
     meta: Vec<SegmentMeta>,
     free: Vec<u32>,
 }
 
 impl Segments {
-    /// Allocates `count` segments of `segment_size` bytes. The allocation is
-    /// zeroed lazily by the kernel: pages become resident when first written.
+    /// Allocates `count` segments of `segment_size` bytes (a power of two).
+    /// The allocation is zeroed lazily by the kernel: pages become resident
+    /// when first written.
     pub fn new(count: usize, segment_size: usize) -> Self {
+        assert!(
+            segment_size.is_power_of_two(),
+            "segment size must be a power of two"
+        );
         let memory = vec![0u8; count * segment_size].into_boxed_slice();
         let mut meta = vec![SegmentMeta::EMPTY; count];
         for m in &mut meta {
@@ -98,11 +105,45 @@ impl Segments {
         // Hand out low ids first: pop() takes from the end.
         let free = (0..count as u32).rev().collect();
         Segments {
+            segment_shift: segment_size.trailing_zeros(),
+            align_shift: align_shift_for(memory.len()),
             memory,
             segment_size,
             meta,
             free,
         }
+    }
+
+    /// The location of `offset` in segment `id`.
+    #[inline]
+    pub fn location(&self, id: u32, offset: u32) -> Location {
+        let absolute = (id as usize) << self.segment_shift | offset as usize;
+        Location::from_raw((absolute >> self.align_shift) as u32)
+    }
+
+    /// The segment holding `loc`.
+    #[inline]
+    pub fn segment_of(&self, loc: Location) -> u32 {
+        ((loc.raw() as usize) << self.align_shift >> self.segment_shift) as u32
+    }
+
+    /// The byte offset of `loc` within its segment.
+    #[inline]
+    pub fn offset_of(&self, loc: Location) -> u32 {
+        (((loc.raw() as usize) << self.align_shift) & (self.segment_size - 1)) as u32
+    }
+
+    /// Where `loc` starts in the shard's memory.
+    #[inline]
+    fn start(&self, loc: Location) -> usize {
+        (loc.raw() as usize) << self.align_shift
+    }
+
+    /// Rounds an item length up to the alignment locations need.
+    #[inline]
+    pub fn aligned(&self, len: usize) -> usize {
+        let mask = (1usize << self.align_shift) - 1;
+        (len + mask) & !mask
     }
 
     /// Bytes per segment.
@@ -161,9 +202,11 @@ impl Segments {
         self.free.push(id);
     }
 
-    /// Reserves `len` bytes at the end of segment `id`; `None` when full.
+    /// Reserves `len` bytes (plus alignment padding) at the end of segment
+    /// `id`; `None` when full.
     #[inline]
     pub fn try_append(&mut self, id: u32, len: usize) -> Option<u32> {
+        let len = self.aligned(len);
         let size = self.segment_size;
         let meta = &mut self.meta[id as usize];
         let offset = meta.write_offset as usize;
@@ -183,20 +226,26 @@ impl Segments {
     /// The item at `loc`.
     #[inline]
     pub fn item(&self, loc: Location) -> RawItem<'_> {
-        RawItem::read(&self.memory[self.absolute(loc.segment(), loc.offset())..])
+        RawItem::read(&self.memory[self.start(loc)..])
     }
 
     /// The header at `loc`.
     #[inline]
     pub fn header(&self, loc: Location) -> Header {
-        Header::read(&self.memory[self.absolute(loc.segment(), loc.offset())..])
+        Header::read(&self.memory[self.start(loc)..])
     }
 
     /// Rewrites the header at `loc` (state bits, expiry, access time).
     #[inline]
     pub fn set_header(&mut self, loc: Location, header: &Header) {
-        let at = self.absolute(loc.segment(), loc.offset());
+        let at = self.start(loc);
         header.write(&mut self.memory[at..]);
+    }
+
+    /// Where `loc` starts in the shard's memory (for copying item bytes).
+    #[inline]
+    pub fn absolute_of(&self, loc: Location) -> usize {
+        self.start(loc)
     }
 
     /// Raw memory, for writing a new item.
@@ -219,6 +268,7 @@ impl Segments {
         SegmentItems {
             bytes: &self.memory[start..end],
             offset: 0,
+            align_mask: (1 << self.align_shift) - 1,
         }
     }
 }
@@ -227,6 +277,7 @@ impl Segments {
 pub struct SegmentItems<'a> {
     bytes: &'a [u8],
     offset: usize,
+    align_mask: usize,
 }
 
 impl<'a> Iterator for SegmentItems<'a> {
@@ -238,7 +289,7 @@ impl<'a> Iterator for SegmentItems<'a> {
         }
         let item = RawItem::read(&self.bytes[self.offset..]);
         let at = self.offset as u32;
-        self.offset += item.header.total_len();
+        self.offset = (self.offset + item.header.total_len() + self.align_mask) & !self.align_mask;
         Some((at, item))
     }
 }
@@ -268,6 +319,15 @@ mod tests {
         assert_eq!(segs.meta(a).generation, gen + 1);
         assert_eq!(segs.meta(a).created_at, 13);
         assert_eq!(segs.meta(a).write_offset, 0);
+    }
+
+    #[test]
+    fn locations_split_into_segment_and_offset() {
+        let segs = Segments::new(4, 4096);
+        let loc = segs.location(3, 1234);
+        assert_eq!((segs.segment_of(loc), segs.offset_of(loc)), (3, 1234));
+        assert_eq!(segs.absolute_of(loc), 3 * 4096 + 1234);
+        assert_eq!(segs.aligned(13), 13, "no padding below 4 GiB");
     }
 
     #[test]

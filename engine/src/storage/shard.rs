@@ -13,10 +13,10 @@
 //! changes on every write without storing 8 bytes per item:
 //!
 //! ```text
-//!  63        48 47              24 23               0
-//! +------------+------------------+------------------+
-//! | generation |  segment id      |  byte offset     |
-//! +------------+------------------+------------------+
+//!  63              48 47         32 31                          0
+//! +------------------+-------------+-----------------------------+
+//! |       0          | generation  |  location (see location.rs) |
+//! +------------------+-------------+-----------------------------+
 //! ```
 //!
 //! An item carries an explicit cas only when a client chose one (meta `E`)
@@ -26,7 +26,7 @@ use super::eviction::{self, Policy};
 use super::hash::{hash_key, HashedKey};
 use super::index::Index;
 use super::item::{self, Header, ACCESSED, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT};
-use super::location::{tag_of, Location, MAX_SEGMENT_SIZE};
+use super::location::{Location, MAX_SEGMENT_SIZE};
 use super::segment::{SegmentState, Segments, NEVER, NONE};
 use super::stats::ShardStats;
 use super::time::{is_expired, ttl_remaining, Expiry};
@@ -60,7 +60,7 @@ impl Default for ShardConfig {
 /// Why a shard could not be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
-    /// The segment size is outside 4 KiB ..= 16 MiB.
+    /// The segment size is not a power of two in 4 KiB ..= 16 MiB.
     SegmentSize(usize),
     /// The memory holds fewer segments than the policy needs.
     TooLittleMemory {
@@ -75,7 +75,10 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigError::SegmentSize(size) => {
-                write!(f, "segment size {size} is out of range (4 KiB to 16 MiB)")
+                write!(
+                    f,
+                    "segment size {size} must be a power of two from 4 KiB to 16 MiB"
+                )
             }
             ConfigError::TooLittleMemory { segments, needed } => write!(
                 f,
@@ -336,10 +339,12 @@ impl Shard {
     /// Builds a shard, allocating all of its memory now. Call it on the
     /// thread that will own the shard.
     pub fn new(config: &ShardConfig) -> Result<Shard, ConfigError> {
-        if !(4096..=MAX_SEGMENT_SIZE).contains(&config.segment_size) {
+        if !(4096..=MAX_SEGMENT_SIZE).contains(&config.segment_size)
+            || !config.segment_size.is_power_of_two()
+        {
             return Err(ConfigError::SegmentSize(config.segment_size));
         }
-        let count = (config.memory_bytes / config.segment_size).min(super::location::MAX_SEGMENTS);
+        let count = config.memory_bytes / config.segment_size;
         let needed = if config.eviction == Policy::Merge {
             3
         } else {
@@ -449,10 +454,8 @@ impl Shard {
 
     fn cas_of(&self, loc: Location) -> u64 {
         self.segments.item(loc).explicit_cas().unwrap_or_else(|| {
-            let generation = self.segments.meta(loc.segment()).generation;
-            (u64::from(generation) << 48)
-                | (u64::from(loc.segment()) << 24)
-                | u64::from(loc.offset())
+            let generation = self.segments.meta(self.segments.segment_of(loc)).generation;
+            (u64::from(generation) << 32) | u64::from(loc.raw())
         })
     }
 
@@ -547,7 +550,7 @@ impl Shard {
                 self.segments.set_header(loc, &header);
                 // The segment must outlive its longest-lived item.
                 self.segments
-                    .meta_mut(loc.segment())
+                    .meta_mut(self.segments.segment_of(loc))
                     .note_expiry(header.expire_at);
                 true
             }
@@ -604,7 +607,6 @@ impl Shard {
     fn write_item(
         &mut self,
         at: (u32, u32),
-        hash: u64,
         key: Part<'_>,
         key_len: usize,
         value: [Part<'_>; 2],
@@ -649,7 +651,7 @@ impl Shard {
         self.stats.curr_items += 1;
         self.stats.bytes += total as u64;
         self.stats.total_items += 1;
-        Location::new(at.0, at.1, tag_of(hash))
+        self.segments.location(at.0, at.1)
     }
 
     /// Marks an item dead and drops its accounting (not its index entry).
@@ -661,7 +663,7 @@ impl Shard {
         header.bits |= DEAD;
         self.segments.set_header(loc, &header);
         let len = header.total_len() as u32;
-        let seg = self.segments.meta_mut(loc.segment());
+        let seg = self.segments.meta_mut(self.segments.segment_of(loc));
         seg.live_items -= 1;
         seg.live_bytes -= len;
         self.stats.curr_items -= 1;
@@ -697,14 +699,7 @@ impl Shard {
         let at = self
             .allocate(bucket_for(ttl), len, pin)
             .ok_or(StoreResult::OutOfMemory)?;
-        let loc = self.write_item(
-            at,
-            key.hash,
-            Part::Bytes(key.key),
-            key.key.len(),
-            value,
-            meta,
-        );
+        let loc = self.write_item(at, Part::Bytes(key.key), key.key.len(), value, meta);
         if let Some(old) = self.index.upsert(key, loc, &self.segments) {
             self.mark_dead(old);
         }
@@ -834,7 +829,7 @@ impl Shard {
         let item = self.segments.item(old);
         let flags = item.client_flags();
         let expire_at = item.header.expire_at;
-        let old_value_at = self.segments.absolute(old.segment(), old.offset())
+        let old_value_at = self.segments.absolute_of(old)
             + item.header.key_offset()
             + usize::from(item.header.key_len);
         let stored = Part::Stored(old_value_at, item.header.value_len as usize);
@@ -847,7 +842,7 @@ impl Shard {
         let meta = self.new_item(flags, expire_at, req.new_cas);
         // The old item's segment is pinned: eviction cannot take the bytes
         // being copied.
-        match self.put(key, parts, meta, old.segment()) {
+        match self.put(key, parts, meta, self.segments.segment_of(old)) {
             Ok(loc) => StoreResult::Stored(self.cas_of(loc)),
             Err(e) => e,
         }
@@ -897,12 +892,16 @@ impl Shard {
         let value = if opts.remove_value {
             Part::Bytes(&[])
         } else {
-            let at = self.segments.absolute(loc.segment(), loc.offset())
-                + header.key_offset()
-                + usize::from(header.key_len);
+            let at =
+                self.segments.absolute_of(loc) + header.key_offset() + usize::from(header.key_len);
             Part::Stored(at, header.value_len as usize)
         };
-        match self.put(key, [value, Part::Bytes(&[])], meta, loc.segment()) {
+        match self.put(
+            key,
+            [value, Part::Bytes(&[])],
+            meta,
+            self.segments.segment_of(loc),
+        ) {
             Ok(_) => DeleteResult::Deleted,
             // Could not rewrite: the item goes, which is what a delete wanted.
             Err(_) => {
@@ -1118,15 +1117,14 @@ impl Shard {
         let mut offset = 0u32;
         let end = self.segments.meta(id).write_offset;
         while offset < end {
-            let loc = Location::new(id, offset, 0);
+            let loc = self.segments.location(id, offset);
             let item = self.segments.item(loc);
             let header = item.header;
-            offset += header.total_len() as u32;
+            offset += self.segments.aligned(header.total_len()) as u32;
             if header.bits & DEAD != 0 {
                 continue;
             }
             let hash = hash_key(item.key());
-            let loc = Location::new(id, loc.offset(), tag_of(hash));
             if expired || is_expired(header.expire_at, self.now) {
                 self.stats.reclaimed += 1;
             } else {
@@ -1206,15 +1204,14 @@ impl Shard {
         let end = self.segments.meta(src).write_offset;
         let mut offset = 0u32;
         while offset < end {
-            let probe = Location::new(src, offset, 0);
-            let item = self.segments.item(probe);
+            let old = self.segments.location(src, offset);
+            let item = self.segments.item(old);
             let header = item.header;
-            offset += header.total_len() as u32;
+            offset += self.segments.aligned(header.total_len()) as u32;
             if header.bits & DEAD != 0 {
                 continue;
             }
             let hash = hash_key(item.key());
-            let old = Location::new(src, probe.offset(), tag_of(hash));
             if is_expired(header.expire_at, self.now) {
                 self.stats.reclaimed += 1;
                 self.kill(hash, old);
@@ -1241,7 +1238,7 @@ impl Shard {
                 self.kill(hash, old);
                 continue;
             };
-            let base = self.segments.absolute(src, probe.offset()) + header.key_offset();
+            let base = self.segments.absolute_of(old) + header.key_offset();
             let new_meta = NewItem {
                 bits,
                 flags,
@@ -1251,7 +1248,6 @@ impl Shard {
             };
             let new = self.write_item(
                 (dst, at),
-                hash,
                 Part::Stored(base, key_len),
                 key_len,
                 [
@@ -1271,7 +1267,7 @@ impl Shard {
     // ---- checks ----
 
     /// Verifies the shard's invariants: every index entry points at a live
-    /// item with a matching tag that hashes back to it, the per-segment and
+    /// item that the index finds again by its key, the per-segment and
     /// shard counters agree with the items, and no bucket chain holds a free
     /// segment. Returns a description of the first violation. For tests and
     /// debugging; it walks all memory.
@@ -1283,9 +1279,6 @@ impl Shard {
                 return Err(format!("index points at dead item {loc:?}"));
             }
             let hash = hash_key(item.key());
-            if tag_of(hash) != loc.tag() {
-                return Err(format!("tag mismatch at {loc:?}"));
-            }
             let found = self.index.find(
                 HashedKey {
                     key: item.key(),

@@ -702,3 +702,29 @@ fn append_survives_eviction_of_everything_else() {
         s.check_invariants().unwrap();
     }
 }
+
+#[test]
+fn shards_over_4_gib_align_items_and_still_work() {
+    // Address space only: pages become resident as items are written.
+    let mut s = Shard::new(&ShardConfig {
+        memory_bytes: (4 << 30) + (32 << 20),
+        segment_size: 16 << 20,
+        eviction: Policy::Fifo,
+        index_capacity: Some(1024),
+    })
+    .unwrap();
+    s.set_time(T0);
+    for i in 0..1000 {
+        // Odd lengths, so every item needs padding to the 2-byte alignment.
+        let v = "v".repeat(i % 7 + 1);
+        assert!(matches!(
+            set(&mut s, &format!("k{i}"), &v, 0),
+            StoreResult::Stored(_)
+        ));
+    }
+    for i in 0..1000 {
+        assert_eq!(value(&mut s, &format!("k{i}")).unwrap().len(), i % 7 + 1);
+    }
+    assert_eq!(s.delete(k("k5"), None), DeleteResult::Deleted);
+    s.check_invariants().unwrap();
+}

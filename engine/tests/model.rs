@@ -1,0 +1,307 @@
+//! Model-based test: random operation sequences against a small shard (so it
+//! evicts constantly) and a plain HashMap. The shard may forget keys, but
+//! whatever it returns must be exactly the model's current value, and its
+//! invariants must hold after every step.
+
+use std::collections::HashMap;
+
+use proptest::prelude::*;
+use segcore_engine::storage::{
+    ArithRequest, ArithResult, DeleteResult, HashedKey, Policy, Shard, ShardConfig, StoreMode,
+    StoreRequest, StoreResult,
+};
+
+const T0: u32 = 1_700_000_000;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Store(usize, u8, Vec<u8>, u32, i64),
+    Cas(usize, Vec<u8>, bool),
+    Get(usize),
+    Delete(usize),
+    Arith(usize, bool, u64),
+    SetNumber(usize, u64),
+    Touch(usize, i64),
+    Advance(u32),
+    Flush,
+    ExpireStep,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let key = 0..24usize;
+    let value = prop::collection::vec(any::<u8>(), 0..600);
+    let exptime = prop_oneof![4 => Just(0i64), 2 => 1..6i64, 1 => Just(-1i64)];
+    prop_oneof![
+        6 => (key.clone(), 0..5u8, value.clone(), any::<u32>(), exptime.clone())
+            .prop_map(|(k, m, v, f, e)| Op::Store(k, m, v, f, e)),
+        2 => (key.clone(), value, any::<bool>()).prop_map(|(k, v, ok)| Op::Cas(k, v, ok)),
+        6 => key.clone().prop_map(Op::Get),
+        1 => key.clone().prop_map(Op::Delete),
+        2 => (key.clone(), any::<bool>(), any::<u64>()).prop_map(|(k, i, d)| Op::Arith(k, i, d)),
+        1 => (key.clone(), any::<u64>()).prop_map(|(k, n)| Op::SetNumber(k, n)),
+        1 => (key, exptime).prop_map(|(k, e)| Op::Touch(k, e)),
+        1 => (0..4u32).prop_map(Op::Advance),
+        1 => Just(Op::Flush),
+        1 => Just(Op::ExpireStep),
+    ]
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Entry {
+    value: Vec<u8>,
+    flags: u32,
+    expire_at: u32,
+}
+
+fn expire_at(exptime: i64, now: u32) -> Option<u32> {
+    match exptime {
+        0 => Some(0),
+        e if e < 0 => None,
+        e => Some(now + e as u32),
+    }
+}
+
+fn run(policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut shard = Shard::new(&ShardConfig {
+        memory_bytes: 48 << 10,
+        segment_size: 4096,
+        eviction: policy,
+        index_capacity: Some(64),
+    })
+    .expect("valid config");
+    let mut now = T0;
+    shard.set_time(now);
+    let mut model: HashMap<Vec<u8>, Entry> = HashMap::new();
+    let names: Vec<Vec<u8>> = (0..24).map(|i| format!("key-{i}").into_bytes()).collect();
+
+    for op in ops {
+        match op {
+            Op::Store(k, mode, value, flags, exptime) => {
+                let key = &names[k];
+                let mode = [
+                    StoreMode::Set,
+                    StoreMode::Add,
+                    StoreMode::Replace,
+                    StoreMode::Append,
+                    StoreMode::Prepend,
+                ][usize::from(mode)];
+                let req = StoreRequest::new(mode, &value, flags, exptime);
+                let result = shard.store(HashedKey::new(key), &req);
+                match result {
+                    StoreResult::Stored(_) => {
+                        let new = match mode {
+                            StoreMode::Append | StoreMode::Prepend => {
+                                let old = model.get(key).cloned();
+                                prop_assert!(old.is_some(), "{mode:?} stored without a value");
+                                let old = old.unwrap();
+                                let mut v = old.value.clone();
+                                if mode == StoreMode::Append {
+                                    v.extend_from_slice(&value);
+                                } else {
+                                    v.splice(0..0, value.iter().copied());
+                                }
+                                Some(Entry { value: v, ..old })
+                            }
+                            _ => expire_at(exptime, now).map(|e| Entry {
+                                value: value.clone(),
+                                flags,
+                                expire_at: e,
+                            }),
+                        };
+                        match new {
+                            Some(entry) => model.insert(key.clone(), entry),
+                            None => model.remove(key),
+                        };
+                    }
+                    StoreResult::NotStored => match mode {
+                        // The shard holds it: the model must agree it exists
+                        // (or the shard would have stored).
+                        StoreMode::Add => {}
+                        _ => {
+                            model.remove(key);
+                        }
+                    },
+                    StoreResult::OutOfMemory | StoreResult::TooLarge => {
+                        model.remove(key);
+                    }
+                    other => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+            Op::Cas(k, value, correct) => {
+                let key = &names[k];
+                let current = shard.get(HashedKey::new(key)).map(|v| v.cas);
+                let Some(cas) = current else {
+                    model.remove(key);
+                    continue;
+                };
+                let mut req = StoreRequest::new(StoreMode::Set, &value, 7, 0);
+                req.compare_cas = Some(if correct { cas } else { cas ^ 1 });
+                match shard.store(HashedKey::new(key), &req) {
+                    StoreResult::Stored(_) => {
+                        prop_assert!(correct);
+                        model.insert(
+                            key.clone(),
+                            Entry {
+                                value,
+                                flags: 7,
+                                expire_at: 0,
+                            },
+                        );
+                    }
+                    StoreResult::Exists => prop_assert!(!correct),
+                    StoreResult::OutOfMemory | StoreResult::NotFound => {
+                        model.remove(key);
+                    }
+                    other => prop_assert!(false, "unexpected {other:?}"),
+                }
+            }
+            Op::Get(k) => {
+                let key = &names[k];
+                match shard.get(HashedKey::new(key)) {
+                    Some(item) => {
+                        let expected = model.get(key);
+                        prop_assert!(expected.is_some(), "shard returned a value the model lacks");
+                        let expected = expected.unwrap();
+                        prop_assert_eq!(item.value, &expected.value[..]);
+                        prop_assert_eq!(item.flags, expected.flags);
+                        prop_assert_eq!(item.key, &key[..]);
+                    }
+                    None => {
+                        model.remove(key);
+                    }
+                }
+            }
+            Op::Delete(k) => {
+                let key = &names[k];
+                match shard.delete(HashedKey::new(key), None) {
+                    DeleteResult::Deleted => prop_assert!(model.remove(key).is_some()),
+                    _ => {
+                        model.remove(key);
+                    }
+                }
+            }
+            Op::Arith(k, incr, delta) => {
+                let key = &names[k];
+                let req = ArithRequest {
+                    incr,
+                    delta,
+                    ..ArithRequest::default()
+                };
+                match shard.arith(HashedKey::new(key), &req) {
+                    ArithResult::Value { value, .. } => {
+                        let entry = model.get_mut(key);
+                        prop_assert!(entry.is_some());
+                        let entry = entry.unwrap();
+                        let old: u64 = std::str::from_utf8(&entry.value)
+                            .ok()
+                            .and_then(|s| s.trim_end_matches(' ').parse().ok())
+                            .expect("model value numeric");
+                        let want = if incr {
+                            old.wrapping_add(delta)
+                        } else {
+                            old.saturating_sub(delta)
+                        };
+                        prop_assert_eq!(value, want);
+                        entry.value = value.to_string().into_bytes();
+                    }
+                    ArithResult::NonNumeric => {
+                        if let Some(entry) = model.get(key) {
+                            let numeric = std::str::from_utf8(&entry.value).ok().is_some_and(|s| {
+                                !s.is_empty()
+                                    && s.len() <= 20
+                                    && s.bytes().all(|b| b.is_ascii_digit())
+                                    && s.parse::<u64>().is_ok()
+                            });
+                            prop_assert!(!numeric, "numeric value refused: {:?}", entry.value);
+                        }
+                    }
+                    _ => {
+                        model.remove(key);
+                    }
+                }
+            }
+            Op::SetNumber(k, n) => {
+                let key = &names[k];
+                let text = n.to_string();
+                if let StoreResult::Stored(_) = shard.store(
+                    HashedKey::new(key),
+                    &StoreRequest::new(StoreMode::Set, text.as_bytes(), 0, 0),
+                ) {
+                    model.insert(
+                        key.clone(),
+                        Entry {
+                            value: text.into_bytes(),
+                            flags: 0,
+                            expire_at: 0,
+                        },
+                    );
+                } else {
+                    model.remove(key);
+                }
+            }
+            Op::Touch(k, exptime) => {
+                let key = &names[k];
+                if shard.touch(HashedKey::new(key), exptime) {
+                    prop_assert!(model.contains_key(key));
+                    match expire_at(exptime, now) {
+                        Some(e) => model.get_mut(key).unwrap().expire_at = e,
+                        None => {
+                            model.remove(key);
+                        }
+                    }
+                } else {
+                    model.remove(key);
+                }
+            }
+            Op::Advance(secs) => {
+                now += secs;
+                shard.set_time(now);
+                model.retain(|_, e| e.expire_at == 0 || e.expire_at > now);
+            }
+            Op::Flush => {
+                shard.flush_all(None);
+                model.clear();
+            }
+            Op::ExpireStep => {
+                shard.expire_step(4);
+            }
+        }
+        if let Err(e) = shard.check_invariants() {
+            prop_assert!(false, "invariant: {e}");
+        }
+    }
+    // Nothing the model says expired may still be served.
+    for key in &names {
+        if let Some(item) = shard.get(HashedKey::new(key)) {
+            let entry = model.get(key);
+            prop_assert!(entry.is_some());
+            prop_assert_eq!(item.value, &entry.unwrap().value[..]);
+        }
+    }
+    prop_assert!(shard.segment_counts().0 == 12, "memory is fixed");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn fifo_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        run(Policy::Fifo, ops)?;
+    }
+
+    #[test]
+    fn random_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        run(Policy::Random, ops)?;
+    }
+
+    #[test]
+    fn cte_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        run(Policy::Cte, ops)?;
+    }
+
+    #[test]
+    fn merge_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        run(Policy::Merge, ops)?;
+    }
+}

@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     fn setup(created: &[(usize, u32, u32)]) -> (Segments, TtlBuckets, Vec<u32>) {
-        let mut segs = Segments::new(created.len() + 1, 64);
+        let mut segs = Segments::new(created.len() + 1, 64).unwrap();
         let mut buckets = TtlBuckets::default();
         let mut ids = Vec::new();
         for &(bucket, created_at, max_expire) in created {

@@ -4,7 +4,8 @@
 //! A [`Shard`] holds one core's slice of the cache. It knows nothing of
 //! sockets or executors, so it is tested and benchmarked on its own.
 //!
-//! - [`segment`]: the up-front memory, carved into append-only segments.
+//! - [`memory`]: the up-front, huge-page-backed mapping a shard owns.
+//! - [`segment`]: that memory carved into append-only segments.
 //! - [`item`]: the packed item layout inside a segment.
 //! - [`location`]: the packed u64 an index slot holds.
 //! - [`index`]: key -> location.
@@ -19,6 +20,7 @@ pub mod hash;
 pub mod index;
 pub mod item;
 pub mod location;
+pub mod memory;
 pub mod segment;
 mod shard;
 pub mod stats;

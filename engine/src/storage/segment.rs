@@ -11,6 +11,7 @@
 
 use super::item::{Header, RawItem};
 use super::location::{align_shift_for, Location};
+use super::memory::Memory;
 
 /// "No segment" in links and lists.
 pub const NONE: u32 = u32::MAX;
@@ -80,7 +81,7 @@ impl SegmentMeta {
 
 /// All segments of one shard.
 pub struct Segments {
-    memory: Box<[u8]>,
+    memory: Memory,
     segment_size: usize,
     segment_shift: u32,
     align_shift: u32,
@@ -89,29 +90,28 @@ pub struct Segments {
 }
 
 impl Segments {
-    /// Allocates `count` segments of `segment_size` bytes (a power of two).
-    /// The allocation is zeroed lazily by the kernel: pages become resident
-    /// when first written.
-    pub fn new(count: usize, segment_size: usize) -> Self {
+    /// Reserves `count` segments of `segment_size` bytes (a power of two).
+    /// Pages become resident when first written.
+    pub fn new(count: usize, segment_size: usize) -> std::io::Result<Self> {
         assert!(
             segment_size.is_power_of_two(),
             "segment size must be a power of two"
         );
-        let memory = vec![0u8; count * segment_size].into_boxed_slice();
+        let memory = Memory::new(count * segment_size)?;
         let mut meta = vec![SegmentMeta::EMPTY; count];
         for m in &mut meta {
             m.generation = 1;
         }
         // Hand out low ids first: pop() takes from the end.
         let free = (0..count as u32).rev().collect();
-        Segments {
+        Ok(Segments {
             segment_shift: segment_size.trailing_zeros(),
             align_shift: align_shift_for(memory.len()),
             memory,
             segment_size,
             meta,
             free,
-        }
+        })
     }
 
     /// The location of `offset` in segment `id`.
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn alloc_release_and_generations() {
-        let mut segs = Segments::new(2, 64);
+        let mut segs = Segments::new(2, 64).unwrap();
         let a = segs.alloc(SegmentState::Open, 10, 3).unwrap();
         let b = segs.alloc(SegmentState::Open, 11, 3).unwrap();
         assert_eq!((a, b), (0, 1));
@@ -323,7 +323,7 @@ mod tests {
 
     #[test]
     fn locations_split_into_segment_and_offset() {
-        let segs = Segments::new(4, 4096);
+        let segs = Segments::new(4, 4096).unwrap();
         let loc = segs.location(3, 1234);
         assert_eq!((segs.segment_of(loc), segs.offset_of(loc)), (3, 1234));
         assert_eq!(segs.absolute_of(loc), 3 * 4096 + 1234);
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn append_respects_the_segment_end() {
-        let mut segs = Segments::new(1, 64);
+        let mut segs = Segments::new(1, 64).unwrap();
         let id = segs.alloc(SegmentState::Open, 0, 0).unwrap();
         assert_eq!(segs.try_append(id, 40), Some(0));
         assert_eq!(segs.try_append(id, 30), None);

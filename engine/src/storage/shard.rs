@@ -62,6 +62,8 @@ impl Default for ShardConfig {
 pub enum ConfigError {
     /// The segment size is not a power of two in 4 KiB ..= 16 MiB.
     SegmentSize(usize),
+    /// The operating system refused the memory.
+    Memory(String),
     /// The memory holds fewer segments than the policy needs.
     TooLittleMemory {
         /// Segments that fit.
@@ -80,6 +82,7 @@ impl std::fmt::Display for ConfigError {
                     "segment size {size} must be a power of two from 4 KiB to 16 MiB"
                 )
             }
+            ConfigError::Memory(e) => write!(f, "cannot reserve the item memory: {e}"),
             ConfigError::TooLittleMemory { segments, needed } => write!(
                 f,
                 "memory holds {segments} segment(s) per core but at least {needed} are needed; \
@@ -106,6 +109,13 @@ pub enum StoreResult {
     TooLarge,
     /// No memory even after eviction.
     OutOfMemory,
+}
+
+impl StoreResult {
+    /// True for [`StoreResult::Stored`].
+    pub fn is_stored(&self) -> bool {
+        matches!(self, StoreResult::Stored(_))
+    }
 }
 
 /// Outcome of a delete.
@@ -357,7 +367,8 @@ impl Shard {
             });
         }
         let capacity = config.index_capacity.unwrap_or(config.memory_bytes / 96);
-        let mut segments = Segments::new(count, config.segment_size);
+        let mut segments = Segments::new(count, config.segment_size)
+            .map_err(|e| ConfigError::Memory(e.to_string()))?;
         let spare = if config.eviction == Policy::Merge {
             segments.alloc(SegmentState::Spare, 0, 0).unwrap_or(NONE)
         } else {

@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn chains_link_and_unlink() {
-        let mut segs = Segments::new(4, 64);
+        let mut segs = Segments::new(4, 64).unwrap();
         let mut buckets = TtlBuckets::default();
         let ids: Vec<u32> = (0..3)
             .map(|_| segs.alloc(SegmentState::Sealed, 0, 5).unwrap())

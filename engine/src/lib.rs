@@ -8,4 +8,5 @@
 //! The crate depends on `segcore-protocol` so the runtime can parse and
 //! encode on the core that owns each connection.
 
+pub mod runtime;
 pub mod storage;

@@ -28,6 +28,8 @@ pub enum Reply {
     Reset,
     /// `incr`/`decr` on a value that is not a decimal number.
     NonNumeric,
+    /// The item does not fit the item size limit.
+    TooLarge,
     /// The shard could not find room even after evicting.
     OutOfMemory,
     /// `shutdown` when it is not enabled.
@@ -52,6 +54,7 @@ impl Reply {
             Reply::NonNumeric => {
                 b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
             }
+            Reply::TooLarge => b"SERVER_ERROR object too large for cache\r\n",
             Reply::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
             Reply::ShutdownDisabled => b"ERROR: shutdown not enabled\r\n",
             Reply::Error => b"ERROR\r\n",

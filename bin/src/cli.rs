@@ -1,0 +1,328 @@
+//! The command line. memcached's flags keep memcached's meanings (`-p`,
+//! `-l`, `-m`, `-c`, `-t`, `-I`, `-v`, `-A`); segcore's own are long-only.
+//! memcached flags that do not apply are accepted and ignored with a
+//! warning, so existing init scripts keep working.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use segcore_engine::runtime::{unix_now, Settings};
+use segcore_engine::storage::Policy;
+
+/// segcore: a memcached-compatible cache server, one pinned thread per core.
+///
+/// Speaks memcached's text, meta and binary protocols on one port. Defaults
+/// match memcached's (port 11211, 64 MB, 1024 connections, 1 MB items),
+/// except that it listens on 127.0.0.1 unless told otherwise with -l.
+#[derive(Parser, Debug)]
+#[command(name = "segcore", version, about, long_about = None)]
+struct Args {
+    /// TCP port to listen on.
+    #[arg(short = 'p', long = "port", default_value_t = 11211)]
+    port: u16,
+
+    /// Interface to listen on. Loopback by default: safe until you choose
+    /// to expose it (e.g. -l 0.0.0.0).
+    #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
+    listen: String,
+
+    /// Item memory in megabytes, for the whole server (split evenly among
+    /// cores).
+    #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
+    memory_limit: usize,
+
+    /// Maximum simultaneous connections (split evenly among cores).
+    #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
+    conn_limit: usize,
+
+    /// Number of cores (one pinned executor each). Default: every CPU this
+    /// process may run on.
+    #[arg(short = 't', long = "threads")]
+    threads: Option<usize>,
+
+    /// Exact CPUs to run on, e.g. "0,2,4" or "0-3" (overrides -t).
+    #[arg(long = "cores")]
+    cores: Option<String>,
+
+    /// Largest item value, with k/m suffixes (e.g. 512k, 4m). Raising it
+    /// above the segment size raises the segment size too (max 16m).
+    #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
+    max_item_size: String,
+
+    /// Verbose logging to stderr (repeat for more).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    /// Bytes per storage segment, a power of two with k/m suffixes.
+    #[arg(long = "segment-size", default_value = "1m")]
+    segment_size: String,
+
+    /// Eviction policy when memory is full.
+    #[arg(long = "eviction", default_value = "merge", value_parser = ["fifo", "random", "cte", "merge"])]
+    eviction: String,
+
+    /// Honour the `shutdown` command (memcached's -A).
+    #[arg(short = 'A', long = "enable-shutdown")]
+    enable_shutdown: bool,
+
+    /// Microseconds an idle core keeps polling before it sleeps: higher
+    /// means lower cross-core latency and more idle CPU.
+    #[arg(long = "spin-us", default_value_t = 100)]
+    spin_us: u64,
+
+    /// memcached's UDP port: segcore serves TCP only (ignored unless 0).
+    #[arg(short = 'U', hide = true)]
+    udp_port: Option<u16>,
+
+    /// memcached's extended options: ignored.
+    #[arg(short = 'o', hide = true)]
+    extended: Vec<String>,
+
+    /// memcached's slab growth factor: no slabs here, ignored.
+    #[arg(short = 'f', hide = true)]
+    factor: Option<f64>,
+
+    /// memcached's minimum item space: ignored.
+    #[arg(short = 'n', hide = true)]
+    min_space: Option<usize>,
+
+    /// memcached's listen backlog: ignored.
+    #[arg(short = 'b', hide = true)]
+    backlog: Option<usize>,
+
+    /// memcached's requests per event: ignored.
+    #[arg(short = 'R', hide = true)]
+    requests_per_event: Option<usize>,
+
+    /// memcached's binding protocol: segcore always auto-detects.
+    #[arg(short = 'B', hide = true)]
+    binding: Option<String>,
+
+    /// memcached's large memory pages: segcore asks for them anyway.
+    #[arg(short = 'L', hide = true)]
+    large_pages: bool,
+}
+
+fn size(text: &str) -> Result<usize, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match t.as_bytes().last() {
+        Some(b'k') => (&t[..t.len() - 1], 1 << 10),
+        Some(b'm') => (&t[..t.len() - 1], 1 << 20),
+        Some(b'g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t.as_str(), 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("invalid size {text:?} (expected e.g. 512k or 1m)"))
+}
+
+fn cpu_list(text: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("invalid CPU list {text:?} (expected e.g. 0,2 or 0-3)");
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    cpus.dedup();
+    if cpus.is_empty() {
+        return Err(format!("empty CPU list {text:?}"));
+    }
+    Ok(cpus)
+}
+
+fn allowed_cpus() -> Vec<usize> {
+    let mut cpus: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    if cpus.is_empty() {
+        cpus.push(0);
+    }
+    cpus
+}
+
+fn settings(args: Args) -> Result<Settings, String> {
+    let ip: IpAddr = args
+        .listen
+        .parse()
+        .or_else(|_| {
+            if args.listen == "localhost" {
+                Ok("127.0.0.1".parse().expect("loopback"))
+            } else {
+                Err(())
+            }
+        })
+        .map_err(|_| {
+            format!(
+                "invalid listen address {:?} (expected an IP such as 127.0.0.1 or 0.0.0.0)",
+                args.listen
+            )
+        })?;
+    let max_item_size = size(&args.max_item_size)?;
+    let mut segment_size = size(&args.segment_size)?;
+    if !segment_size.is_power_of_two() {
+        return Err(format!(
+            "--segment-size {} must be a power of two",
+            args.segment_size
+        ));
+    }
+    // An item (value, key, header) must fit in one segment.
+    while segment_size < max_item_size + 512 && segment_size < 16 << 20 {
+        segment_size *= 2;
+    }
+    if max_item_size + 512 > segment_size {
+        return Err(format!(
+            "-I {} is too large: the largest item segcore supports is 16m minus 512 bytes",
+            args.max_item_size
+        ));
+    }
+    let cpus = match (&args.cores, args.threads) {
+        (Some(list), _) => cpu_list(list)?,
+        (None, Some(0)) => return Err("-t must be at least 1".into()),
+        (None, Some(n)) => {
+            let allowed = allowed_cpus();
+            (0..n).map(|i| allowed[i % allowed.len()]).collect()
+        }
+        (None, None) => allowed_cpus(),
+    };
+    let memory_bytes = args
+        .memory_limit
+        .checked_mul(1 << 20)
+        .ok_or("-m is too large")?;
+    if args.conn_limit == 0 {
+        return Err("-c must be at least 1".into());
+    }
+    for (flag, used) in [
+        ("-U", args.udp_port.is_some_and(|p| p != 0)),
+        ("-o", !args.extended.is_empty()),
+        ("-f", args.factor.is_some()),
+        ("-n", args.min_space.is_some()),
+        ("-b", args.backlog.is_some()),
+        ("-R", args.requests_per_event.is_some()),
+        ("-B", args.binding.is_some()),
+        ("-L", args.large_pages),
+    ] {
+        if used {
+            eprintln!("segcore: warning: memcached option {flag} does not apply to segcore and is ignored");
+        }
+    }
+    Ok(Settings {
+        listen: SocketAddr::new(ip, args.port),
+        cpus,
+        memory_bytes,
+        segment_size,
+        eviction: args.eviction.parse::<Policy>()?,
+        max_item_size,
+        conn_limit: args.conn_limit,
+        verbosity: args.verbose,
+        enable_shutdown: args.enable_shutdown,
+        version: format!("1.6.21-segcore-{}", env!("CARGO_PKG_VERSION")),
+        started_at: unix_now(),
+        spin_before_park: Duration::from_micros(args.spin_us),
+        expire_budget: 64,
+    })
+}
+
+/// Parses the command line; on error prints it and returns the exit code.
+pub fn parse() -> Result<Settings, ExitCode> {
+    let args = Args::try_parse().map_err(|e| {
+        let _ = e.print();
+        ExitCode::from(if e.use_stderr() { 64 } else { 0 })
+    })?;
+    settings(args).map_err(|e| {
+        eprintln!("segcore: {e}");
+        ExitCode::from(64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_args(args: &[&str]) -> Result<Settings, String> {
+        let args = Args::try_parse_from(std::iter::once("segcore").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        settings(args)
+    }
+
+    #[test]
+    fn defaults_match_memcached() {
+        let s = parse_args(&[]).unwrap();
+        assert_eq!(s.listen, "127.0.0.1:11211".parse().unwrap());
+        assert_eq!(s.memory_bytes, 64 << 20);
+        assert_eq!(s.conn_limit, 1024);
+        assert_eq!(s.max_item_size, 1 << 20);
+        assert_eq!(s.eviction, Policy::Merge);
+        assert!(!s.enable_shutdown);
+        assert!(!s.cpus.is_empty());
+    }
+
+    #[test]
+    fn memcached_flags_parse() {
+        let s = parse_args(&[
+            "-p", "22122", "-l", "0.0.0.0", "-m", "128", "-c", "10", "-t", "2", "-I", "2m", "-vv",
+            "-A",
+        ])
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:22122".parse().unwrap());
+        assert_eq!(
+            (s.memory_bytes, s.conn_limit, s.cpus.len()),
+            (128 << 20, 10, 2)
+        );
+        assert_eq!(s.max_item_size, 2 << 20);
+        assert!(
+            s.segment_size >= (2 << 20) + 512,
+            "segments grow to fit items"
+        );
+        assert_eq!(s.verbosity, 2);
+        assert!(s.enable_shutdown);
+        // Harmless memcached flags are accepted.
+        assert!(parse_args(&["-U", "0", "-o", "modern", "-f", "1.25"]).is_ok());
+    }
+
+    #[test]
+    fn segcore_flags_and_errors() {
+        let s = parse_args(&[
+            "--cores",
+            "0-1,3",
+            "--segment-size",
+            "256k",
+            "--eviction",
+            "fifo",
+        ])
+        .unwrap();
+        assert_eq!(s.cpus, vec![0, 1, 3]);
+        assert_eq!(
+            (s.segment_size, s.eviction),
+            (1 << 20, Policy::Fifo),
+            "grown to fit 1m items"
+        );
+        for bad in [
+            &["-I", "0"][..],
+            &["-I", "17m"],
+            &["--segment-size", "1000"],
+            &["-l", "not-an-ip"],
+            &["--cores", "3-1"],
+            &["-t", "0"],
+            &["--eviction", "lru"],
+            &["-p", "70000"],
+        ] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! The binary protocol on top of the shard: ops per opcode, and responses
+//! with memcached's status codes. Quiet opcodes answer only errors (and
+//! GetQ/GetKQ only hits); NoOp answers always, which is how clients find the
+//! end of a quiet pipeline.
+
+use segcore_protocol::binary::{
+    self, encode_error, encode_response, Command, Request, Response, Status,
+    StoreMode as BinaryMode,
+};
+use segcore_protocol::{Limits, ParseError};
+
+use super::op::{Op, Outcome, StoreFields};
+use super::proto::{owner_of, Flow, Protocol, ReplyState};
+use super::stats;
+use super::Core;
+use crate::storage::{
+    ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, StoreMode, StoreResult,
+};
+
+/// The binary protocol.
+pub struct Binary;
+
+/// Binary incr/decr exptime that means "do not create a missing item".
+const NO_CREATE: u32 = 0xffff_ffff;
+
+fn cas_condition(cas: u64) -> Option<u64> {
+    (cas != 0).then_some(cas)
+}
+
+fn ok(out: &mut Vec<u8>, req: &Request<'_>, cas: u64, extras: &[u8], key: &[u8], value: &[u8]) {
+    encode_response(
+        out,
+        &Response {
+            opcode: req.opcode as u8,
+            status: Status::NoError,
+            opaque: req.opaque,
+            cas,
+            extras,
+            key,
+            value,
+        },
+    );
+}
+
+fn error(out: &mut Vec<u8>, req: &Request<'_>, status: Status) {
+    encode_error(out, req.opcode as u8, status, req.opaque);
+}
+
+impl Protocol for Binary {
+    type Request<'a> = Request<'a>;
+
+    fn parse<'a>(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<Option<(Request<'a>, usize)>, ParseError> {
+        binary::parse(buf, limits)
+    }
+
+    fn for_each_op(req: &Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+        let key = req.key;
+        let op = match req.command {
+            Command::Get { .. } => Op::Get { key, touch: None },
+            Command::GetAndTouch { exptime, .. } => Op::Get {
+                key,
+                touch: Some(i64::from(exptime)),
+            },
+            Command::Touch { exptime } => Op::Touch {
+                key,
+                exptime: i64::from(exptime),
+            },
+            Command::Store {
+                mode,
+                flags,
+                exptime,
+                ..
+            } => {
+                let mode = match mode {
+                    BinaryMode::Set => StoreMode::Set,
+                    BinaryMode::Add => StoreMode::Add,
+                    BinaryMode::Replace => StoreMode::Replace,
+                };
+                let mut fields = StoreFields::new(mode, flags, i64::from(exptime));
+                fields.compare_cas = cas_condition(req.cas);
+                Op::Store {
+                    key,
+                    value: req.value,
+                    req: fields,
+                }
+            }
+            Command::Concat { append, .. } => {
+                let mode = if append {
+                    StoreMode::Append
+                } else {
+                    StoreMode::Prepend
+                };
+                let mut fields = StoreFields::new(mode, 0, 0);
+                fields.compare_cas = cas_condition(req.cas);
+                Op::Store {
+                    key,
+                    value: req.value,
+                    req: fields,
+                }
+            }
+            Command::Delete { .. } => Op::Delete {
+                key,
+                opts: MetaDeleteOptions {
+                    compare_cas: cas_condition(req.cas),
+                    ..MetaDeleteOptions::default()
+                },
+            },
+            Command::Arith {
+                incr,
+                delta,
+                initial,
+                exptime,
+                ..
+            } => Op::Arith {
+                key,
+                req: ArithRequest {
+                    incr,
+                    delta,
+                    create: (exptime != NO_CREATE).then_some((initial, i64::from(exptime))),
+                    compare_cas: cas_condition(req.cas),
+                    touch: None,
+                },
+            },
+            Command::Flush { delay, .. } => {
+                let op = Op::Flush {
+                    delay: (delay != 0).then_some(i64::from(delay)),
+                };
+                for core in 0..cores {
+                    f(core, &op);
+                }
+                return;
+            }
+            Command::Stat => {
+                if stats::is_known_group(req.key) {
+                    for core in 0..cores {
+                        f(core, &Op::Stats);
+                    }
+                }
+                return;
+            }
+            Command::Quit { .. }
+            | Command::NoOp
+            | Command::Version
+            | Command::Verbosity { .. }
+            | Command::SaslListMechs
+            | Command::SaslAuth
+            | Command::SaslStep => return,
+        };
+        f(owner_of(key, cores), &op);
+    }
+
+    fn reply_op(
+        req: &Request<'_>,
+        _op: &Op<&[u8]>,
+        outcome: Outcome<&[u8]>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+    ) {
+        match (req.command, outcome) {
+            (
+                Command::Get { with_key, .. } | Command::GetAndTouch { with_key, .. },
+                Outcome::Hit(hit),
+            ) => {
+                let key: &[u8] = if with_key { req.key } else { &[] };
+                ok(out, req, hit.cas, &hit.flags.to_be_bytes(), key, hit.value);
+            }
+            (Command::Get { quiet: true, .. } | Command::GetAndTouch { quiet: true, .. }, _) => {}
+            (Command::Get { with_key, .. } | Command::GetAndTouch { with_key, .. }, _) => {
+                if with_key {
+                    // memcached answers GetK misses with the key, no message.
+                    encode_response(
+                        out,
+                        &Response {
+                            opcode: req.opcode as u8,
+                            status: Status::KeyNotFound,
+                            opaque: req.opaque,
+                            cas: 0,
+                            extras: &[],
+                            key: req.key,
+                            value: &[],
+                        },
+                    );
+                } else {
+                    error(out, req, Status::KeyNotFound);
+                }
+            }
+            (Command::Touch { .. }, Outcome::Touched(true)) => ok(out, req, 0, &[], &[], &[]),
+            (Command::Touch { .. }, _) => error(out, req, Status::KeyNotFound),
+            (Command::Store { mode, quiet, .. }, Outcome::Stored(result)) => match result {
+                StoreResult::Stored(cas) if !quiet => ok(out, req, cas, &[], &[], &[]),
+                StoreResult::Stored(_) => {}
+                StoreResult::NotStored if mode == BinaryMode::Add => {
+                    error(out, req, Status::KeyExists)
+                }
+                StoreResult::NotStored | StoreResult::NotFound => {
+                    error(out, req, Status::KeyNotFound)
+                }
+                StoreResult::Exists => error(out, req, Status::KeyExists),
+                StoreResult::TooLarge => error(out, req, Status::TooLarge),
+                StoreResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+            },
+            (Command::Concat { quiet, .. }, Outcome::Stored(result)) => match result {
+                StoreResult::Stored(cas) if !quiet => ok(out, req, cas, &[], &[], &[]),
+                StoreResult::Stored(_) => {}
+                StoreResult::NotStored => error(out, req, Status::NotStored),
+                StoreResult::NotFound => error(out, req, Status::KeyNotFound),
+                StoreResult::Exists => error(out, req, Status::KeyExists),
+                StoreResult::TooLarge => error(out, req, Status::TooLarge),
+                StoreResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+            },
+            (Command::Delete { quiet }, Outcome::Deleted(result)) => match result {
+                DeleteResult::Deleted if !quiet => ok(out, req, 0, &[], &[], &[]),
+                DeleteResult::Deleted => {}
+                DeleteResult::NotFound => error(out, req, Status::KeyNotFound),
+                DeleteResult::Exists => error(out, req, Status::KeyExists),
+            },
+            (Command::Arith { quiet, .. }, Outcome::Arith(result)) => match result {
+                ArithResult::Value { value, cas, .. } if !quiet => {
+                    ok(out, req, cas, &[], &[], &value.to_be_bytes())
+                }
+                ArithResult::Value { .. } => {}
+                ArithResult::NotFound => error(out, req, Status::KeyNotFound),
+                ArithResult::NonNumeric => error(out, req, Status::NonNumeric),
+                ArithResult::Exists => error(out, req, Status::KeyExists),
+                ArithResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+            },
+            (Command::Stat, Outcome::Stats(report)) => state.reports.push(*report),
+            _ => {}
+        }
+    }
+
+    fn reply_end(
+        req: &Request<'_>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+        core: &Core,
+    ) -> Flow {
+        match req.command {
+            Command::Flush { quiet: false, .. } | Command::NoOp | Command::Verbosity { .. } => {
+                ok(out, req, 0, &[], &[], &[])
+            }
+            Command::Version => ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
+            Command::Quit { quiet } => {
+                if !quiet {
+                    ok(out, req, 0, &[], &[], &[]);
+                }
+                return Flow::Close;
+            }
+            Command::Stat => {
+                match stats::render(req.key, &state.reports, core) {
+                    Some(lines) => {
+                        for (name, value) in &lines {
+                            ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
+                        }
+                        ok(out, req, 0, &[], &[], &[]);
+                    }
+                    None => error(out, req, Status::KeyNotFound),
+                }
+                state.reports.clear();
+            }
+            // No SASL is configured: memcached without -S answers these as
+            // unknown commands.
+            Command::SaslListMechs | Command::SaslAuth | Command::SaslStep => {
+                error(out, req, Status::UnknownCommand)
+            }
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn closes(req: &Request<'_>) -> bool {
+        matches!(req.command, Command::Quit { .. })
+    }
+}

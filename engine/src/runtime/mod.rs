@@ -1,0 +1,490 @@
+//! The thread-per-core runtime: one pinned glommio executor per CPU, each
+//! owning one [`Shard`], its listener and its connections.
+//!
+//! - [`op`]: the key-level operations shards execute and their outcomes.
+//! - [`router`]: forwarding op batches to the owning core and back.
+//! - [`proto`]: running one read's worth of pipelined requests in order.
+//! - [`text`], [`binary`]: the wire protocols on top of ops.
+//! - [`connection`]: a client connection's read/execute/write loop.
+//! - [`stats`]: `stats` output, summed from per-core reports.
+//! - [`signal`]: a core-local one-shot signal (stop).
+//!
+//! Nothing on the request path is shared between cores: each core's state
+//! lives in `Rc`/`RefCell` on its own thread. The only cross-thread state is
+//! read-only [`Settings`], the mesh rings, and a shutdown phase polled by a
+//! timer every 20 ms.
+
+pub mod binary;
+pub mod connection;
+pub mod op;
+pub mod proto;
+pub mod router;
+pub mod signal;
+pub mod stats;
+pub mod text;
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
+use segcore_protocol::Limits;
+
+use crate::storage::{Policy, Shard, ShardConfig};
+use op::{ConnCounters, CoreReport};
+use router::{Envelope, ReplyEnvelope, Router};
+use signal::Signal;
+
+/// Server-wide settings, read-only once the server starts.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Address every core listens on (SO_REUSEPORT).
+    pub listen: SocketAddr,
+    /// CPUs to run on, one executor and one shard each.
+    pub cpus: Vec<usize>,
+    /// Item memory for the whole server (`-m`), split evenly among cores.
+    pub memory_bytes: usize,
+    /// Segment size.
+    pub segment_size: usize,
+    /// Eviction policy.
+    pub eviction: Policy,
+    /// Largest value accepted (`-I`).
+    pub max_item_size: usize,
+    /// Connection limit (`-c`), split evenly among cores.
+    pub conn_limit: usize,
+    /// `-v` count.
+    pub verbosity: u8,
+    /// Honour the `shutdown` command (memcached's `-A`).
+    pub enable_shutdown: bool,
+    /// The `version` reply.
+    pub version: String,
+    /// Unix time the server started.
+    pub started_at: u32,
+    /// How long an idle executor spins before parking: trades idle CPU for
+    /// cross-core latency.
+    pub spin_before_park: Duration,
+    /// How many segments the background expiry looks at per step.
+    pub expire_budget: usize,
+}
+
+impl Settings {
+    /// One core's share of the memory, as a shard config.
+    pub fn shard_config(&self) -> ShardConfig {
+        ShardConfig {
+            memory_bytes: self.memory_bytes / self.cpus.len().max(1),
+            segment_size: self.segment_size,
+            eviction: self.eviction,
+            index_capacity: None,
+        }
+    }
+
+    /// The parser limits these settings imply.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_value_len: self.max_item_size,
+            ..Limits::default()
+        }
+    }
+}
+
+/// The current unix time in seconds.
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Shutdown phases, polled by each core's watcher.
+const RUNNING: u8 = 0;
+const DRAINING: u8 = 1;
+const EXITING: u8 = 2;
+
+/// One core's state, shared by the tasks on its executor.
+pub struct Core {
+    /// This core's index (0-based, not the CPU number).
+    pub id: usize,
+    /// How many cores serve.
+    pub cores: usize,
+    /// Server settings.
+    pub settings: Arc<Settings>,
+    /// Parser limits.
+    pub limits: Limits,
+    /// The shard this core owns.
+    pub shard: RefCell<Shard>,
+    /// Connection counters.
+    pub counters: RefCell<ConnCounters>,
+    /// Cross-core forwarding.
+    pub router: Router,
+    /// Fired when the server starts shutting down.
+    pub stop: Signal,
+    phase: Arc<AtomicU8>,
+    last_tick: Cell<u32>,
+}
+
+impl Core {
+    /// Brings the shard's clock up to date (once per batch).
+    pub fn tick(&self) {
+        let now = unix_now();
+        if now != self.last_tick.get() {
+            self.last_tick.set(now);
+            self.shard.borrow_mut().set_time(now);
+        }
+    }
+
+    /// This core's contribution to `stats`.
+    pub fn report(&self, shard: &Shard) -> CoreReport {
+        CoreReport {
+            core: self.id,
+            shard: *shard.stats(),
+            conns: *self.counters.borrow(),
+            segments: shard.segment_counts(),
+            buckets: shard.bucket_occupancy(),
+            index_bytes: shard.index_bytes(),
+        }
+    }
+
+    /// Starts a graceful shutdown (the enabled `shutdown` command).
+    pub fn request_shutdown(&self) {
+        let _ = self
+            .phase
+            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn connection_limit(&self) -> u64 {
+        self.settings.conn_limit.div_ceil(self.cores) as u64
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// Bad settings (memory, segment size).
+    Config(String),
+    /// The address could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// An executor could not start (io_uring or locked memory unavailable).
+    Executor(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Config(e) => write!(f, "{e}"),
+            StartError::Bind(addr, e) if e.kind() == std::io::ErrorKind::AddrInUse => write!(
+                f,
+                "cannot listen on {addr}: the address is already in use (another memcached or \
+                 segcore?). Stop it or pick another port with -p."
+            ),
+            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Executor(e) => write!(
+                f,
+                "cannot start the per-core executors: {e}. segcore needs io_uring (Linux 5.8+, \
+                 not disabled by /proc/sys/kernel/io_uring_disabled or a seccomp profile) and \
+                 enough locked memory: raise `ulimit -l` (LimitMEMLOCK= in systemd, \
+                 --ulimit memlock=-1 in docker) or run with CAP_IPC_LOCK."
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server: one executor thread per core.
+pub struct Server {
+    handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    phase: Arc<AtomicU8>,
+    drained: Arc<AtomicUsize>,
+    cores: usize,
+}
+
+/// Capacity of each mesh ring, in batches.
+const MESH_CAPACITY: usize = 1024;
+
+impl Server {
+    /// Starts one executor per CPU in `settings.cpus` and returns once every
+    /// core listens.
+    pub fn start(settings: Settings) -> Result<Server, StartError> {
+        let cores = settings.cpus.len();
+        if cores == 0 {
+            return Err(StartError::Config("no CPU to run on".into()));
+        }
+        // Validate the shard config before any thread starts.
+        let probe = settings.shard_config();
+        if let Err(e) = check_shard_config(&probe) {
+            return Err(StartError::Config(e));
+        }
+        // Every executor binds with SO_REUSEPORT, which would silently share
+        // a port with another SO_REUSEPORT server; a plain bind first makes
+        // "address in use" an error, as with memcached.
+        std::net::TcpListener::bind(settings.listen)
+            .map_err(|e| StartError::Bind(settings.listen, e))?;
+
+        let settings = Arc::new(settings);
+        let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
+        let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
+        let phase = Arc::new(AtomicU8::new(RUNNING));
+        let drained = Arc::new(AtomicUsize::new(0));
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
+        let mut handles = Vec::with_capacity(cores);
+        for (id, &cpu) in settings.cpus.iter().enumerate() {
+            let (core_settings, requests, replies) =
+                (settings.clone(), requests.clone(), replies.clone());
+            let (core_phase, drained, ready) = (phase.clone(), drained.clone(), ready_tx.clone());
+            let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+                .name(&format!("segcore-{id}"))
+                .spin_before_park(settings.spin_before_park)
+                .spawn(move || async move {
+                    core_main(
+                        id,
+                        core_settings,
+                        requests,
+                        replies,
+                        core_phase,
+                        drained,
+                        ready,
+                    )
+                    .await;
+                })
+                .map_err(|e| StartError::Executor(e.to_string()));
+            match handle {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    phase.store(EXITING, Ordering::Release);
+                    return Err(e);
+                }
+            }
+        }
+        drop(ready_tx);
+        let server = Server {
+            handles,
+            phase,
+            drained,
+            cores,
+        };
+        for _ in 0..cores {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    server.abort();
+                    return Err(e);
+                }
+                Err(_) => {
+                    server.abort();
+                    return Err(StartError::Executor("an executor thread died".into()));
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    /// Whether a client asked for shutdown (enabled `shutdown` command).
+    pub fn shutdown_requested(&self) -> bool {
+        self.phase.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Graceful stop: stop accepting, let connections finish what they are
+    /// doing (idle ones close at once), wait up to `grace` for them, then
+    /// stop every executor.
+    pub fn shutdown(self, grace: Duration) {
+        let _ = self
+            .phase
+            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+        let deadline = std::time::Instant::now() + grace;
+        while self.drained.load(Ordering::Acquire) < self.cores
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.abort();
+    }
+
+    fn abort(self) {
+        self.phase.store(EXITING, Ordering::Release);
+        for handle in self.handles {
+            let _ = handle.join();
+        }
+    }
+}
+
+fn check_shard_config(config: &ShardConfig) -> Result<(), String> {
+    use crate::storage::location::MAX_SEGMENT_SIZE;
+    let segment = config.segment_size;
+    if !(4096..=MAX_SEGMENT_SIZE).contains(&segment) || !segment.is_power_of_two() {
+        return Err(format!(
+            "segment size {segment} must be a power of two from 4 KiB to 16 MiB"
+        ));
+    }
+    let needed = if config.eviction == Policy::Merge {
+        3
+    } else {
+        2
+    };
+    let segments = config.memory_bytes / segment;
+    if segments < needed {
+        return Err(format!(
+            "the memory limit gives each core {} MiB, room for {segments} segment(s) of {} KiB, \
+             but each core needs at least {needed}: raise -m, lower --segment-size or use fewer \
+             cores",
+            config.memory_bytes >> 20,
+            segment >> 10
+        ));
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn core_main(
+    id: usize,
+    settings: Arc<Settings>,
+    requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
+    replies: MeshBuilder<ReplyEnvelope, glommio::channels::channel_mesh::Full>,
+    phase: Arc<AtomicU8>,
+    drained: Arc<AtomicUsize>,
+    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+) {
+    // Allocated here, after pinning: first touch puts the pages on this
+    // core's NUMA node.
+    let shard = match Shard::new(&settings.shard_config()) {
+        Ok(shard) => shard,
+        Err(e) => {
+            let _ = ready.send(Err(StartError::Config(e.to_string())));
+            return;
+        }
+    };
+    // Every core joins both meshes before any can fail, or peers would wait
+    // for it forever.
+    let (Ok((request_tx, mut request_rx)), Ok((reply_tx, mut reply_rx))) =
+        (requests.join().await, replies.join().await)
+    else {
+        let _ = ready.send(Err(StartError::Executor("mesh join failed".into())));
+        return;
+    };
+    let listener = match glommio::net::TcpListener::bind(settings.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let io = std::io::Error::other(e.to_string());
+            let _ = ready.send(Err(StartError::Bind(settings.listen, io)));
+            return;
+        }
+    };
+    let core = Rc::new(Core {
+        id,
+        cores: settings.cpus.len(),
+        limits: settings.limits(),
+        settings: settings.clone(),
+        shard: RefCell::new(shard),
+        counters: RefCell::new(ConnCounters::default()),
+        router: Router::new(id, request_tx, reply_tx),
+        stop: Signal::default(),
+        phase: phase.clone(),
+        last_tick: Cell::new(0),
+    });
+    core.tick();
+
+    for (peer, rx) in request_rx.streams() {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(envelope) = rx.recv().await {
+                core.tick();
+                core.counters.borrow_mut().forwarded_in += envelope.batch.ops.len() as u64;
+                let mut replies = op::Replies::default();
+                {
+                    let mut shard = core.shard.borrow_mut();
+                    let report = |s: &Shard| core.report(s);
+                    envelope.batch.execute(&mut shard, &report, &mut replies);
+                }
+                core.router.reply(peer, envelope.token, replies).await;
+            }
+        })
+        .detach();
+    }
+    for (_, rx) in reply_rx.streams() {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(envelope) = rx.recv().await {
+                core.router.complete(envelope);
+            }
+        })
+        .detach();
+    }
+
+    // Accept loop.
+    {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            let stop = core.stop.clone();
+            loop {
+                let accepted =
+                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                        stop.wait().await;
+                        None
+                    })
+                    .await;
+                match accepted {
+                    Some(Ok(stream)) => {
+                        if core.counters.borrow().curr_connections >= core.connection_limit() {
+                            core.counters.borrow_mut().rejected_connections += 1;
+                            drop(stream);
+                            continue;
+                        }
+                        glommio::spawn_local(connection::serve(core.clone(), stream)).detach();
+                    }
+                    // Out of file descriptors and the like: back off, retry.
+                    Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
+                    None => break,
+                }
+            }
+        })
+        .detach();
+    }
+
+    // Background expiry, in a low-priority queue: it yields to requests and
+    // each step is bounded by the budget.
+    {
+        let core = core.clone();
+        let queue = glommio::executor().create_task_queue(
+            Shares::Static(10),
+            Latency::NotImportant,
+            "expire",
+        );
+        let _ = glommio::spawn_local_into(
+            async move {
+                loop {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    core.tick();
+                    core.shard
+                        .borrow_mut()
+                        .expire_step(core.settings.expire_budget);
+                }
+            },
+            queue,
+        )
+        .map(|task| task.detach());
+    }
+
+    let _ = ready.send(Ok(()));
+
+    // Watch the shutdown phase.
+    let mut reported = false;
+    loop {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        match phase.load(Ordering::Acquire) {
+            RUNNING => {}
+            DRAINING => {
+                if !core.stop.fired() {
+                    core.stop.fire();
+                }
+                if !reported && core.counters.borrow().curr_connections == 0 {
+                    reported = true;
+                    drained.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            _ => break,
+        }
+    }
+    core.router.close();
+}

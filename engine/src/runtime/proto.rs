@@ -1,0 +1,274 @@
+//! One read's worth of pipelined requests, executed in two passes so that
+//! replies leave in request order while keys owned by other cores are
+//! served by those cores.
+//!
+//! Pass 1 parses every complete request in the buffer and copies each op
+//! whose key another core owns into that core's [`Batch`]. The batches go
+//! out together (one message per destination per read) and their replies
+//! are awaited together. Pass 2 parses the same bytes again (cheaper than
+//! keeping the parsed requests), runs local ops inline against the shard,
+//! takes remote outcomes in order, and encodes every reply into the output
+//! buffer. Each key has one owner, and each owner runs a connection's ops in
+//! the order they were sent, so per-key order is the client's order.
+
+use futures_lite::{AsyncWrite, AsyncWriteExt};
+use segcore_protocol::{Limits, ParseError, Recovery};
+
+use super::op::{execute, Batch, CoreReport, Op, Outcome, Replies};
+use super::Core;
+use crate::storage::HashedKey;
+
+/// Most requests taken from one read before replying: bounds the memory one
+/// pipelining client can pin in flight.
+pub const MAX_BATCH_REQUESTS: usize = 256;
+/// Output is written out once it passes this many bytes, mid-batch if need be.
+pub const FLUSH_BYTES: usize = 256 << 10;
+
+/// The core that owns `key`.
+#[inline]
+pub fn owner_of(key: &[u8], cores: usize) -> usize {
+    if cores == 1 {
+        0
+    } else {
+        HashedKey::new(key).shard(cores)
+    }
+}
+
+/// What the connection does after a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Flush replies, then close (quit).
+    Close,
+    /// Flush replies, then shut the server down (enabled `shutdown`).
+    Shutdown,
+}
+
+/// State carried from a request's per-op replies to its end.
+#[derive(Default)]
+pub struct ReplyState {
+    /// Collected `stats` reports, one per core.
+    pub reports: Vec<CoreReport>,
+}
+
+/// A wire protocol on top of the shard.
+pub trait Protocol {
+    /// A parsed request, borrowing the read buffer.
+    type Request<'a>;
+
+    /// Parses the first request in `buf`.
+    fn parse<'a>(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<Option<(Self::Request<'a>, usize)>, ParseError>;
+
+    /// Calls `f(owner, op)` for each op of `req`, in order; the same
+    /// sequence every time it is called for the same request.
+    fn for_each_op(req: &Self::Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>));
+
+    /// Writes what `op`'s outcome means for `req`.
+    fn reply_op(
+        req: &Self::Request<'_>,
+        op: &Op<&[u8]>,
+        outcome: Outcome<&[u8]>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+    );
+
+    /// Writes what follows the per-op replies (END, OK, stats, ...).
+    fn reply_end(
+        req: &Self::Request<'_>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+        core: &Core,
+    ) -> Flow;
+
+    /// Whether the connection closes after this request (so nothing after
+    /// it in the buffer runs).
+    fn closes(req: &Self::Request<'_>) -> bool;
+}
+
+/// How a batch ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchEnd {
+    /// Bytes of the buffer used up.
+    pub consumed: usize,
+    /// Bytes still to discard as they arrive (a refused value).
+    pub discard: usize,
+    /// What the connection does next.
+    pub flow: Flow,
+}
+
+/// Where pass 1 stopped, so pass 2 stops at the same place.
+enum Stop {
+    /// Ran out of complete requests (or hit the batch cap).
+    More,
+    /// An error's skip reaches past the buffer.
+    Discard(usize),
+    /// An error closes the connection.
+    Close,
+}
+
+/// Runs every complete request at the start of `buf`, appending replies to
+/// `out`; once `out` passes [`FLUSH_BYTES`] it is written to `writer`
+/// mid-batch.
+pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
+    core: &Core,
+    buf: &[u8],
+    out: &mut Vec<u8>,
+    writer: &mut W,
+) -> BatchEnd {
+    let cores = core.cores;
+    let me = core.id;
+    core.tick();
+
+    // Pass 1: route.
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut at = 0;
+    let mut requests = 0;
+    let mut stop = Stop::More;
+    while at < buf.len() && requests < MAX_BATCH_REQUESTS {
+        match P::parse(&buf[at..], &core.limits) {
+            Ok(Some((req, used))) => {
+                if cores > 1 {
+                    P::for_each_op(&req, cores, &mut |owner, op| {
+                        if owner != me {
+                            if batches.is_empty() {
+                                batches.resize_with(cores, Batch::default);
+                            }
+                            batches[owner].push(op);
+                        }
+                    });
+                }
+                at += used;
+                requests += 1;
+                if P::closes(&req) {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => match e.recovery {
+                Recovery::Skip(n) if at + n <= buf.len() => {
+                    at += n;
+                    requests += 1;
+                }
+                Recovery::Skip(n) => {
+                    stop = Stop::Discard(at + n - buf.len());
+                    break;
+                }
+                Recovery::Close => {
+                    stop = Stop::Close;
+                    break;
+                }
+            },
+        }
+    }
+    let end = at;
+
+    // Send every remote batch, then wait for all of them.
+    let mut replies: Vec<Option<Replies>> = Vec::new();
+    let mut cursors: Vec<usize> = Vec::new();
+    if !batches.is_empty() {
+        let mut tokens = Vec::with_capacity(cores);
+        for (dest, batch) in batches.into_iter().enumerate() {
+            if batch.is_empty() {
+                tokens.push(None);
+                continue;
+            }
+            core.counters.borrow_mut().forwarded_out += batch.ops.len() as u64;
+            tokens.push(core.router.send(dest, batch).await);
+        }
+        for token in tokens {
+            replies.push(match token {
+                Some(token) => core.router.wait(token).await,
+                None => None,
+            });
+        }
+        cursors = vec![0; cores];
+    }
+
+    // Pass 2: execute local ops, take remote outcomes, encode in order.
+    let mut state = ReplyState::default();
+    let mut flow = Flow::Continue;
+    let mut at = 0;
+    let mut parsed = 0u64;
+    while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
+        match P::parse(&buf[at..], &core.limits) {
+            Ok(Some((req, used))) if at < end => {
+                parsed += 1;
+                let mut shard_borrow = core.shard.borrow_mut();
+                let report = |s: &crate::storage::Shard| core.report(s);
+                P::for_each_op(&req, cores, &mut |owner, op| {
+                    if owner == me {
+                        let outcome = execute(&mut shard_borrow, op, &report);
+                        P::reply_op(&req, op, outcome, out, &mut state);
+                    } else {
+                        let outcome = remote_outcome(&replies, &mut cursors, owner);
+                        match outcome {
+                            Some((outcome, arena)) => P::reply_op(
+                                &req,
+                                op,
+                                outcome.clone().map(|s| s.get(arena)),
+                                out,
+                                &mut state,
+                            ),
+                            // The owner is gone (shutting down).
+                            None => out.extend_from_slice(b"SERVER_ERROR shutting down\r\n"),
+                        }
+                    }
+                });
+                drop(shard_borrow);
+                let next = P::reply_end(&req, out, &mut state, core);
+                at += used;
+                if next != Flow::Continue {
+                    flow = next;
+                    break;
+                }
+            }
+            Err(e) if at < end || !matches!(stop, Stop::More) => {
+                e.write_reply(out);
+                match e.recovery {
+                    Recovery::Skip(n) if at + n <= end => at += n,
+                    Recovery::Skip(_) | Recovery::Close => break,
+                }
+            }
+            _ => break,
+        }
+        if out.len() > FLUSH_BYTES {
+            if writer.write_all(out).await.is_err() {
+                flow = Flow::Close;
+                break;
+            }
+            core.counters.borrow_mut().bytes_written += out.len() as u64;
+            out.clear();
+        }
+    }
+    core.counters.borrow_mut().requests += parsed;
+    let (discard, flow) = match stop {
+        Stop::Discard(n) => (n, flow),
+        Stop::Close => (0, Flow::Close),
+        Stop::More => (0, flow),
+    };
+    BatchEnd {
+        consumed: if matches!(stop, Stop::Discard(_)) {
+            buf.len()
+        } else {
+            end
+        },
+        discard,
+        flow,
+    }
+}
+
+/// The next outcome from `owner`'s replies, with the arena it points into.
+fn remote_outcome<'r>(
+    replies: &'r [Option<Replies>],
+    cursors: &mut [usize],
+    owner: usize,
+) -> Option<(&'r Outcome<super::op::Span>, &'r [u8])> {
+    let replies = replies.get(owner)?.as_ref()?;
+    let outcome = replies.outcomes.get(cursors[owner])?;
+    cursors[owner] += 1;
+    Some((outcome, &replies.arena))
+}

@@ -1,0 +1,433 @@
+//! The text and meta protocols on top of the shard: which ops a request
+//! makes, and how their outcomes are written back.
+
+use segcore_protocol::meta::{self, ItemMeta, MetaFlags, MetaKey, ReturnFlags, Status};
+use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMode};
+use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
+
+use super::op::{Hit, Op, Outcome, StoreFields};
+use super::proto::{owner_of, Flow, Protocol, ReplyState};
+use super::stats;
+use super::Core;
+use crate::storage::{
+    ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, MetaGetOptions, StoreMode,
+    StoreResult,
+};
+
+/// The text protocol (with meta commands).
+pub struct Text;
+
+fn store_mode(mode: TextMode) -> StoreMode {
+    match mode {
+        TextMode::Set | TextMode::Cas => StoreMode::Set,
+        TextMode::Add => StoreMode::Add,
+        TextMode::Replace => StoreMode::Replace,
+        TextMode::Append => StoreMode::Append,
+        TextMode::Prepend => StoreMode::Prepend,
+    }
+}
+
+fn meta_set_mode(mode: meta::SetMode) -> StoreMode {
+    match mode {
+        meta::SetMode::Set => StoreMode::Set,
+        meta::SetMode::Add => StoreMode::Add,
+        meta::SetMode::Replace => StoreMode::Replace,
+        meta::SetMode::Append => StoreMode::Append,
+        meta::SetMode::Prepend => StoreMode::Prepend,
+    }
+}
+
+fn meta_arith(m: &meta::MetaArith<'_>) -> ArithRequest {
+    let f = &m.flags;
+    ArithRequest {
+        incr: m.op == ArithOp::Incr,
+        delta: f.delta.unwrap_or(1),
+        create: f
+            .vivify_ttl
+            .map(|ttl| (f.initial.unwrap_or(0), i64::from(ttl))),
+        compare_cas: f.compare_cas,
+        touch: f.ttl.map(i64::from),
+    }
+}
+
+/// Calls `f` with the decoded bytes of a meta key.
+fn with_meta_key<R>(key: &MetaKey<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; MAX_KEY_LEN];
+    f(key.bytes(&mut buf))
+}
+
+impl Protocol for Text {
+    type Request<'a> = Request<'a>;
+
+    fn parse<'a>(
+        buf: &'a [u8],
+        limits: &Limits,
+    ) -> Result<Option<(Request<'a>, usize)>, ParseError> {
+        text::parse(buf, limits)
+    }
+
+    fn for_each_op(req: &Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+        let mut keyed = |op: Op<&[u8]>| {
+            let owner = op.key().map_or(0, |key| owner_of(key, cores));
+            f(owner, &op);
+        };
+        match req {
+            Request::Get(r) => {
+                let touch = r.touch.map(i64::from);
+                for key in r.keys.iter() {
+                    keyed(Op::Get { key, touch });
+                }
+            }
+            Request::Store(s) => {
+                let mut fields =
+                    StoreFields::new(store_mode(s.mode), s.flags, i64::from(s.exptime));
+                if s.mode == TextMode::Cas {
+                    fields.compare_cas = Some(s.cas);
+                }
+                keyed(Op::Store {
+                    key: s.key,
+                    value: s.value,
+                    req: fields,
+                });
+            }
+            Request::Delete { key, .. } => keyed(Op::Delete {
+                key,
+                opts: MetaDeleteOptions::default(),
+            }),
+            Request::Arith { op, key, delta, .. } => keyed(Op::Arith {
+                key,
+                req: ArithRequest {
+                    incr: *op == ArithOp::Incr,
+                    delta: *delta,
+                    ..ArithRequest::default()
+                },
+            }),
+            Request::Touch { key, exptime, .. } => keyed(Op::Touch {
+                key,
+                exptime: i64::from(*exptime),
+            }),
+            Request::FlushAll { delay, .. } => {
+                let op = Op::Flush {
+                    delay: delay.map(i64::from),
+                };
+                for core in 0..cores {
+                    f(core, &op);
+                }
+            }
+            Request::Stats { args } if stats::is_known_group(args) => {
+                for core in 0..cores {
+                    f(core, &Op::Stats);
+                }
+            }
+            Request::MetaGet(m) => with_meta_key(&m.key, |key| {
+                let flags = &m.flags;
+                keyed(Op::MetaGet {
+                    key,
+                    opts: MetaGetOptions {
+                        touch: flags.ttl.map(i64::from),
+                        vivify: flags.vivify_ttl.map(i64::from),
+                        recache: flags.recache_ttl.map(i64::from),
+                        no_bump: flags.has(b'u'),
+                    },
+                })
+            }),
+            Request::MetaSet(m) => with_meta_key(&m.key, |key| {
+                let flags = &m.flags;
+                let mut fields = StoreFields::new(
+                    meta_set_mode(m.mode),
+                    flags.client_flags.unwrap_or(0),
+                    flags.ttl.map_or(0, i64::from),
+                );
+                fields.compare_cas = flags.compare_cas;
+                fields.new_cas = flags.new_cas;
+                fields.invalidate = flags.has(b'I');
+                fields.vivify = flags.vivify_ttl.map(i64::from);
+                keyed(Op::Store {
+                    key,
+                    value: m.value,
+                    req: fields,
+                })
+            }),
+            Request::MetaDelete(m) => with_meta_key(&m.key, |key| {
+                let flags = &m.flags;
+                keyed(Op::Delete {
+                    key,
+                    opts: MetaDeleteOptions {
+                        compare_cas: flags.compare_cas,
+                        invalidate: flags.has(b'I'),
+                        ttl: flags.ttl.map(i64::from),
+                        remove_value: flags.has(b'x'),
+                    },
+                })
+            }),
+            Request::MetaArith(m) => with_meta_key(&m.key, |key| {
+                keyed(Op::Arith {
+                    key,
+                    req: meta_arith(m),
+                })
+            }),
+            Request::MetaDebug(key) => with_meta_key(key, |key| keyed(Op::Debug { key })),
+            Request::Stats { .. }
+            | Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::Shutdown { .. }
+            | Request::MetaNoop => {}
+        }
+    }
+
+    fn reply_op(
+        req: &Request<'_>,
+        op: &Op<&[u8]>,
+        outcome: Outcome<&[u8]>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+    ) {
+        let key = op.key().copied().unwrap_or_default();
+        match (req, outcome) {
+            (Request::Get(r), Outcome::Hit(hit)) => {
+                text::write_value(
+                    out,
+                    key,
+                    hit.flags,
+                    hit.value,
+                    r.with_cas.then_some(hit.cas),
+                );
+            }
+            (Request::Get(_), _) => {}
+            (Request::Store(s), Outcome::Stored(result)) if !s.noreply => {
+                store_reply(result, s.mode == TextMode::Cas).write(out)
+            }
+            (Request::Delete { noreply: false, .. }, Outcome::Deleted(result)) => match result {
+                DeleteResult::Deleted => Reply::Deleted.write(out),
+                DeleteResult::NotFound => Reply::NotFound.write(out),
+                DeleteResult::Exists => Reply::Exists.write(out),
+            },
+            (Request::Arith { noreply: false, .. }, Outcome::Arith(result)) => match result {
+                ArithResult::Value { value, .. } => text::write_number(out, value),
+                ArithResult::NotFound | ArithResult::Exists => Reply::NotFound.write(out),
+                ArithResult::NonNumeric => Reply::NonNumeric.write(out),
+                ArithResult::OutOfMemory => Reply::OutOfMemory.write(out),
+            },
+            (Request::Touch { noreply: false, .. }, Outcome::Touched(found)) => {
+                if found {
+                    Reply::Touched.write(out)
+                } else {
+                    Reply::NotFound.write(out)
+                }
+            }
+            (Request::Stats { .. }, Outcome::Stats(report)) => state.reports.push(*report),
+            (Request::MetaGet(m), outcome) => meta_get_reply(m, key, &outcome, out),
+            (Request::MetaSet(m), Outcome::Stored(result)) => meta_set_reply(m, key, result, out),
+            (Request::MetaDelete(m), Outcome::Deleted(result)) => {
+                let (status, quiet_ok) = match result {
+                    DeleteResult::Deleted => (Status::Stored, true),
+                    DeleteResult::NotFound => (Status::NotFound, true),
+                    DeleteResult::Exists => (Status::Exists, false),
+                };
+                if !(quiet_ok && m.flags.has(b'q')) {
+                    meta::write_header(out, status);
+                    meta::write_flags(out, ReturnFlags::DELETE, &m.flags, (&m.key, key), None);
+                }
+            }
+            (Request::MetaArith(m), Outcome::Arith(result)) => {
+                meta_arith_reply(m, key, result, out)
+            }
+            (Request::MetaDebug(key), Outcome::Debug(info)) => match info {
+                Some(info) => {
+                    out.extend_from_slice(b"ME ");
+                    out.extend_from_slice(key.raw());
+                    out.extend_from_slice(b" exp=");
+                    segcore_protocol::number::write_i64(out, info.ttl);
+                    out.extend_from_slice(b" la=");
+                    segcore_protocol::number::write_u64(out, info.last_access);
+                    out.extend_from_slice(b" cas=");
+                    segcore_protocol::number::write_u64(out, info.cas);
+                    out.extend_from_slice(if info.fetched {
+                        b" fetch=yes"
+                    } else {
+                        b" fetch=no"
+                    });
+                    out.extend_from_slice(b" cls=1 size=");
+                    segcore_protocol::number::write_u64(out, info.item_len as u64);
+                    out.extend_from_slice(b"\r\n");
+                }
+                None => out.extend_from_slice(b"EN\r\n"),
+            },
+            _ => {}
+        }
+    }
+
+    fn reply_end(
+        req: &Request<'_>,
+        out: &mut Vec<u8>,
+        state: &mut ReplyState,
+        core: &Core,
+    ) -> Flow {
+        match req {
+            Request::Get(_) => Reply::End.write(out),
+            Request::FlushAll { noreply: false, .. } => Reply::Ok.write(out),
+            Request::Version => text::write_version(out, core.settings.version.as_bytes()),
+            Request::Verbosity { noreply: false, .. } => Reply::Ok.write(out),
+            Request::Quit => return Flow::Close,
+            Request::Stats { args } => {
+                match stats::render(args, &state.reports, core) {
+                    Some(lines) => {
+                        for (name, value) in &lines {
+                            text::write_stat(
+                                out,
+                                name.as_bytes(),
+                                text::StatValue::Str(value.as_bytes()),
+                            );
+                        }
+                        Reply::End.write(out);
+                    }
+                    None => Reply::Error.write(out),
+                }
+                state.reports.clear();
+            }
+            Request::Shutdown { graceful: _ } => {
+                if !core.settings.enable_shutdown {
+                    Reply::ShutdownDisabled.write(out);
+                } else {
+                    Reply::Ok.write(out);
+                    return Flow::Shutdown;
+                }
+            }
+            Request::MetaNoop => out.extend_from_slice(b"MN\r\n"),
+            _ => {}
+        }
+        Flow::Continue
+    }
+
+    fn closes(req: &Request<'_>) -> bool {
+        matches!(req, Request::Quit)
+    }
+}
+
+fn store_reply(result: StoreResult, is_cas: bool) -> Reply {
+    match result {
+        StoreResult::Stored(_) => Reply::Stored,
+        StoreResult::NotStored => Reply::NotStored,
+        StoreResult::Exists => Reply::Exists,
+        StoreResult::NotFound if is_cas => Reply::NotFound,
+        StoreResult::NotFound => Reply::NotStored,
+        StoreResult::TooLarge => Reply::TooLarge,
+        StoreResult::OutOfMemory => Reply::OutOfMemory,
+    }
+}
+
+fn item_meta(hit: &Hit<&[u8]>) -> ItemMeta {
+    ItemMeta {
+        cas: hit.cas,
+        client_flags: hit.flags,
+        size: hit.value.len(),
+        ttl: hit.ttl,
+        last_access: hit.last_access,
+        hit_before: hit.hit_before,
+        win: hit.win,
+        stale: hit.stale,
+        win_sent: hit.win_sent,
+    }
+}
+
+fn meta_get_reply(
+    m: &meta::MetaRequest<'_>,
+    key: &[u8],
+    outcome: &Outcome<&[u8]>,
+    out: &mut Vec<u8>,
+) {
+    match outcome {
+        Outcome::Hit(hit) => {
+            let with_value = m.flags.has(b'v');
+            let status = if with_value {
+                Status::Value(hit.value.len())
+            } else {
+                Status::Stored
+            };
+            meta::write_header(out, status);
+            meta::write_flags(
+                out,
+                ReturnFlags::GET,
+                &m.flags,
+                (&m.key, key),
+                Some(&item_meta(hit)),
+            );
+            if with_value {
+                meta::write_value(out, hit.value);
+            }
+        }
+        _ if m.flags.has(b'q') => {}
+        _ => {
+            meta::write_header(out, Status::Miss);
+            meta::write_flags(out, ReturnFlags::GET, &m.flags, (&m.key, key), None);
+        }
+    }
+}
+
+fn meta_set_reply(m: &meta::MetaSet<'_>, key: &[u8], result: StoreResult, out: &mut Vec<u8>) {
+    let status = match result {
+        StoreResult::Stored(_) if m.flags.has(b'q') => return,
+        StoreResult::Stored(_) => Status::Stored,
+        StoreResult::NotStored => Status::NotStored,
+        StoreResult::Exists => Status::Exists,
+        StoreResult::NotFound => Status::NotFound,
+        StoreResult::TooLarge => return Reply::TooLarge.write(out),
+        StoreResult::OutOfMemory => return Reply::OutOfMemory.write(out),
+    };
+    let cas = match result {
+        StoreResult::Stored(cas) => cas,
+        _ => 0,
+    };
+    meta::write_header(out, status);
+    let item = ItemMeta {
+        cas,
+        ..ItemMeta::default()
+    };
+    let item = matches!(result, StoreResult::Stored(_)).then_some(&item);
+    meta::write_flags(out, ReturnFlags::SET, &m.flags, (&m.key, key), item);
+}
+
+fn meta_arith_reply(m: &meta::MetaArith<'_>, key: &[u8], result: ArithResult, out: &mut Vec<u8>) {
+    {
+        let flags: &MetaFlags<'_> = &m.flags;
+        match result {
+            ArithResult::Value { value, cas, ttl } => {
+                let mut digits = itoa::Buffer::new();
+                let text = digits.format(value).as_bytes();
+                let with_value = flags.has(b'v');
+                if !with_value && flags.has(b'q') {
+                    return;
+                }
+                meta::write_header(
+                    out,
+                    if with_value {
+                        Status::Value(text.len())
+                    } else {
+                        Status::Stored
+                    },
+                );
+                let item = ItemMeta {
+                    cas,
+                    ttl,
+                    size: text.len(),
+                    ..ItemMeta::default()
+                };
+                meta::write_flags(out, ReturnFlags::ARITH, flags, (&m.key, key), Some(&item));
+                if with_value {
+                    meta::write_value(out, text);
+                }
+            }
+            ArithResult::NotFound => {
+                meta::write_header(out, Status::NotFound);
+                meta::write_flags(out, ReturnFlags::ARITH, flags, (&m.key, key), None);
+            }
+            ArithResult::Exists => {
+                meta::write_header(out, Status::Exists);
+                meta::write_flags(out, ReturnFlags::ARITH, flags, (&m.key, key), None);
+            }
+            ArithResult::NonNumeric => Reply::NonNumeric.write(out),
+            ArithResult::OutOfMemory => Reply::OutOfMemory.write(out),
+        }
+    }
+}

@@ -46,8 +46,9 @@ struct Args {
     #[arg(long = "cores")]
     cores: Option<String>,
 
-    /// Largest item value, with k/m suffixes (e.g. 512k, 4m). Raising it
-    /// above the segment size raises the segment size too (max 16m).
+    /// Largest item (value, key and a few bytes of header, as memcached
+    /// counts it), with k/m suffixes (e.g. 512k, 4m). Raising it above the
+    /// segment size raises the segment size too (max 16m).
     #[arg(short = 'I', long = "max-item-size", default_value = "1m")]
     max_item_size: String,
 

@@ -182,15 +182,16 @@ fn settings(args: Args) -> Result<Settings, String> {
             args.segment_size
         ));
     }
-    // An item (value, key, header) must fit in one segment.
-    while segment_size < max_item_size + 512 && segment_size < 16 << 20 {
-        segment_size *= 2;
-    }
-    if max_item_size + 512 > segment_size {
+    // As in memcached, -I bounds the whole item (header, key and value),
+    // and an item lives in one segment.
+    if max_item_size > 16 << 20 {
         return Err(format!(
-            "-I {} is too large: the largest item segcore supports is 16m minus 512 bytes",
+            "-I {} is too large: the largest item segcore supports is 16m",
             args.max_item_size
         ));
+    }
+    while segment_size < max_item_size {
+        segment_size *= 2;
     }
     let cpus = match (&args.cores, args.threads) {
         (Some(list), _) => cpu_list(list)?,
@@ -286,10 +287,7 @@ mod tests {
             (128 << 20, 10, 2)
         );
         assert_eq!(s.max_item_size, 2 << 20);
-        assert!(
-            s.segment_size >= (2 << 20) + 512,
-            "segments grow to fit items"
-        );
+        assert_eq!(s.segment_size, 2 << 20, "segments grow to fit items");
         assert_eq!(s.verbosity, 2);
         assert!(s.enable_shutdown);
         // Harmless memcached flags are accepted.
@@ -313,6 +311,7 @@ mod tests {
             (1 << 20, Policy::Fifo),
             "grown to fit 1m items"
         );
+        assert_eq!(parse_args(&[]).unwrap().segment_size, 1 << 20, "1 MiB by default");
         for bad in [
             &["-I", "0"][..],
             &["-I", "17m"],

@@ -311,7 +311,11 @@ mod tests {
             (1 << 20, Policy::Fifo),
             "grown to fit 1m items"
         );
-        assert_eq!(parse_args(&[]).unwrap().segment_size, 1 << 20, "1 MiB by default");
+        assert_eq!(
+            parse_args(&[]).unwrap().segment_size,
+            1 << 20,
+            "1 MiB by default"
+        );
         for bad in [
             &["-I", "0"][..],
             &["-I", "17m"],

@@ -1,0 +1,193 @@
+//! Test plumbing: start the real `segcore` binary on a free loopback port,
+//! wait for the port (never a fixed sleep), talk raw bytes, stop it with
+//! SIGTERM. Shared by the integration test files.
+#![allow(dead_code)] // each test file uses part of this
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use segcore_engine::storage::HashedKey;
+
+/// A running server process, killed on drop if not stopped.
+pub struct TestServer {
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+}
+
+/// A port nobody listens on right now. Picked before the server starts:
+/// with SO_REUSEPORT each core binding port 0 would get a different port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl TestServer {
+    /// Starts `segcore --threads 2 -m 16` plus `extra` arguments.
+    pub fn start(extra: &[&str]) -> TestServer {
+        let port = free_port();
+        let port_arg = port.to_string();
+        let mut args = vec!["-p", &port_arg, "--threads", "2", "-m", "16"];
+        args.extend_from_slice(extra);
+        let child = Command::new(env!("CARGO_BIN_EXE_segcore"))
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn segcore");
+        let server = TestServer {
+            child: Some(child),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "segcore did not open port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// A new client connection with a read timeout.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        stream
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child's pid with a valid signal.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        wait_with_timeout(&mut child, Duration::from_secs(20))
+    }
+
+    /// Waits for the process to exit by itself (e.g. after `shutdown`).
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_with_timeout(&mut child, Duration::from_secs(20))
+    }
+}
+
+fn wait_with_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("segcore did not exit in time");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Reads exactly `n` bytes (or panics after the read timeout).
+pub fn read_exact(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    stream
+        .read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("reading {n} bytes: {e}"));
+    buf
+}
+
+/// Sends `request` and asserts the reply is exactly `expected`.
+#[track_caller]
+pub fn exchange(stream: &mut TcpStream, request: &[u8], expected: &[u8]) {
+    stream.write_all(request).expect("write");
+    let got = read_exact(stream, expected.len());
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(expected),
+        "reply to {:?}",
+        String::from_utf8_lossy(request)
+    );
+}
+
+/// Reads until `marker` ends the data read so far.
+pub fn read_until(stream: &mut TcpStream, marker: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !out.ends_with(marker) {
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "closed before {:?}", String::from_utf8_lossy(marker));
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// True when the server closes the connection (read returns 0 or reset).
+pub fn is_closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// `n` keys owned by core `core` of 2.
+pub fn keys_on(core: usize, n: usize, prefix: &str) -> Vec<String> {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .filter(|k| HashedKey::new(k.as_bytes()).shard(2) == core)
+        .take(n)
+        .collect()
+}
+
+/// `stats` as (name, value) pairs.
+pub fn stats(stream: &mut TcpStream, group: &str) -> Vec<(String, String)> {
+    let cmd = if group.is_empty() {
+        "stats\r\n".to_string()
+    } else {
+        format!("stats {group}\r\n")
+    };
+    stream.write_all(cmd.as_bytes()).expect("write");
+    let text = String::from_utf8(read_until(stream, b"END\r\n")).expect("utf8");
+    text.lines()
+        .filter_map(|l| l.strip_prefix("STAT "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One stat as a number.
+pub fn stat(stats: &[(String, String)], name: &str) -> u64 {
+    stats
+        .iter()
+        .find(|(k, _)| k == name)
+        .unwrap_or_else(|| panic!("no stat {name}"))
+        .1
+        .parse()
+        .expect("numeric stat")
+}

@@ -1,0 +1,388 @@
+//! The text and meta protocols over a real socket, exact bytes, against a
+//! two-core server (keys chosen so both shards are hit).
+
+mod common;
+
+use common::{exchange, keys_on, read_until, TestServer};
+use std::io::Write;
+
+#[test]
+fn storage_retrieval_and_arithmetic() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let table: &[(&[u8], &[u8])] = &[
+        (b"get nothing\r\n", b"END\r\n"),
+        (b"set foo 5 0 3\r\nbar\r\n", b"STORED\r\n"),
+        (b"get foo\r\n", b"VALUE foo 5 3\r\nbar\r\nEND\r\n"),
+        (b"add foo 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+        (b"add fresh 0 0 1\r\nx\r\n", b"STORED\r\n"),
+        (b"replace nothing 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+        (b"replace fresh 7 0 2\r\nyy\r\n", b"STORED\r\n"),
+        (b"get fresh\r\n", b"VALUE fresh 7 2\r\nyy\r\nEND\r\n"),
+        (b"append foo 0 0 2\r\n!!\r\n", b"STORED\r\n"),
+        (b"prepend foo 0 0 2\r\n<<\r\n", b"STORED\r\n"),
+        (b"get foo\r\n", b"VALUE foo 5 7\r\n<<bar!!\r\nEND\r\n"),
+        (b"append nothing 0 0 1\r\nx\r\n", b"NOT_STORED\r\n"),
+        (b"set n 0 0 2\r\n10\r\n", b"STORED\r\n"),
+        (b"incr n 5\r\n", b"15\r\n"),
+        (b"decr n 100\r\n", b"0\r\n"),
+        (b"incr nothing 1\r\n", b"NOT_FOUND\r\n"),
+        (
+            b"incr foo 1\r\n",
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+        ),
+        (b"set big 0 0 20\r\n18446744073709551615\r\n", b"STORED\r\n"),
+        (b"incr big 1\r\n", b"0\r\n"),
+        (b"touch foo 100\r\n", b"TOUCHED\r\n"),
+        (b"touch nothing 100\r\n", b"NOT_FOUND\r\n"),
+        (b"delete foo\r\n", b"DELETED\r\n"),
+        (b"delete foo\r\n", b"NOT_FOUND\r\n"),
+        (b"get foo\r\n", b"END\r\n"),
+        (b"set neg 0 -1 1\r\nx\r\n", b"STORED\r\n"),
+        (b"get neg\r\n", b"END\r\n"),
+        (
+            b"gat 100 fresh nothing\r\n",
+            b"VALUE fresh 7 2\r\nyy\r\nEND\r\n",
+        ),
+        (b"verbosity 1\r\n", b"OK\r\n"),
+        (b"flush_all\r\n", b"OK\r\n"),
+        (b"get fresh n\r\n", b"END\r\n"),
+    ];
+    for (request, reply) in table {
+        exchange(&mut c, request, reply);
+    }
+    c.write_all(b"version\r\n").unwrap();
+    let version = read_until(&mut c, b"\r\n");
+    assert!(version.starts_with(b"VERSION 1.6."), "{version:?}");
+}
+
+#[test]
+fn cas_round_trip() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    exchange(&mut c, b"cas nothing 0 0 1 5\r\nx\r\n", b"NOT_FOUND\r\n");
+    exchange(&mut c, b"set k 0 0 1\r\na\r\n", b"STORED\r\n");
+    c.write_all(b"gets k\r\n").unwrap();
+    let reply = String::from_utf8(read_until(&mut c, b"END\r\n")).unwrap();
+    let cas: u64 = reply
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    exchange(
+        &mut c,
+        format!("cas k 0 0 1 {}\r\nb\r\n", cas + 1).as_bytes(),
+        b"EXISTS\r\n",
+    );
+    exchange(
+        &mut c,
+        format!("cas k 0 0 1 {cas}\r\nb\r\n").as_bytes(),
+        b"STORED\r\n",
+    );
+    exchange(
+        &mut c,
+        format!("cas k 0 0 1 {cas}\r\nc\r\n").as_bytes(),
+        b"EXISTS\r\n",
+    );
+    exchange(&mut c, b"get k\r\n", b"VALUE k 0 1\r\nb\r\nEND\r\n");
+}
+
+#[test]
+fn noreply_is_silent() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    // Every noreply form, then a marker: only the marker's reply may come.
+    c.write_all(
+        b"set a 0 0 1 noreply\r\n1\r\nadd a 0 0 1 noreply\r\n2\r\nreplace a 0 0 1 noreply\r\n3\r\n\
+          append a 0 0 1 noreply\r\n4\r\nprepend a 0 0 1 noreply\r\n5\r\nincr a 1 noreply\r\n\
+          decr a 1 noreply\r\ntouch a 10 noreply\r\ndelete zz noreply\r\nflush_all noreply\r\n\
+          verbosity 1 noreply\r\nset b 0 0 1 noreply\r\nx\r\nmn\r\n",
+    )
+    .unwrap();
+    assert_eq!(read_until(&mut c, b"MN\r\n"), b"MN\r\n");
+    exchange(&mut c, b"get b\r\n", b"VALUE b 0 1\r\nx\r\nEND\r\n");
+}
+
+#[test]
+fn errors_are_memcacheds() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let table: &[(&[u8], &[u8])] = &[
+        (b"bogus\r\n", b"ERROR\r\n"),
+        (b"\r\n", b"ERROR\r\n"),
+        (b"get\r\n", b"ERROR\r\n"),
+        (
+            b"set k 0 0 -1\r\n",
+            b"CLIENT_ERROR bad command line format\r\n",
+        ),
+        (
+            b"set k 0 0 3\r\nabcXX\r\n",
+            b"CLIENT_ERROR bad data chunk\r\nERROR\r\n",
+        ),
+        (
+            b"incr k x\r\n",
+            b"CLIENT_ERROR invalid numeric delta argument\r\n",
+        ),
+        (
+            b"touch k x\r\n",
+            b"CLIENT_ERROR invalid exptime argument\r\n",
+        ),
+        (
+            b"delete k 5\r\n",
+            b"CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n",
+        ),
+        (b"shutdown\r\n", b"ERROR: shutdown not enabled\r\n"),
+        (b"stats nonsense\r\n", b"ERROR\r\n"),
+    ];
+    for (request, reply) in table {
+        exchange(&mut c, request, reply);
+    }
+    let long_key = format!("get {}\r\n", "k".repeat(251));
+    exchange(
+        &mut c,
+        long_key.as_bytes(),
+        b"CLIENT_ERROR bad command line format\r\n",
+    );
+    // A value over -I is refused at once and its bytes are skipped as they
+    // arrive: the next command works.
+    c.write_all(b"set huge 0 0 2000000\r\n").unwrap();
+    exchange(&mut c, b"", b"SERVER_ERROR object too large for cache\r\n");
+    let chunk = vec![b'z'; 100_000];
+    for _ in 0..20 {
+        c.write_all(&chunk).unwrap();
+    }
+    exchange(&mut c, b"\r\nget huge\r\n", b"END\r\n");
+    // Still the same connection.
+    exchange(&mut c, b"set ok 0 0 2\r\nok\r\n", b"STORED\r\n");
+}
+
+#[test]
+fn overlong_line_closes_the_connection() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    c.write_all(&vec![b'x'; 5000]).unwrap();
+    assert!(common::is_closed(&mut c));
+    // Others are unaffected.
+    let mut d = server.connect();
+    exchange(&mut d, b"set a 0 0 1\r\na\r\n", b"STORED\r\n");
+}
+
+#[test]
+fn pipelines_across_both_shards_reply_in_order() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let zero = keys_on(0, 50, "p0-");
+    let one = keys_on(1, 50, "p1-");
+    let mut request = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..50 {
+        for key in [&zero[i], &one[i]] {
+            let value = format!("v-{key}");
+            request.extend_from_slice(
+                format!("set {key} {i} 0 {}\r\n{value}\r\n", value.len()).as_bytes(),
+            );
+            expected.extend_from_slice(b"STORED\r\n");
+            request.extend_from_slice(format!("get {key}\r\n").as_bytes());
+            expected.extend_from_slice(
+                format!("VALUE {key} {i} {}\r\n{value}\r\nEND\r\n", value.len()).as_bytes(),
+            );
+            request.extend_from_slice(format!("incr {key} 1\r\n").as_bytes());
+            expected.extend_from_slice(
+                b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+            );
+        }
+    }
+    exchange(&mut c, &request, &expected);
+    // A multi-get spanning both shards returns values in key order.
+    let mut get = b"get".to_vec();
+    let mut reply = Vec::new();
+    for i in (0..50).rev() {
+        for key in [&one[i], &zero[i], &format!("missing{i}")] {
+            get.extend_from_slice(format!(" {key}").as_bytes());
+            if !key.starts_with("missing") {
+                let value = format!("v-{key}");
+                reply.extend_from_slice(
+                    format!("VALUE {key} {i} {}\r\n{value}\r\n", value.len()).as_bytes(),
+                );
+            }
+        }
+    }
+    get.extend_from_slice(b"\r\n");
+    reply.extend_from_slice(b"END\r\n");
+    exchange(&mut c, &get, &reply);
+    // Work really crossed cores.
+    let stats = common::stats(&mut c, "cores");
+    let forwarded: u64 =
+        common::stat(&stats, "core:0:forwarded_out") + common::stat(&stats, "core:1:forwarded_out");
+    assert!(forwarded >= 150, "forwarded {forwarded}");
+}
+
+#[test]
+fn meta_commands() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let table: &[(&[u8], &[u8])] = &[
+        (b"mn\r\n", b"MN\r\n"),
+        (b"mg missing v\r\n", b"EN\r\n"),
+        (b"mg missing v q\r\nmn\r\n", b"MN\r\n"),
+        (b"ms foo 2 T0 F5\r\nhi\r\n", b"HD\r\n"),
+        (b"mg foo v f t s\r\n", b"VA 2 f5 t-1 s2\r\nhi\r\n"),
+        (b"mg foo k O123 q\r\n", b"HD kfoo O123\r\n"),
+        (b"mg foo\r\n", b"HD\r\n"),
+        (b"ms foo 2 q\r\nho\r\nmn\r\n", b"MN\r\n"),
+        (b"ms foo 1 ME\r\nx\r\n", b"NS\r\n"),
+        (b"ms foo 1 MA\r\n!\r\n", b"HD\r\n"),
+        (b"mg foo v\r\n", b"VA 3\r\nho!\r\n"),
+        (b"ms foo 1 MR k\r\ny\r\n", b"HD kfoo\r\n"),
+        (b"ms nothing 1 MR\r\ny\r\n", b"NS\r\n"),
+        (b"md foo q\r\nmn\r\n", b"MN\r\n"),
+        (b"md foo\r\n", b"NF\r\n"),
+        (b"ma cnt\r\n", b"NF\r\n"),
+        (b"ma cnt N0 J10 v\r\n", b"VA 2\r\n10\r\n"),
+        (b"ma cnt D5 v\r\n", b"VA 2\r\n15\r\n"),
+        (b"ma cnt MD D20 v\r\n", b"VA 1\r\n0\r\n"),
+        (b"ms Zm9v 3 b\r\nbin\r\n", b"HD\r\n"),
+        (b"mg Zm9v b v k\r\n", b"VA 3 kZm9v b\r\nbin\r\n"),
+        (b"mg foo v\r\n", b"VA 3\r\nbin\r\n"),
+        (b"mg k v v\r\n", b"CLIENT_ERROR duplicate flag\r\n"),
+        (b"mg k !\r\n", b"CLIENT_ERROR invalid flag\r\n"),
+        (
+            b"ms k 2 MZ\r\nhi\r\nmn\r\n",
+            b"CLIENT_ERROR invalid mode for ms STORE\r\nMN\r\n",
+        ),
+        (b"me nothing\r\n", b"EN\r\n"),
+    ];
+    for (request, reply) in table {
+        exchange(&mut c, request, reply);
+    }
+    c.write_all(b"me foo\r\n").unwrap();
+    let debug = String::from_utf8(read_until(&mut c, b"\r\n")).unwrap();
+    assert!(
+        debug.starts_with("ME foo exp=-1 la=0 cas=") && debug.contains("fetch=yes"),
+        "{debug}"
+    );
+    // cas via meta: c returns it, C compares it.
+    c.write_all(b"mg foo c\r\n").unwrap();
+    let line = String::from_utf8(read_until(&mut c, b"\r\n")).unwrap();
+    let cas: u64 = line
+        .trim_end()
+        .strip_prefix("HD c")
+        .unwrap()
+        .parse()
+        .unwrap();
+    exchange(
+        &mut c,
+        format!("ms foo 1 C{}\r\nz\r\n", cas + 1).as_bytes(),
+        b"EX\r\n",
+    );
+    exchange(
+        &mut c,
+        format!("ms foo 1 C{cas}\r\nz\r\n").as_bytes(),
+        b"HD\r\n",
+    );
+    exchange(&mut c, b"md foo C1\r\n", b"EX\r\n");
+}
+
+#[test]
+fn meta_anti_stampede_across_cores() {
+    let server = TestServer::start(&[]);
+    // Two clients, keys on both shards: exactly one wins each recache.
+    let mut a = server.connect();
+    let mut b = server.connect();
+    for key in [&keys_on(0, 1, "hot0-")[0], &keys_on(1, 1, "hot1-")[0]] {
+        exchange(
+            &mut a,
+            format!("mg {key} s v N30\r\n").as_bytes(),
+            b"VA 0 s0 W\r\n\r\n",
+        );
+        exchange(
+            &mut b,
+            format!("mg {key} s v N30\r\n").as_bytes(),
+            b"VA 0 s0 Z\r\n\r\n",
+        );
+        exchange(
+            &mut a,
+            format!("ms {key} 3 T60\r\nnew\r\n").as_bytes(),
+            b"HD\r\n",
+        );
+        exchange(
+            &mut b,
+            format!("mg {key} v\r\n").as_bytes(),
+            b"VA 3\r\nnew\r\n",
+        );
+        // Invalidate: stale value served, one winner.
+        exchange(&mut a, format!("md {key} I T30\r\n").as_bytes(), b"HD\r\n");
+        exchange(
+            &mut b,
+            format!("mg {key} v\r\n").as_bytes(),
+            b"VA 3 X W\r\nnew\r\n",
+        );
+        exchange(
+            &mut a,
+            format!("mg {key} v\r\n").as_bytes(),
+            b"VA 3 Z X\r\nnew\r\n",
+        );
+        // Recache below a TTL threshold.
+        exchange(
+            &mut a,
+            format!("ms {key} 3 T100\r\nfin\r\n").as_bytes(),
+            b"HD\r\n",
+        );
+        exchange(
+            &mut a,
+            format!("mg {key} v R200\r\n").as_bytes(),
+            b"VA 3 W\r\nfin\r\n",
+        );
+        exchange(
+            &mut b,
+            format!("mg {key} v R200\r\n").as_bytes(),
+            b"VA 3 Z\r\nfin\r\n",
+        );
+    }
+}
+
+#[test]
+fn stats_counters_move() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let before = common::stats(&mut c, "");
+    for key in keys_on(0, 3, "s0-")
+        .iter()
+        .chain(keys_on(1, 3, "s1-").iter())
+    {
+        exchange(
+            &mut c,
+            format!("set {key} 0 0 1\r\nx\r\n").as_bytes(),
+            b"STORED\r\n",
+        );
+        exchange(
+            &mut c,
+            format!("get {key}\r\n").as_bytes(),
+            format!("VALUE {key} 0 1\r\nx\r\nEND\r\n").as_bytes(),
+        );
+    }
+    exchange(&mut c, b"get nope\r\n", b"END\r\n");
+    exchange(&mut c, b"delete nope\r\n", b"NOT_FOUND\r\n");
+    let after = common::stats(&mut c, "");
+    let delta = |name: &str| common::stat(&after, name) - common::stat(&before, name);
+    assert_eq!(delta("cmd_set"), 6);
+    assert_eq!(delta("get_hits"), 6);
+    assert_eq!(delta("get_misses"), 1);
+    assert_eq!(delta("cmd_get"), 7);
+    assert_eq!(delta("delete_misses"), 1);
+    assert_eq!(common::stat(&after, "curr_items"), 6);
+    assert_eq!(common::stat(&after, "threads"), 2);
+    assert_eq!(common::stat(&after, "limit_maxbytes"), 16 << 20);
+    assert!(common::stat(&after, "curr_connections") >= 1);
+    assert!(common::stat(&after, "bytes") > 0);
+    assert_eq!(common::stat(&after, "pid"), u64::from(server.pid()));
+    let settings = common::stats(&mut c, "settings");
+    assert_eq!(common::stat(&settings, "tcpport"), u64::from(server.port));
+    let segments = common::stats(&mut c, "segments");
+    assert!(common::stat(&segments, "core:0:segments_total") >= 8);
+    assert!(common::stat(&segments, "core:1:segments_used") >= 1);
+}

@@ -103,7 +103,7 @@ fn five_hundred_concurrent_clients_see_only_their_writes() {
                         seed ^= seed >> 7;
                         seed ^= seed << 17;
                         let key = &keys[((seed >> 16) % keys.len() as u64) as usize];
-                        if seed % 4 == 0 {
+                        if seed.is_multiple_of(4) {
                             let value = format!("{key}|{t}-{n}-{round}");
                             let req = format!("set {key} 0 0 {}\r\n{value}\r\n", value.len());
                             exchange(c, req.as_bytes(), b"STORED\r\n");

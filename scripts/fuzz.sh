@@ -27,6 +27,11 @@ for target in "${targets[@]}"; do
     exit "$status"
   fi
   echo "== $target: no crash"
+  # cmin renames what it keeps; named regression inputs stay named.
+  keep=$(mktemp -d)
+  cp fuzz/corpus/"$target"/regression-* "$keep"/ 2>/dev/null || true
   cargo +nightly fuzz cmin "$target" >/dev/null 2>&1 || true
+  cp "$keep"/* fuzz/corpus/"$target"/ 2>/dev/null || true
+  rm -rf "$keep"
   rm -f "$log"
 done

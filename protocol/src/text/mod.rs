@@ -23,11 +23,10 @@ pub type ParseResult<'a> = Result<Option<(Request<'a>, usize)>, ParseError>;
 
 /// Parses the first request in `buf`. See the crate docs for the contract.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
-    let limit = line_limit(buf, limits);
     let Some(newline) = memchr::memchr(b'\n', buf) else {
         // One byte of slack: the last byte may be the `\r` of a line that is
         // exactly at the limit.
-        return if buf.len() > limit + 1 {
+        return if buf.len() > limits.max_line_len + 1 && buf.len() > line_limit(buf, limits) + 1 {
             Err(ParseError::close(ErrorKind::LineTooLong))
         } else {
             Ok(None)
@@ -38,7 +37,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         [line @ .., b'\r'] => line,
         line => line,
     };
-    if line.len() > limit {
+    // Only a long line pays for finding out whether it is a retrieval.
+    if line.len() > limits.max_line_len && line.len() > line_limit(buf, limits) {
         return Err(ParseError::close(ErrorKind::LineTooLong));
     }
     let (command, rest) = split_first_token(line);

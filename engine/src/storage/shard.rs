@@ -737,7 +737,14 @@ impl Shard {
     /// set/add/replace/append/prepend/cas, and meta set.
     pub fn store(&mut self, key: HashedKey<'_>, req: &StoreRequest<'_>) -> StoreResult {
         self.stats.cmd_set += 1;
-        let existing = self.find_live(key);
+        // A plain set needs no lookup first: the index insert below returns
+        // whatever it replaces.
+        let unconditional = req.mode == StoreMode::Set && req.compare_cas.is_none();
+        let existing = if unconditional {
+            None
+        } else {
+            self.find_live(key)
+        };
         let is_cas = req.compare_cas.is_some();
         let mut stale_store = false;
         if let Some(expected) = req.compare_cas {
@@ -805,7 +812,7 @@ impl Shard {
         let mut expire_at = match Expiry::from_exptime(req.exptime, self.now) {
             Expiry::Past => {
                 // Stored and immediately expired: only the old value goes.
-                if let Some(loc) = existing {
+                if let Some(loc) = existing.or_else(|| self.find_live(key)) {
                     self.kill(key.hash, loc);
                 }
                 return StoreResult::Stored(0);

@@ -73,9 +73,11 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
             if n == 0 || n > 2 {
                 return unknown();
             }
+            // As memcached: a trailing `noreply` is honoured even when it
+            // is the only argument (`verbosity noreply`).
             Request::Verbosity {
                 level: leading_u32(args[0]),
-                noreply: n == 2 && args[1] == b"noreply",
+                noreply: args[n - 1] == b"noreply",
             }
         }
         b"quit" => Request::Quit,

@@ -144,6 +144,7 @@ impl Core {
             segments: shard.segment_counts(),
             buckets: shard.bucket_occupancy(),
             index_bytes: shard.index_bytes(),
+            dead_bytes: shard.dead_bytes(),
         }
     }
 

@@ -241,6 +241,8 @@ pub struct CoreReport {
     pub buckets: Vec<(usize, usize)>,
     /// Bytes held by the index.
     pub index_bytes: usize,
+    /// Dead bytes in segments in use.
+    pub dead_bytes: u64,
 }
 
 /// Per-core connection counters: plain integers, summed on request.

@@ -160,6 +160,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                     (total - free).to_string(),
                 );
                 put(&format!("core:{c}:index_bytes"), r.index_bytes.to_string());
+                put(&format!("core:{c}:dead_bytes"), r.dead_bytes.to_string());
                 for (bucket, segments) in &r.buckets {
                     put(
                         &format!("core:{c}:ttl_bucket:{bucket}"),

@@ -433,6 +433,18 @@ impl Shard {
             .collect()
     }
 
+    /// Bytes of segments in use that no live item occupies (overwritten,
+    /// deleted or expired items, alignment padding): what merge and
+    /// expiry reclaim. Walks the segment table, so it is for `stats`, not
+    /// for the request path.
+    pub fn dead_bytes(&self) -> u64 {
+        (0..self.segments.count() as u32)
+            .map(|id| self.segments.meta(id))
+            .filter(|m| matches!(m.state, SegmentState::Open | SegmentState::Sealed))
+            .map(|m| u64::from(m.write_offset - m.live_bytes))
+            .sum()
+    }
+
     /// Bytes held by the index.
     pub fn index_bytes(&self) -> usize {
         self.index.allocation_size()

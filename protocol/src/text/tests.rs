@@ -426,7 +426,13 @@ fn touch_flush_and_misc() {
     );
     assert_err(b"verbosity\r\n", b"ERROR\r\n", Recovery::Skip(11));
     // memccapable's check: a lone noreply silences the OK.
-    assert_eq!(ok(b"verbosity noreply\r\n"), Request::Verbosity { level: 0, noreply: true });
+    assert_eq!(
+        ok(b"verbosity noreply\r\n"),
+        Request::Verbosity {
+            level: 0,
+            noreply: true
+        }
+    );
     assert_eq!(ok(b"quit\r\n"), Request::Quit);
     assert_eq!(ok(b"stats\r\n"), Request::Stats { args: b"" });
     assert_eq!(

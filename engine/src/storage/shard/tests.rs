@@ -138,6 +138,20 @@ fn cas_semantics() {
 }
 
 #[test]
+fn dead_bytes_follow_overwrites_and_reclaim() {
+    let mut s = shard_with(Policy::Fifo, 1 << 20, 4096);
+    assert_eq!(s.dead_bytes(), 0);
+    set(&mut s, "a", "12345", 0);
+    let item = s.stats().bytes;
+    set(&mut s, "a", "67890", 0);
+    assert_eq!(s.dead_bytes(), item, "the overwritten copy is dead");
+    assert_eq!(s.delete(k("a"), None), DeleteResult::Deleted);
+    assert_eq!(s.dead_bytes(), 2 * item);
+    s.flush_all(None);
+    assert_eq!(s.dead_bytes(), 0, "released segments hold nothing");
+}
+
+#[test]
 fn delete_and_counters() {
     let mut s = shard();
     assert_eq!(s.delete(k("a"), None), DeleteResult::NotFound);

@@ -1,0 +1,369 @@
+//! The closed-loop load: threads pinned to chosen CPUs, each driving its
+//! connections in lock step — write `pipeline` requests to every
+//! connection, then read every reply — and recording each request's latency
+//! from the moment its batch was written.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use segcore_protocol::binary::{Command, Opcode, Request, StoreMode};
+
+use crate::reply::{self, Outcome};
+use crate::workload::{key_name, KeyChooser, KeyPattern, Ratio, Rng, ValueSize};
+
+/// Which wire protocol the load speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// `get` / `set`.
+    Text,
+    /// Get / Set packets.
+    Binary,
+}
+
+/// Everything that shapes one run.
+#[derive(Clone, Debug)]
+pub struct LoadConfig {
+    /// The server.
+    pub server: SocketAddr,
+    /// Wire protocol.
+    pub proto: Proto,
+    /// Load threads, pinned to `cpus` in turn (empty: not pinned).
+    pub threads: usize,
+    /// CPUs for the load threads.
+    pub cpus: Vec<usize>,
+    /// Connections per thread.
+    pub connections: usize,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
+    /// get:set mix.
+    pub ratio: Ratio,
+    /// Key space size.
+    pub keys: u64,
+    /// Key distribution.
+    pub pattern: KeyPattern,
+    /// Key prefix (keys are prefix + 12 digits).
+    pub prefix: String,
+    /// Value sizes for sets.
+    pub value_size: ValueSize,
+    /// Measured time.
+    pub duration: Duration,
+    /// Time before measuring starts (not counted).
+    pub warmup: Duration,
+}
+
+/// Counters and latencies for one operation type.
+#[derive(Clone, Debug)]
+pub struct OpStats {
+    /// Requests completed in the measured window.
+    pub count: u64,
+    /// Gets that returned a value.
+    pub hits: u64,
+    /// Gets that returned none.
+    pub misses: u64,
+    /// Error replies.
+    pub errors: u64,
+    /// Latency in microseconds.
+    pub latency: Histogram<u64>,
+}
+
+impl OpStats {
+    fn new() -> OpStats {
+        OpStats {
+            count: 0,
+            hits: 0,
+            misses: 0,
+            errors: 0,
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        }
+    }
+
+    fn merge(&mut self, other: &OpStats) {
+        self.count += other.count;
+        self.hits += other.hits;
+        self.misses += other.misses;
+        self.errors += other.errors;
+        let _ = self.latency.add(&other.latency);
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct Results {
+    /// Gets.
+    pub gets: OpStats,
+    /// Sets.
+    pub sets: OpStats,
+    /// Length of the measured window.
+    pub elapsed: Duration,
+    /// Connections that failed mid-run.
+    pub failed_connections: u64,
+}
+
+impl Results {
+    /// Both operation types together.
+    pub fn total(&self) -> OpStats {
+        let mut all = OpStats::new();
+        all.merge(&self.gets);
+        all.merge(&self.sets);
+        all
+    }
+}
+
+struct Conn {
+    stream: TcpStream,
+    out: Vec<u8>,
+    input: Vec<u8>,
+    /// (is_get, batch send time) per request in flight.
+    pending: std::collections::VecDeque<bool>,
+}
+
+/// Writes one request into `out`.
+fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
+    match (proto, is_get) {
+        (Proto::Text, true) => {
+            out.extend_from_slice(b"get ");
+            out.extend_from_slice(key);
+            out.extend_from_slice(b"\r\n");
+        }
+        (Proto::Text, false) => {
+            out.extend_from_slice(b"set ");
+            out.extend_from_slice(key);
+            out.extend_from_slice(b" 0 0 ");
+            segcore_protocol::number::write_u64(out, value.len() as u64);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+        (Proto::Binary, get) => {
+            let (opcode, command) = if get {
+                (
+                    Opcode::Get,
+                    Command::Get {
+                        quiet: false,
+                        with_key: false,
+                    },
+                )
+            } else {
+                (
+                    Opcode::Set,
+                    Command::Store {
+                        mode: StoreMode::Set,
+                        flags: 0,
+                        exptime: 0,
+                        quiet: false,
+                    },
+                )
+            };
+            Request {
+                opcode,
+                command,
+                opaque: 0,
+                cas: 0,
+                key,
+                value: if get { &[] } else { value },
+            }
+            .encode(out);
+        }
+    }
+}
+
+/// Parses one reply from the front of `input`.
+fn parse(
+    proto: Proto,
+    is_get: bool,
+    input: &[u8],
+) -> Result<Option<(Outcome, usize)>, reply::BadReply> {
+    match (proto, is_get) {
+        (Proto::Text, true) => reply::text_get(input, &mut |_, _| {}),
+        (Proto::Text, false) => reply::text_store(input),
+        (Proto::Binary, _) => {
+            Ok(reply::binary(input, &mut |_, _| {})?.map(|(o, _, used)| (o, used)))
+        }
+    }
+}
+
+fn pin(cpus: &[usize], thread: usize) {
+    if let Some(&cpu) = cpus.get(thread % cpus.len().max(1)) {
+        core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+    }
+}
+
+fn connect(server: SocketAddr) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect(server)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    Ok(stream)
+}
+
+/// Runs the load and returns what it measured.
+pub fn run(config: &LoadConfig) -> std::io::Result<Results> {
+    let chooser = KeyChooser::new(config.keys, config.pattern.clone());
+    let start = Instant::now() + Duration::from_millis(50);
+    let measure_from = start + config.warmup;
+    let end = measure_from + config.duration;
+    let handles: Vec<_> = (0..config.threads)
+        .map(|t| {
+            let config = config.clone();
+            let chooser = chooser.clone();
+            std::thread::spawn(move || worker(&config, chooser, t, measure_from, end))
+        })
+        .collect();
+    let mut results = Results {
+        gets: OpStats::new(),
+        sets: OpStats::new(),
+        elapsed: config.duration,
+        failed_connections: 0,
+    };
+    for handle in handles {
+        let (gets, sets, failed) = handle.join().expect("load thread")?;
+        results.gets.merge(&gets);
+        results.sets.merge(&sets);
+        results.failed_connections += failed;
+    }
+    Ok(results)
+}
+
+fn worker(
+    config: &LoadConfig,
+    mut chooser: KeyChooser,
+    thread: usize,
+    measure_from: Instant,
+    end: Instant,
+) -> std::io::Result<(OpStats, OpStats, u64)> {
+    pin(&config.cpus, thread);
+    let mut rng = Rng::new(0x5eed ^ thread as u64);
+    let mut conns: Vec<Conn> = (0..config.connections)
+        .map(|_| {
+            Ok(Conn {
+                stream: connect(config.server)?,
+                out: Vec::with_capacity(4096),
+                input: Vec::with_capacity(65536),
+                pending: std::collections::VecDeque::with_capacity(config.pipeline),
+            })
+        })
+        .collect::<std::io::Result<_>>()?;
+    let value = vec![b'x'; config.value_size.max];
+    let mut key = Vec::with_capacity(64);
+    let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
+    let mut failed = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    while Instant::now() < end && !conns.is_empty() {
+        let sent = Instant::now();
+        for conn in &mut conns {
+            conn.out.clear();
+            for _ in 0..config.pipeline {
+                let is_get = config.ratio.next_is_get(&mut rng);
+                key_name(&config.prefix, chooser.next(&mut rng), &mut key);
+                let len = config.value_size.next(&mut rng);
+                encode(config.proto, is_get, &key, &value[..len], &mut conn.out);
+                conn.pending.push_back(is_get);
+            }
+        }
+        let mut broken = Vec::new();
+        for (i, conn) in conns.iter_mut().enumerate() {
+            if conn.stream.write_all(&conn.out).is_err() {
+                broken.push(i);
+            }
+        }
+        for (i, conn) in conns.iter_mut().enumerate() {
+            if broken.contains(&i) {
+                continue;
+            }
+            while let Some(&is_get) = conn.pending.front() {
+                match parse(config.proto, is_get, &conn.input) {
+                    Ok(Some((outcome, used))) => {
+                        conn.input.drain(..used);
+                        conn.pending.pop_front();
+                        let done = Instant::now();
+                        if sent < measure_from {
+                            continue;
+                        }
+                        let stats = if is_get { &mut gets } else { &mut sets };
+                        stats.count += 1;
+                        match outcome {
+                            Outcome::Values(0) => stats.misses += 1,
+                            Outcome::Values(_) => stats.hits += 1,
+                            Outcome::Error => stats.errors += 1,
+                            Outcome::Stored | Outcome::NotStored => {}
+                        }
+                        let micros = (done - sent).as_micros().max(1) as u64;
+                        let _ = stats.latency.record(micros);
+                    }
+                    Ok(None) => match conn.stream.read(&mut buf) {
+                        Ok(0) | Err(_) => {
+                            broken.push(i);
+                            break;
+                        }
+                        Ok(n) => conn.input.extend_from_slice(&buf[..n]),
+                    },
+                    Err(_) => {
+                        broken.push(i);
+                        break;
+                    }
+                }
+            }
+        }
+        broken.sort_unstable();
+        broken.dedup();
+        for i in broken.into_iter().rev() {
+            conns.remove(i);
+            failed += 1;
+        }
+    }
+    Ok((gets, sets, failed))
+}
+
+/// Stores every key once (sequentially, one connection per thread).
+pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
+    let threads = config.threads.max(1) as u64;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let config = config.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                let mut stream = connect(config.server)?;
+                let value = vec![b'x'; config.value_size.max];
+                let mut rng = Rng::new(t);
+                let mut key = Vec::new();
+                let mut out = Vec::new();
+                let mut input = Vec::new();
+                let mut buf = vec![0u8; 1 << 16];
+                let mut index = t;
+                while index < config.keys {
+                    out.clear();
+                    let mut batch = 0;
+                    while batch < 64 && index < config.keys {
+                        key_name(&config.prefix, index, &mut key);
+                        let len = config.value_size.next(&mut rng);
+                        encode(config.proto, false, &key, &value[..len], &mut out);
+                        batch += 1;
+                        index += threads;
+                    }
+                    stream.write_all(&out)?;
+                    while batch > 0 {
+                        match parse(config.proto, false, &input) {
+                            Ok(Some((_, used))) => {
+                                input.drain(..used);
+                                batch -= 1;
+                            }
+                            Ok(None) => {
+                                let n = stream.read(&mut buf)?;
+                                if n == 0 {
+                                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                                }
+                                input.extend_from_slice(&buf[..n]);
+                            }
+                            Err(e) => return Err(std::io::Error::other(e.0)),
+                        }
+                    }
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("prefill thread")?;
+    }
+    Ok(())
+}

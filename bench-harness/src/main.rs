@@ -6,9 +6,11 @@
 //! throughput; and, given `--server-pid`, the server's CPU time per request
 //! next to the load generator's own CPU use.
 //!
-//! Built so far: the `run` mode above. Still to come (see the issue): open
-//! loop (`--rate`), `--verify`, A/B `compare`, hit-ratio and memory modes,
-//! JSON/hgrm/SVG output.
+//! Modes: `run` (one server) and `compare` (two servers, alternating A B A B
+//! for several rounds, reporting each round and the median ratio B/A — the
+//! only figures that hold on a noisy machine). Still to come (see the
+//! issue): open loop (`--rate`), `--verify`, hit-ratio and memory modes,
+//! hgrm/SVG output.
 
 mod cpu;
 mod load;
@@ -26,10 +28,49 @@ use workload::{KeyPattern, Ratio, ValueSize};
 /// Load generator for memcached-compatible servers (segcore, memcached, ...).
 #[derive(Parser, Debug)]
 #[command(name = "segcore-bench", version, about)]
+enum Cli {
+    /// Load one server and report throughput, latency and CPU.
+    Run {
+        /// Server address.
+        #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
+        server: String,
+        /// Server process id: report its CPU time per request.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Also write the results as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        load: Args,
+    },
+    /// The same load against two servers, alternating, with median ratios.
+    Compare {
+        /// Server A (the baseline).
+        #[arg(long)]
+        a: String,
+        /// Server B.
+        #[arg(long)]
+        b: String,
+        /// Process id of A, for CPU per request.
+        #[arg(long)]
+        a_pid: Option<u32>,
+        /// Process id of B, for CPU per request.
+        #[arg(long)]
+        b_pid: Option<u32>,
+        /// A-then-B rounds.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Also write every round as JSON to this file.
+        #[arg(long)]
+        json: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        load: Args,
+    },
+}
+
+/// The load shape, shared by every mode.
+#[derive(clap::Args, Debug, Clone)]
 struct Args {
-    /// Server address.
-    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
-    server: String,
     /// Wire protocol: text or binary.
     #[arg(long, default_value = "text", value_parser = ["text", "binary"])]
     protocol: String,
@@ -69,9 +110,6 @@ struct Args {
     /// Store every key once before the run.
     #[arg(long)]
     prefill: bool,
-    /// Server process id: report its CPU time per request.
-    #[arg(long)]
-    server_pid: Option<u32>,
 }
 
 fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
@@ -84,13 +122,12 @@ fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
         .collect()
 }
 
-fn config(args: &Args) -> Result<LoadConfig, String> {
-    let server: SocketAddr = args
-        .server
+fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
+    let server: SocketAddr = server
         .to_socket_addrs()
-        .map_err(|e| format!("{}: {e}", args.server))?
+        .map_err(|e| format!("{server}: {e}"))?
         .next()
-        .ok_or_else(|| format!("{}: no address", args.server))?;
+        .ok_or_else(|| format!("{server}: no address"))?;
     Ok(LoadConfig {
         server,
         proto: if args.protocol == "binary" {
@@ -134,6 +171,86 @@ fn row(name: &str, s: &OpStats, secs: f64) {
     );
 }
 
+/// One measured run, reduced to the figures compared across servers.
+#[derive(Clone, Debug)]
+struct Summary {
+    ops_per_sec: f64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    hits: u64,
+    misses: u64,
+    errors: u64,
+    server_cpu_us_per_request: Option<f64>,
+    client_cpu_share: f64,
+}
+
+impl Summary {
+    fn json(&self) -> String {
+        let cpu = self
+            .server_cpu_us_per_request
+            .map_or("null".to_string(), |c| format!("{c:.3}"));
+        format!(
+            "{{\"ops_per_sec\": {:.1}, \"p50_us\": {}, \"p99_us\": {}, \"p999_us\": {}, \"hits\": {}, \"misses\": {}, \"errors\": {}, \"server_cpu_us_per_request\": {}, \"client_cpu_share\": {:.3}}}",
+            self.ops_per_sec, self.p50_us, self.p99_us, self.p999_us, self.hits, self.misses, self.errors, cpu, self.client_cpu_share
+        )
+    }
+}
+
+/// Runs the load once (prefill first if asked) and measures CPU around it.
+fn measure(
+    config: &LoadConfig,
+    prefill: bool,
+    pid: Option<u32>,
+    print: bool,
+) -> Result<Summary, String> {
+    if prefill {
+        load::prefill(config).map_err(|e| format!("prefill: {e}"))?;
+    }
+    let cpu_before = pid.and_then(cpu::process_cpu);
+    let own_before = cpu::own_cpu();
+    // CPU is sampled around the whole run; the warm-up share is removed in
+    // proportion to time, as the load is steady.
+    let started = Instant::now();
+    let results = load::run(config).map_err(|e| e.to_string())?;
+    let wall = started.elapsed().as_secs_f64();
+    let measured = config.duration.as_secs_f64();
+    let server_cpu = match (cpu_before, pid.and_then(cpu::process_cpu)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a).mul_f64(measured / wall)),
+        _ => None,
+    };
+    let own_cpu = (cpu::own_cpu() - own_before).mul_f64(measured / wall);
+    if print {
+        report(&results, server_cpu, own_cpu);
+    }
+    let total = results.total();
+    Ok(Summary {
+        ops_per_sec: total.count as f64 / measured,
+        p50_us: total.latency.value_at_quantile(0.5),
+        p99_us: total.latency.value_at_quantile(0.99),
+        p999_us: total.latency.value_at_quantile(0.999),
+        hits: total.hits,
+        misses: total.misses,
+        errors: total.errors,
+        server_cpu_us_per_request: server_cpu
+            .map(|c| c.as_secs_f64() * 1e6 / total.count.max(1) as f64),
+        client_cpu_share: own_cpu.as_secs_f64() / measured,
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
 fn report(results: &Results, server_cpu: Option<Duration>, own_cpu: Duration) {
     let secs = results.elapsed.as_secs_f64();
     println!(
@@ -168,40 +285,117 @@ fn report(results: &Results, server_cpu: Option<Duration>, own_cpu: Duration) {
     );
 }
 
+fn write_json(path: &std::path::Path, body: &str) -> Result<(), String> {
+    std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
-    let config = match config(&args) {
-        Ok(c) => c,
+    match main_result(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("segcore-bench: {e}");
-            return ExitCode::from(64);
-        }
-    };
-    if args.prefill {
-        if let Err(e) = load::prefill(&config) {
-            eprintln!("segcore-bench: prefill: {e}");
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
     }
-    let cpu_before = args.server_pid.and_then(cpu::process_cpu);
-    let own_before = cpu::own_cpu();
-    // The server's CPU is sampled around the whole run; the warm-up share
-    // is removed in proportion to time, as the load is steady.
-    let started = Instant::now();
-    let results = match load::run(&config) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("segcore-bench: {e}");
-            return ExitCode::from(1);
+}
+
+fn main_result(cli: Cli) -> Result<(), String> {
+    match cli {
+        Cli::Run {
+            server,
+            server_pid,
+            json,
+            load,
+        } => {
+            let config = config(&server, &load)?;
+            let summary = measure(&config, load.prefill, server_pid, true)?;
+            if let Some(path) = json {
+                write_json(&path, &summary.json())?;
+            }
         }
-    };
-    let wall = started.elapsed().as_secs_f64();
-    let measured = config.duration.as_secs_f64();
-    let server_cpu = match (cpu_before, args.server_pid.and_then(cpu::process_cpu)) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a).mul_f64(measured / wall)),
-        _ => None,
-    };
-    let own_cpu = (cpu::own_cpu() - own_before).mul_f64(measured / wall);
-    report(&results, server_cpu, own_cpu);
-    ExitCode::SUCCESS
+        Cli::Compare {
+            a,
+            b,
+            a_pid,
+            b_pid,
+            rounds,
+            json,
+            load,
+        } => {
+            let (config_a, config_b) = (config(&a, &load)?, config(&b, &load)?);
+            let mut rows: Vec<(Summary, Summary)> = Vec::new();
+            for round in 0..rounds.max(1) {
+                let first = round == 0 && load.prefill;
+                let sa = measure(&config_a, first, a_pid, false)?;
+                let sb = measure(&config_b, first, b_pid, false)?;
+                println!(
+                    "round {round}: A {:.0} ops/s p50 {}us p99 {}us cpu {}  |  B {:.0} ops/s p50 {}us p99 {}us cpu {}",
+                    sa.ops_per_sec,
+                    sa.p50_us,
+                    sa.p99_us,
+                    sa.server_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}us/req")),
+                    sb.ops_per_sec,
+                    sb.p50_us,
+                    sb.p99_us,
+                    sb.server_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}us/req")),
+                );
+                rows.push((sa, sb));
+            }
+            let ratio = |f: &dyn Fn(&Summary) -> f64| {
+                median(rows.iter().map(|(a, b)| f(b) / f(a)).collect())
+            };
+            println!(
+                "median B/A: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x",
+                ratio(&|s| s.ops_per_sec),
+                ratio(&|s| s.p50_us as f64),
+                ratio(&|s| s.p99_us as f64),
+                ratio(&|s| s.p999_us as f64)
+            );
+            if a_pid.is_some() && b_pid.is_some() {
+                println!(
+                    "median B/A: server CPU per request {:.2}x",
+                    ratio(&|s| s.server_cpu_us_per_request.unwrap_or(f64::NAN))
+                );
+            }
+            if let Some(path) = json {
+                let rounds: Vec<String> = rows
+                    .iter()
+                    .map(|(a, b)| format!("{{\"a\": {}, \"b\": {}}}", a.json(), b.json()))
+                    .collect();
+                write_json(&path, &format!("{{\"rounds\": [{}]}}", rounds.join(", ")))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn summary_json_is_well_formed() {
+        let s = Summary {
+            ops_per_sec: 1.5,
+            p50_us: 2,
+            p99_us: 3,
+            p999_us: 4,
+            hits: 5,
+            misses: 6,
+            errors: 0,
+            server_cpu_us_per_request: None,
+            client_cpu_share: 0.5,
+        };
+        let json = s.json();
+        assert!(json.starts_with('{') && json.ends_with('}'));
+        assert!(json.contains("\"server_cpu_us_per_request\": null"));
+        assert!(json.contains("\"ops_per_sec\": 1.5"));
+    }
 }

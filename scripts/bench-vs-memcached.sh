@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# segcore against memcached, same machine, same run: each server gets one
+# worker pinned to the same core (SERVER_CPU, default 1), the load is pinned
+# to another (LOAD_CPU, default 0), and segcore-bench alternates A (memcached)
+# and B (segcore) for ROUNDS rounds, reporting median ratios B/A.
+# Installs memcached from apt when missing. Results (JSON) go to results/.
+#
+#   scripts/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS]
+#
+# Still to come (see the bench issue): hit ratio at equal memory and memory
+# per item through the server, and the plots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+rounds=${2:-3}
+server_cpu=${SERVER_CPU:-1}
+load_cpu=${LOAD_CPU:-0}
+memory_mb=${MEMORY_MB:-1024}
+out=results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+
+command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
+cargo build -q --release -p segcore -p segcore-bench
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+mc_port=$(free_port)
+sc_port=$(free_port)
+taskset -c "$server_cpu" memcached -p "$mc_port" -U 0 -t 1 -m "$memory_mb" -c 4096 -u "$(id -un)" &
+mc_pid=$!
+target/release/segcore -p "$sc_port" --cores "$server_cpu" -m "$memory_mb" -c 4096 &
+sc_pid=$!
+trap 'kill $mc_pid $sc_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+wait_port "$mc_port"
+wait_port "$sc_port"
+echo "memcached $(memcached -V | cut -d' ' -f2) pid $mc_pid, segcore pid $sc_pid; servers on cpu $server_cpu, load on cpu $load_cpu"
+
+run() { # name protocol pipeline
+  echo "== $1"
+  target/release/segcore-bench compare --a 127.0.0.1:"$mc_port" --b 127.0.0.1:"$sc_port" \
+    --a-pid "$mc_pid" --b-pid "$sc_pid" --rounds "$rounds" --json "$out/$1.json" \
+    --protocol "$2" --pipeline "$3" --cpus "$load_cpu" -c 50 --ratio 9:1 --keys 100000 \
+    --value-size 64 --duration "$secs" --warmup 1 --prefill | tee "$out/$1.txt"
+}
+run text-pipeline-1 text 1
+run text-pipeline-16 text 16
+run binary-pipeline-16 binary 16
+
+echo
+echo "| workload | throughput B/A | p50 B/A | p99 B/A | server CPU/request B/A |"
+echo "|---|---|---|---|---|"
+for name in text-pipeline-1 text-pipeline-16 binary-pipeline-16; do
+  awk -v n="$name" '/median B\/A: throughput/ {t=$4; p50=$6; p99=$8} /server CPU per request/ {c=$NF} END {printf "| %s | %s | %s | %s | %s |\n", n, t, p50, p99, c}' "$out/$name.txt" | tr -d ','
+done
+echo "results in $out"

@@ -1142,19 +1142,27 @@ impl Shard {
         freed
     }
 
-    /// Drops every live item of a segment and frees it.
-    fn drop_segment(&mut self, id: u32, expired: bool) {
-        let mut offset = 0u32;
+    /// The next live item of segment `id` at or after `offset`: where it
+    /// is, its header, its key's hash, and where the item after it starts.
+    fn next_live(&self, id: u32, mut offset: u32) -> Option<(Location, Header, u64, u32)> {
         let end = self.segments.meta(id).write_offset;
         while offset < end {
             let loc = self.segments.location(id, offset);
             let item = self.segments.item(loc);
             let header = item.header;
             offset += self.segments.aligned(header.total_len()) as u32;
-            if header.bits & DEAD != 0 {
-                continue;
+            if header.bits & DEAD == 0 {
+                return Some((loc, header, hash_key(item.key()), offset));
             }
-            let hash = hash_key(item.key());
+        }
+        None
+    }
+
+    /// Drops every live item of a segment and frees it.
+    fn drop_segment(&mut self, id: u32, expired: bool) {
+        let mut offset = 0;
+        while let Some((loc, header, hash, next)) = self.next_live(id, offset) {
+            offset = next;
             if expired || is_expired(header.expire_at, self.now) {
                 self.stats.reclaimed += 1;
             } else {
@@ -1231,17 +1239,10 @@ impl Shard {
     }
 
     fn merge_segment(&mut self, src: u32, dst: u32) {
-        let end = self.segments.meta(src).write_offset;
-        let mut offset = 0u32;
-        while offset < end {
-            let old = self.segments.location(src, offset);
+        let mut offset = 0;
+        while let Some((old, header, hash, next)) = self.next_live(src, offset) {
+            offset = next;
             let item = self.segments.item(old);
-            let header = item.header;
-            offset += self.segments.aligned(header.total_len()) as u32;
-            if header.bits & DEAD != 0 {
-                continue;
-            }
-            let hash = hash_key(item.key());
             if is_expired(header.expire_at, self.now) {
                 self.stats.reclaimed += 1;
                 self.kill(hash, old);

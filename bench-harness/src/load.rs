@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use segcore_protocol::binary::{Command, Opcode, Request, StoreMode};
 
 use crate::reply::{self, Outcome};
+use crate::verify;
 use crate::workload::{key_name, KeyChooser, KeyPattern, Ratio, Rng, ValueSize};
 
 /// Which wire protocol the load speaks.
@@ -51,6 +52,10 @@ pub struct LoadConfig {
     pub duration: Duration,
     /// Time before measuring starts (not counted).
     pub warmup: Duration,
+    /// Write self-checking values and check every hit (`--verify`).
+    pub verify: bool,
+    /// This run's id, carried in verified values.
+    pub run_id: u64,
 }
 
 /// Counters and latencies for one operation type.
@@ -99,6 +104,10 @@ pub struct Results {
     pub elapsed: Duration,
     /// Connections that failed mid-run.
     pub failed_connections: u64,
+    /// Hits checked by `--verify`.
+    pub verified: u64,
+    /// Hits whose value was not one this run wrote for that key.
+    pub mismatches: u64,
 }
 
 impl Results {
@@ -115,8 +124,8 @@ struct Conn {
     stream: TcpStream,
     out: Vec<u8>,
     input: Vec<u8>,
-    /// (is_get, batch send time) per request in flight.
-    pending: std::collections::VecDeque<bool>,
+    /// (is_get, key index) per request in flight.
+    pending: std::collections::VecDeque<(bool, u64)>,
 }
 
 /// Writes one request into `out`.
@@ -169,18 +178,38 @@ fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8
     }
 }
 
-/// Parses one reply from the front of `input`.
+/// Parses one reply from the front of `input`, handing each value to
+/// `on_value`.
 fn parse(
     proto: Proto,
     is_get: bool,
     input: &[u8],
+    on_value: &mut dyn FnMut(&[u8]),
 ) -> Result<Option<(Outcome, usize)>, reply::BadReply> {
     match (proto, is_get) {
-        (Proto::Text, true) => reply::text_get(input, &mut |_, _| {}),
+        (Proto::Text, true) => reply::text_get(input, &mut |_, v| on_value(v)),
         (Proto::Text, false) => reply::text_store(input),
         (Proto::Binary, _) => {
-            Ok(reply::binary(input, &mut |_, _| {})?.map(|(o, _, used)| (o, used)))
+            Ok(reply::binary(input, &mut |_, v| on_value(v))?.map(|(o, _, used)| (o, used)))
         }
+    }
+}
+
+/// The value to store for `key`: plain filler, or (verifying) a
+/// self-checking value for a fresh version.
+fn value_for<'v>(
+    config: &LoadConfig,
+    key: &[u8],
+    len: usize,
+    version: u64,
+    filler: &'v [u8],
+    scratch: &'v mut Vec<u8>,
+) -> &'v [u8] {
+    if config.verify {
+        verify::write_value(scratch, config.run_id, version, key, len);
+        scratch
+    } else {
+        &filler[..len]
     }
 }
 
@@ -215,14 +244,27 @@ pub fn run(config: &LoadConfig) -> std::io::Result<Results> {
         sets: OpStats::new(),
         elapsed: config.duration,
         failed_connections: 0,
+        verified: 0,
+        mismatches: 0,
     };
     for handle in handles {
-        let (gets, sets, failed) = handle.join().expect("load thread")?;
-        results.gets.merge(&gets);
-        results.sets.merge(&sets);
-        results.failed_connections += failed;
+        let part = handle.join().expect("load thread")?;
+        results.gets.merge(&part.gets);
+        results.sets.merge(&part.sets);
+        results.failed_connections += part.failed;
+        results.verified += part.verified;
+        results.mismatches += part.mismatches;
     }
     Ok(results)
+}
+
+/// One load thread's share of the results.
+struct Part {
+    gets: OpStats,
+    sets: OpStats,
+    failed: u64,
+    verified: u64,
+    mismatches: u64,
 }
 
 fn worker(
@@ -231,7 +273,7 @@ fn worker(
     thread: usize,
     measure_from: Instant,
     end: Instant,
-) -> std::io::Result<(OpStats, OpStats, u64)> {
+) -> std::io::Result<Part> {
     pin(&config.cpus, thread);
     let mut rng = Rng::new(0x5eed ^ thread as u64);
     let mut conns: Vec<Conn> = (0..config.connections)
@@ -244,10 +286,13 @@ fn worker(
             })
         })
         .collect::<std::io::Result<_>>()?;
-    let value = vec![b'x'; config.value_size.max];
+    let filler = vec![b'x'; config.value_size.max];
+    let mut scratch = Vec::new();
+    let mut check_scratch = Vec::new();
     let mut key = Vec::with_capacity(64);
     let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
-    let mut failed = 0u64;
+    let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
+    let mut version = (thread as u64) << 40;
     let mut buf = vec![0u8; 1 << 16];
     while Instant::now() < end && !conns.is_empty() {
         let sent = Instant::now();
@@ -255,10 +300,13 @@ fn worker(
             conn.out.clear();
             for _ in 0..config.pipeline {
                 let is_get = config.ratio.next_is_get(&mut rng);
-                key_name(&config.prefix, chooser.next(&mut rng), &mut key);
+                let index = chooser.next(&mut rng);
+                key_name(&config.prefix, index, &mut key);
                 let len = config.value_size.next(&mut rng);
-                encode(config.proto, is_get, &key, &value[..len], &mut conn.out);
-                conn.pending.push_back(is_get);
+                version += 1;
+                let value = value_for(config, &key, len, version, &filler, &mut scratch);
+                encode(config.proto, is_get, &key, value, &mut conn.out);
+                conn.pending.push_back((is_get, index));
             }
         }
         let mut broken = Vec::new();
@@ -271,8 +319,17 @@ fn worker(
             if broken.contains(&i) {
                 continue;
             }
-            while let Some(&is_get) = conn.pending.front() {
-                match parse(config.proto, is_get, &conn.input) {
+            while let Some(&(is_get, index)) = conn.pending.front() {
+                key_name(&config.prefix, index, &mut key);
+                let mut on_value = |value: &[u8]| {
+                    if config.verify {
+                        verified += 1;
+                        if !verify::check(value, config.run_id, &key, &mut check_scratch) {
+                            mismatches += 1;
+                        }
+                    }
+                };
+                match parse(config.proto, is_get, &conn.input, &mut on_value) {
                     Ok(Some((outcome, used))) => {
                         conn.input.drain(..used);
                         conn.pending.pop_front();
@@ -312,7 +369,13 @@ fn worker(
             failed += 1;
         }
     }
-    Ok((gets, sets, failed))
+    Ok(Part {
+        gets,
+        sets,
+        failed,
+        verified,
+        mismatches,
+    })
 }
 
 /// Stores every key once (sequentially, one connection per thread).
@@ -323,7 +386,8 @@ pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
             let config = config.clone();
             std::thread::spawn(move || -> std::io::Result<()> {
                 let mut stream = connect(config.server)?;
-                let value = vec![b'x'; config.value_size.max];
+                let filler = vec![b'x'; config.value_size.max];
+                let mut scratch = Vec::new();
                 let mut rng = Rng::new(t);
                 let mut key = Vec::new();
                 let mut out = Vec::new();
@@ -336,13 +400,14 @@ pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
                     while batch < 64 && index < config.keys {
                         key_name(&config.prefix, index, &mut key);
                         let len = config.value_size.next(&mut rng);
-                        encode(config.proto, false, &key, &value[..len], &mut out);
+                        let value = value_for(&config, &key, len, index, &filler, &mut scratch);
+                        encode(config.proto, false, &key, value, &mut out);
                         batch += 1;
                         index += threads;
                     }
                     stream.write_all(&out)?;
                     while batch > 0 {
-                        match parse(config.proto, false, &input) {
+                        match parse(config.proto, false, &input, &mut |_| {}) {
                             Ok(Some((_, used))) => {
                                 input.drain(..used);
                                 batch -= 1;

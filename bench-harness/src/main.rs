@@ -8,13 +8,14 @@
 //!
 //! Modes: `run` (one server) and `compare` (two servers, alternating A B A B
 //! for several rounds, reporting each round and the median ratio B/A — the
-//! only figures that hold on a noisy machine). Still to come (see the
-//! issue): open loop (`--rate`), `--verify`, hit-ratio and memory modes,
-//! hgrm/SVG output.
+//! only figures that hold on a noisy machine). `--verify` checks every hit
+//! byte for byte. Still to come (see the issue): open loop (`--rate`),
+//! hit-ratio and memory modes, hgrm/SVG output, the meta protocol.
 
 mod cpu;
 mod load;
 mod reply;
+mod verify;
 mod workload;
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -110,6 +111,12 @@ struct Args {
     /// Store every key once before the run.
     #[arg(long)]
     prefill: bool,
+    /// Write self-checking values and check every hit byte for byte; exit
+    /// with status 3 if any hit is not a value this run wrote for its key
+    /// (use with --prefill, or flush first: values left by earlier runs
+    /// count as mismatches).
+    #[arg(long)]
+    verify: bool,
 }
 
 fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
@@ -151,6 +158,21 @@ fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
         value_size: args.value_size.parse::<ValueSize>()?,
         duration: Duration::from_secs_f64(args.duration.max(0.1)),
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
+        verify: args.verify,
+        run_id: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()),
+    })
+    .and_then(|c: LoadConfig| {
+        let needed = verify::min_value_len(c.prefix.len() + 12);
+        if c.verify && c.value_size.min < needed {
+            Err(format!(
+                "--verify needs values of at least {needed} bytes for these keys"
+            ))
+        } else {
+            Ok(c)
+        }
     })
 }
 
@@ -174,6 +196,7 @@ fn row(name: &str, s: &OpStats, secs: f64) {
 /// One measured run, reduced to the figures compared across servers.
 #[derive(Clone, Debug)]
 struct Summary {
+    mismatches: u64,
     ops_per_sec: f64,
     p50_us: u64,
     p99_us: u64,
@@ -222,9 +245,13 @@ fn measure(
     let own_cpu = (cpu::own_cpu() - own_before).mul_f64(measured / wall);
     if print {
         report(&results, server_cpu, own_cpu);
+        if config.verify {
+            report_verify(&results);
+        }
     }
     let total = results.total();
     Ok(Summary {
+        mismatches: results.mismatches,
         ops_per_sec: total.count as f64 / measured,
         p50_us: total.latency.value_at_quantile(0.5),
         p99_us: total.latency.value_at_quantile(0.99),
@@ -285,21 +312,46 @@ fn report(results: &Results, server_cpu: Option<Duration>, own_cpu: Duration) {
     );
 }
 
+fn report_verify(results: &Results) {
+    println!(
+        "verify: {} values checked, {} mismatches",
+        results.verified, results.mismatches
+    );
+}
+
 fn write_json(path: &std::path::Path, body: &str) -> Result<(), String> {
     std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Why a run failed.
+enum Failure {
+    /// Bad arguments or an I/O error.
+    Error(String),
+    /// `--verify` found values the server should not have returned.
+    Mismatches(u64),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Error(e)
+    }
 }
 
 fn main() -> ExitCode {
     match main_result(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(Failure::Error(e)) => {
             eprintln!("segcore-bench: {e}");
             ExitCode::from(1)
+        }
+        Err(Failure::Mismatches(n)) => {
+            eprintln!("segcore-bench: {n} values failed verification");
+            ExitCode::from(3)
         }
     }
 }
 
-fn main_result(cli: Cli) -> Result<(), String> {
+fn main_result(cli: Cli) -> Result<(), Failure> {
     match cli {
         Cli::Run {
             server,
@@ -311,6 +363,9 @@ fn main_result(cli: Cli) -> Result<(), String> {
             let summary = measure(&config, load.prefill, server_pid, true)?;
             if let Some(path) = json {
                 write_json(&path, &summary.json())?;
+            }
+            if summary.mismatches > 0 {
+                return Err(Failure::Mismatches(summary.mismatches));
             }
         }
         Cli::Compare {
@@ -383,6 +438,7 @@ mod tests {
     #[test]
     fn summary_json_is_well_formed() {
         let s = Summary {
+            mismatches: 0,
             ops_per_sec: 1.5,
             p50_us: 2,
             p99_us: 3,

@@ -41,7 +41,7 @@ fn serve(mut stream: TcpStream, store: Store, corrupt: bool) {
                         if let Some(value) = store.get(key) {
                             hits += 1;
                             let mut value = value.clone();
-                            if corrupt && hits % 5 == 0 {
+                            if corrupt && hits.is_multiple_of(5) {
                                 let mid = value.len() / 2;
                                 value[mid] ^= 0x20;
                             }

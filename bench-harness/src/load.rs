@@ -56,6 +56,9 @@ pub struct LoadConfig {
     pub verify: bool,
     /// This run's id, carried in verified values.
     pub run_id: u64,
+    /// Open loop: total requests per second on a fixed schedule, latency
+    /// from each request's intended send time. `None`: closed loop.
+    pub rate: Option<f64>,
 }
 
 /// Counters and latencies for one operation type.
@@ -124,8 +127,10 @@ struct Conn {
     stream: TcpStream,
     out: Vec<u8>,
     input: Vec<u8>,
-    /// (is_get, key index) per request in flight.
-    pending: std::collections::VecDeque<(bool, u64)>,
+    /// (is_get, key index, intended send time) per request in flight.
+    pending: std::collections::VecDeque<(bool, u64, Instant)>,
+    /// Bytes of `out` already written (open loop writes without blocking).
+    written: usize,
 }
 
 /// Writes one request into `out`.
@@ -236,7 +241,10 @@ pub fn run(config: &LoadConfig) -> std::io::Result<Results> {
         .map(|t| {
             let config = config.clone();
             let chooser = chooser.clone();
-            std::thread::spawn(move || worker(&config, chooser, t, measure_from, end))
+            std::thread::spawn(move || match config.rate {
+                Some(rate) => open_loop_worker(&config, chooser, t, rate, measure_from, end),
+                None => worker(&config, chooser, t, measure_from, end),
+            })
         })
         .collect();
     let mut results = Results {
@@ -283,6 +291,7 @@ fn worker(
                 out: Vec::with_capacity(4096),
                 input: Vec::with_capacity(65536),
                 pending: std::collections::VecDeque::with_capacity(config.pipeline),
+                written: 0,
             })
         })
         .collect::<std::io::Result<_>>()?;
@@ -306,7 +315,7 @@ fn worker(
                 version += 1;
                 let value = value_for(config, &key, len, version, &filler, &mut scratch);
                 encode(config.proto, is_get, &key, value, &mut conn.out);
-                conn.pending.push_back((is_get, index));
+                conn.pending.push_back((is_get, index, sent));
             }
         }
         let mut broken = Vec::new();
@@ -319,7 +328,7 @@ fn worker(
             if broken.contains(&i) {
                 continue;
             }
-            while let Some(&(is_get, index)) = conn.pending.front() {
+            while let Some(&(is_get, index, _)) = conn.pending.front() {
                 key_name(&config.prefix, index, &mut key);
                 let mut on_value = |value: &[u8]| {
                     if config.verify {
@@ -369,6 +378,156 @@ fn worker(
             failed += 1;
         }
     }
+    Ok(Part {
+        gets,
+        sets,
+        failed,
+        verified,
+        mismatches,
+    })
+}
+
+/// When request `i` of a thread running at `rate` per second is due.
+pub fn intended(start: Instant, rate: f64, i: u64) -> Instant {
+    start + Duration::from_secs_f64(i as f64 / rate)
+}
+
+/// Open loop: requests leave on a fixed schedule whatever the replies do,
+/// spread over the thread's connections, and each latency counts from the
+/// request's intended send time, so a server that stalls is charged for
+/// every request that queued behind the stall (no coordinated omission).
+fn open_loop_worker(
+    config: &LoadConfig,
+    mut chooser: KeyChooser,
+    thread: usize,
+    total_rate: f64,
+    measure_from: Instant,
+    end: Instant,
+) -> std::io::Result<Part> {
+    pin(&config.cpus, thread);
+    let rate = (total_rate / config.threads as f64).max(0.001);
+    let mut rng = Rng::new(0x0e11 ^ thread as u64);
+    let mut conns: Vec<Conn> = (0..config.connections)
+        .map(|_| {
+            let stream = connect(config.server)?;
+            stream.set_nonblocking(true)?;
+            Ok(Conn {
+                stream,
+                out: Vec::with_capacity(4096),
+                input: Vec::with_capacity(65536),
+                pending: std::collections::VecDeque::new(),
+                written: 0,
+            })
+        })
+        .collect::<std::io::Result<_>>()?;
+    let filler = vec![b'x'; config.value_size.max];
+    let (mut scratch, mut check_scratch, mut key) =
+        (Vec::new(), Vec::new(), Vec::with_capacity(64));
+    let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
+    let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
+    let mut version = (thread as u64) << 40;
+    let mut buf = vec![0u8; 1 << 16];
+    // Every thread's schedule starts with the warm-up.
+    let start = measure_from - config.warmup;
+    let mut next = 0u64;
+    let mut broken = vec![false; conns.len()];
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let mut progress = false;
+        while intended(start, rate, next) <= now {
+            let c = (next % conns.len() as u64) as usize;
+            let due = intended(start, rate, next);
+            next += 1;
+            if broken[c] {
+                continue;
+            }
+            let conn = &mut conns[c];
+            let is_get = config.ratio.next_is_get(&mut rng);
+            let index = chooser.next(&mut rng);
+            key_name(&config.prefix, index, &mut key);
+            let len = config.value_size.next(&mut rng);
+            version += 1;
+            let value = value_for(config, &key, len, version, &filler, &mut scratch);
+            encode(config.proto, is_get, &key, value, &mut conn.out);
+            conn.pending.push_back((is_get, index, due));
+            progress = true;
+        }
+        for (c, conn) in conns.iter_mut().enumerate() {
+            if broken[c] {
+                continue;
+            }
+            if conn.written < conn.out.len() {
+                match conn.stream.write(&conn.out[conn.written..]) {
+                    Ok(n) => {
+                        conn.written += n;
+                        progress |= n > 0;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => broken[c] = true,
+                }
+                if conn.written == conn.out.len() {
+                    conn.out.clear();
+                    conn.written = 0;
+                }
+            }
+            match conn.stream.read(&mut buf) {
+                Ok(0) => broken[c] = true,
+                Ok(n) => {
+                    conn.input.extend_from_slice(&buf[..n]);
+                    progress = true;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => broken[c] = true,
+            }
+            while let Some(&(is_get, index, due)) = conn.pending.front() {
+                key_name(&config.prefix, index, &mut key);
+                let mut on_value = |value: &[u8]| {
+                    if config.verify {
+                        verified += 1;
+                        if !verify::check(value, config.run_id, &key, &mut check_scratch) {
+                            mismatches += 1;
+                        }
+                    }
+                };
+                match parse(config.proto, is_get, &conn.input, &mut on_value) {
+                    Ok(Some((outcome, used))) => {
+                        conn.input.drain(..used);
+                        conn.pending.pop_front();
+                        if due < measure_from {
+                            continue;
+                        }
+                        let stats = if is_get { &mut gets } else { &mut sets };
+                        stats.count += 1;
+                        match outcome {
+                            Outcome::Values(0) => stats.misses += 1,
+                            Outcome::Values(_) => stats.hits += 1,
+                            Outcome::Error => stats.errors += 1,
+                            Outcome::Stored | Outcome::NotStored => {}
+                        }
+                        let micros = (Instant::now() - due).as_micros().max(1) as u64;
+                        let _ = stats.latency.record(micros);
+                    }
+                    Ok(None) => break,
+                    Err(_) => {
+                        broken[c] = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !progress {
+            // Nothing due, nothing arrived: wait a little, never past the
+            // next request's time.
+            let wait = intended(start, rate, next)
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_micros(100));
+            std::thread::sleep(wait);
+        }
+    }
+    failed += broken.iter().filter(|&&b| b).count() as u64;
     Ok(Part {
         gets,
         sets,
@@ -431,4 +590,38 @@ pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
         handle.join().expect("prefill thread")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_schedule_is_fixed_by_the_rate() {
+        let start = Instant::now();
+        assert_eq!(intended(start, 1000.0, 0), start);
+        assert_eq!(intended(start, 1000.0, 5), start + Duration::from_millis(5));
+        assert_eq!(
+            intended(start, 4.0, 10),
+            start + Duration::from_millis(2500)
+        );
+    }
+
+    #[test]
+    fn requests_encode_as_their_protocol_says() {
+        let mut out = Vec::new();
+        encode(Proto::Text, true, b"k", b"", &mut out);
+        encode(Proto::Text, false, b"k", b"vv", &mut out);
+        assert_eq!(out, b"get k\r\nset k 0 0 2\r\nvv\r\n");
+        out.clear();
+        encode(Proto::Binary, false, b"k", b"vv", &mut out);
+        let (req, used) =
+            segcore_protocol::binary::parse(&out, &segcore_protocol::Limits::default())
+                .unwrap()
+                .unwrap();
+        assert_eq!(
+            (req.key, req.value, used),
+            (&b"k"[..], &b"vv"[..], out.len())
+        );
+    }
 }

@@ -9,8 +9,9 @@
 //! Modes: `run` (one server) and `compare` (two servers, alternating A B A B
 //! for several rounds, reporting each round and the median ratio B/A — the
 //! only figures that hold on a noisy machine). `--verify` checks every hit
-//! byte for byte. Still to come (see the issue): open loop (`--rate`),
-//! hit-ratio and memory modes, hgrm/SVG output, the meta protocol.
+//! byte for byte. `--rate` switches to an open loop with latency counted
+//! from intended send times. Still to come (see the issue): hit-ratio and
+//! memory modes, hgrm/SVG output, the meta protocol.
 
 mod cpu;
 mod load;
@@ -111,6 +112,11 @@ struct Args {
     /// Store every key once before the run.
     #[arg(long)]
     prefill: bool,
+    /// Open loop: send this many requests per second in total on a fixed
+    /// schedule, and count latency from each request's intended send time
+    /// (a stalled server cannot hide its stall). Default: closed loop.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Write self-checking values and check every hit byte for byte; exit
     /// with status 3 if any hit is not a value this run wrote for its key
     /// (use with --prefill, or flush first: values left by earlier runs
@@ -159,6 +165,7 @@ fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
         duration: Duration::from_secs_f64(args.duration.max(0.1)),
         warmup: Duration::from_secs_f64(args.warmup.max(0.0)),
         verify: args.verify,
+        rate: args.rate.filter(|&r| r > 0.0),
         run_id: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)

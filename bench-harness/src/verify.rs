@@ -5,22 +5,25 @@
 //! run's id, and exactly the bytes that (run, version, K, length) produce.
 //!
 //! ```text
-//! <run:16 hex>:<version:16 hex>:<key>:<filler ...>
+//! <run:16 hex>:<version:16 hex>:<length:8 hex>:<key>:<filler ...>
 //! ```
+//!
+//! The length is in the value so a truncated value (a prefix of a valid
+//! one) is caught too.
 
 /// The bytes every value starts with, before the filler.
 fn header_len(key: &[u8]) -> usize {
-    16 + 1 + 16 + 1 + key.len() + 1
+    min_value_len(key.len())
 }
 
-/// The smallest value that can carry `key`'s header.
+/// The smallest value that can carry the header for a key this long.
 pub fn min_value_len(key_len: usize) -> usize {
-    16 + 1 + 16 + 1 + key_len + 1
+    16 + 1 + 16 + 1 + 8 + 1 + key_len + 1
 }
 
-fn hex(out: &mut Vec<u8>, n: u64) {
+fn hex(out: &mut Vec<u8>, n: u64, digits: u32) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
+    for shift in (0..digits).rev() {
         out.push(DIGITS[((n >> (shift * 4)) & 0xf) as usize]);
     }
 }
@@ -37,9 +40,12 @@ fn filler_seed(run: u64, version: u64, key: &[u8]) -> u64 {
 /// least [`min_value_len`]) into `out`.
 pub fn write_value(out: &mut Vec<u8>, run: u64, version: u64, key: &[u8], len: usize) {
     out.clear();
-    hex(out, run);
+    let len = len.max(header_len(key));
+    hex(out, run, 16);
     out.push(b':');
-    hex(out, version);
+    hex(out, version, 16);
+    out.push(b':');
+    hex(out, len as u64, 8);
     out.push(b':');
     out.extend_from_slice(key);
     out.push(b':');
@@ -50,13 +56,10 @@ pub fn write_value(out: &mut Vec<u8>, run: u64, version: u64, key: &[u8], len: u
         state ^= state << 17;
         out.push(b'a' + (state % 26) as u8);
     }
-    out.truncate(len.max(header_len(key)));
+    out.truncate(len);
 }
 
 fn parse_hex(bytes: &[u8]) -> Option<u64> {
-    if bytes.len() != 16 {
-        return None;
-    }
     bytes.iter().try_fold(0u64, |acc, &b| {
         let d = (b as char).to_digit(16)?;
         Some(acc << 4 | u64::from(d))
@@ -66,14 +69,18 @@ fn parse_hex(bytes: &[u8]) -> Option<u64> {
 /// Whether `value`, returned for `key`, is exactly a value this run wrote
 /// for that key. `scratch` is reused to avoid allocating per check.
 pub fn check(value: &[u8], run: u64, key: &[u8], scratch: &mut Vec<u8>) -> bool {
-    if value.len() < header_len(key) || value[16] != b':' || value[33] != b':' {
+    if value.len() < header_len(key) || value[16] != b':' || value[33] != b':' || value[42] != b':'
+    {
         return false;
     }
-    let (Some(value_run), Some(version)) = (parse_hex(&value[..16]), parse_hex(&value[17..33]))
-    else {
+    let (Some(value_run), Some(version), Some(len)) = (
+        parse_hex(&value[..16]),
+        parse_hex(&value[17..33]),
+        parse_hex(&value[34..42]),
+    ) else {
         return false;
     };
-    if value_run != run || &value[34..34 + key.len()] != key {
+    if value_run != run || len != value.len() as u64 || &value[43..43 + key.len()] != key {
         return false;
     }
     write_value(scratch, run, version, key, value.len());

@@ -3,16 +3,19 @@
 # worker pinned to the same core (SERVER_CPU, default 1), the load is pinned
 # to another (LOAD_CPU, default 0), and segcore-bench alternates A (memcached)
 # and B (segcore) for ROUNDS rounds, reporting median ratios B/A.
-# Installs memcached from apt when missing. Results (JSON) go to results/.
+# Then, with fresh servers: the hit ratio each reaches at equal memory
+# (cache-aside zipf 0.99 replay, memory for ~20% of the keys) and resident
+# memory per item (1M items, 24-byte keys, 64-byte values).
+# Installs memcached from apt when missing. Results go to results/.
 #
-#   scripts/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS]
+#   scripts/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS] [HIT_RATIO_REQUESTS]
 #
-# Still to come (see the bench issue): hit ratio at equal memory and memory
-# per item through the server, and the plots.
+# Still to come (see the bench issue): the plots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
 rounds=${2:-3}
+hit_requests=${3:-10000000}
 server_cpu=${SERVER_CPU:-1}
 load_cpu=${LOAD_CPU:-0}
 memory_mb=${MEMORY_MB:-1024}
@@ -25,15 +28,22 @@ cargo build -q --release -p segcore -p segcore-bench
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
-mc_port=$(free_port)
-sc_port=$(free_port)
-taskset -c "$server_cpu" memcached -p "$mc_port" -U 0 -t 1 -m "$memory_mb" -c 4096 -u "$(id -un)" &
-mc_pid=$!
-target/release/segcore -p "$sc_port" --cores "$server_cpu" -m "$memory_mb" -c 4096 &
-sc_pid=$!
-trap 'kill $mc_pid $sc_pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-wait_port "$mc_port"
-wait_port "$sc_port"
+start_servers() { # memory_mb
+  stop_servers
+  mc_port=$(free_port)
+  sc_port=$(free_port)
+  taskset -c "$server_cpu" memcached -p "$mc_port" -U 0 -t 1 -m "$1" -c 4096 -u "$(id -un)" &
+  mc_pid=$!
+  target/release/segcore -p "$sc_port" --cores "$server_cpu" -m "$1" -c 4096 &
+  sc_pid=$!
+  wait_port "$mc_port"
+  wait_port "$sc_port"
+}
+stop_servers() {
+  if [ -n "${mc_pid:-}" ]; then kill "$mc_pid" "$sc_pid" 2>/dev/null || true; wait "$mc_pid" "$sc_pid" 2>/dev/null || true; fi
+}
+trap stop_servers EXIT
+start_servers "$memory_mb"
 echo "memcached $(memcached -V | cut -d' ' -f2) pid $mc_pid, segcore pid $sc_pid; servers on cpu $server_cpu, load on cpu $load_cpu"
 
 run() { # name protocol pipeline
@@ -53,4 +63,26 @@ echo "|---|---|---|---|---|"
 for name in text-pipeline-1 text-pipeline-16 binary-pipeline-16; do
   awk -v n="$name" '/median B\/A: throughput/ {t=$4; p50=$6; p99=$8} /server CPU per request/ {c=$NF} END {printf "| %s | %s | %s | %s | %s |\n", n, t, p50, p99, c}' "$out/$name.txt" | tr -d ','
 done
+
+# Hit ratio at equal memory: 2M keys, 15-byte keys, 64-byte values; 40 MB
+# holds about a fifth of them in either server.
+start_servers 40
+bench=target/release/segcore-bench
+mc_hits=$(taskset -c "$load_cpu" $bench hit-ratio -s 127.0.0.1:"$mc_port" --keys 2000000 --requests "$hit_requests" | tee "$out/hit-ratio-memcached.txt" | awk '{print $3}')
+sc_hits=$(taskset -c "$load_cpu" $bench hit-ratio -s 127.0.0.1:"$sc_port" --keys 2000000 --requests "$hit_requests" | tee "$out/hit-ratio-segcore.txt" | awk '{print $3}')
+
+# Memory per item: both servers sized to hold the items (192 MB).
+start_servers 192
+mc_mem=$($bench memory -s 127.0.0.1:"$mc_port" --server-pid "$mc_pid" --items 1000000 | tee "$out/memory-memcached.txt" | awk '{print $2}')
+sc_mem=$($bench memory -s 127.0.0.1:"$sc_port" --server-pid "$sc_pid" --items 1000000 | tee "$out/memory-segcore.txt" | awk '{print $2}')
+
+echo
+echo "| measure | memcached | segcore | segcore/memcached |"
+echo "|---|---|---|---|"
+python3 - "$mc_hits" "$sc_hits" "$mc_mem" "$sc_mem" <<'PY'
+import sys
+mh, sh, mm, sm = map(float, sys.argv[1:])
+print(f"| hit ratio, zipf 0.99, 40 MB | {mh:.4f} | {sh:.4f} | {sh/mh:.3f}x |")
+print(f"| resident bytes per item (24 B key, 64 B value) | {mm:.1f} | {sm:.1f} | {sm/mm:.2f}x |")
+PY
 echo "results in $out"

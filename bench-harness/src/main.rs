@@ -10,11 +10,13 @@
 //! for several rounds, reporting each round and the median ratio B/A — the
 //! only figures that hold on a noisy machine). `--verify` checks every hit
 //! byte for byte. `--rate` switches to an open loop with latency counted
-//! from intended send times. Still to come (see the issue): hit-ratio and
-//! memory modes, hgrm/SVG output, the meta protocol.
+//! from intended send times. `hit-ratio` replays a key stream cache-aside;
+//! `memory` reports a local server's resident bytes per item. Still to come
+//! (see the issue): hgrm/SVG output, the meta protocol, multi-get load.
 
 mod cpu;
 mod load;
+mod modes;
 mod reply;
 mod verify;
 mod workload;
@@ -68,6 +70,55 @@ enum Cli {
         #[command(flatten)]
         load: Args,
     },
+    /// Cache-aside replay (get; set on a miss) of a key stream: the hit
+    /// ratio a server reaches at its memory limit.
+    HitRatio(HitRatioArgs),
+    /// Load N items and report the server's resident memory per item.
+    Memory(MemoryArgs),
+}
+
+/// Hit-ratio and memory modes live beside the load modes.
+#[derive(clap::Args, Debug)]
+struct HitRatioArgs {
+    /// Server address.
+    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
+    server: String,
+    /// Distinct keys in the stream.
+    #[arg(long, default_value_t = 2_000_000)]
+    keys: u64,
+    /// Gets to replay.
+    #[arg(long, default_value_t = 20_000_000)]
+    requests: u64,
+    /// Key distribution.
+    #[arg(long, default_value = "zipf:0.99")]
+    key_pattern: String,
+    /// Value size for the sets that fill misses.
+    #[arg(long, default_value_t = 64)]
+    value_size: usize,
+    /// Gets per pipelined batch. Repeats of a key inside one batch all miss
+    /// before its set, as concurrent clients would; 1 replays strictly.
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+}
+
+/// Resident memory per item.
+#[derive(clap::Args, Debug)]
+struct MemoryArgs {
+    /// Server address.
+    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
+    server: String,
+    /// Server process id (its RSS is read from /proc, so it must be local).
+    #[arg(long)]
+    server_pid: u32,
+    /// Items to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    items: u64,
+    /// Key length in bytes.
+    #[arg(long, default_value_t = 24)]
+    key_size: usize,
+    /// Value length in bytes.
+    #[arg(long, default_value_t = 64)]
+    value_size: usize,
 }
 
 /// The load shape, shared by every mode.
@@ -136,11 +187,7 @@ fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
 }
 
 fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
-    let server: SocketAddr = server
-        .to_socket_addrs()
-        .map_err(|e| format!("{server}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("{server}: no address"))?;
+    let server = resolve(server)?;
     Ok(LoadConfig {
         server,
         proto: if args.protocol == "binary" {
@@ -427,8 +474,46 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
                 write_json(&path, &format!("{{\"rounds\": [{}]}}", rounds.join(", ")))?;
             }
         }
+        Cli::HitRatio(a) => {
+            let server = resolve(&a.server)?;
+            let pattern = a.key_pattern.parse::<KeyPattern>()?;
+            let result = modes::hit_ratio(
+                server,
+                a.keys,
+                pattern,
+                a.requests,
+                a.value_size,
+                a.batch.max(1),
+            )
+            .map_err(|e| e.to_string())?;
+            println!(
+                "hit ratio: {:.4} ({} hits of {} gets; {} keys, {})",
+                result.ratio(),
+                result.hits,
+                result.gets,
+                a.keys,
+                a.key_pattern
+            );
+        }
+        Cli::Memory(a) => {
+            let server = resolve(&a.server)?;
+            let m = modes::memory_per_item(server, a.server_pid, a.items, a.key_size, a.value_size)
+                .map_err(|e| e.to_string())?;
+            println!(
+                "memory: {:.1} resident bytes per item ({} stored, {} held; {}-byte keys, {}-byte values)",
+                m.bytes_per_item, m.items, m.held, a.key_size, a.value_size
+            );
+        }
     }
     Ok(())
+}
+
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    server
+        .to_socket_addrs()
+        .map_err(|e| format!("{server}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{server}: no address"))
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub enum Outcome {
     Error,
 }
 
+/// A parsed reply and the bytes it used, `None` for more bytes, or an error.
+pub type Parsed = Result<Option<(Outcome, usize)>, BadReply>;
+
 /// A malformed reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BadReply(pub String);

@@ -32,6 +32,14 @@ use super::stats::ShardStats;
 use super::time::{is_expired, ttl_remaining, Expiry};
 use super::ttl::{bucket_for, TtlBuckets, BUCKETS};
 
+/// Memory per key the index is pre-sized for. A full shard of small items
+/// (key + value + header around 100 bytes) fills the table to about
+/// three quarters of its power-of-two size; much smaller items make it grow
+/// once while the cache fills. Smaller divisors would reserve index slots
+/// that a cache of ordinary items never uses (each slot costs 4-5 bytes
+/// resident per expected key).
+pub const INDEX_BYTES_PER_KEY: usize = 128;
+
 /// How a shard is sized and behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShardConfig {
@@ -42,7 +50,7 @@ pub struct ShardConfig {
     /// What to evict when full.
     pub eviction: Policy,
     /// Keys the index holds before it must grow; `None` sizes it from the
-    /// memory budget assuming small (~96-byte) items.
+    /// memory budget at one key per 128 bytes ([`INDEX_BYTES_PER_KEY`]).
     pub index_capacity: Option<usize>,
 }
 
@@ -366,7 +374,9 @@ impl Shard {
                 needed,
             });
         }
-        let capacity = config.index_capacity.unwrap_or(config.memory_bytes / 96);
+        let capacity = config
+            .index_capacity
+            .unwrap_or(config.memory_bytes / INDEX_BYTES_PER_KEY);
         let mut segments = Segments::new(count, config.segment_size)
             .map_err(|e| ConfigError::Memory(e.to_string()))?;
         let spare = if config.eviction == Policy::Merge {

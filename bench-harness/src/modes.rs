@@ -1,0 +1,225 @@
+//! The two measurements that are not throughput: hit ratio under memory
+//! pressure (cache-aside replay of a key stream) and resident memory per
+//! item (load N items, read the server's RSS).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::reply::{self, Outcome};
+use crate::workload::{key_name, KeyChooser, KeyPattern, Rng};
+
+/// A blocking text-protocol connection that sends a batch and reads its
+/// replies in order.
+struct Pipe {
+    stream: TcpStream,
+    input: Vec<u8>,
+    buf: Vec<u8>,
+}
+
+impl Pipe {
+    fn connect(server: SocketAddr) -> std::io::Result<Pipe> {
+        let stream = TcpStream::connect(server)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        Ok(Pipe {
+            stream,
+            input: Vec::new(),
+            buf: vec![0; 1 << 16],
+        })
+    }
+
+    /// Reads one reply with `parse`.
+    fn reply(&mut self, parse: &mut dyn FnMut(&[u8]) -> reply::Parsed) -> std::io::Result<Outcome> {
+        loop {
+            match parse(&self.input) {
+                Ok(Some((outcome, used))) => {
+                    self.input.drain(..used);
+                    return Ok(outcome);
+                }
+                Ok(None) => {
+                    let n = self.stream.read(&mut self.buf)?;
+                    if n == 0 {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.input.extend_from_slice(&self.buf[..n]);
+                }
+                Err(e) => return Err(std::io::Error::other(e.0)),
+            }
+        }
+    }
+}
+
+fn set_request(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+    out.extend_from_slice(b"set ");
+    out.extend_from_slice(key);
+    out.extend_from_slice(b" 0 0 ");
+    segcore_protocol::number::write_u64(out, value.len() as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What a hit-ratio replay measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HitRatio {
+    /// Gets sent.
+    pub gets: u64,
+    /// Gets that hit.
+    pub hits: u64,
+}
+
+impl HitRatio {
+    /// hits / gets.
+    pub fn ratio(&self) -> f64 {
+        self.hits as f64 / self.gets.max(1) as f64
+    }
+}
+
+/// Cache-aside replay: `requests` gets drawn from `pattern` over `keys`
+/// keys, in batches of `batch`; every miss is followed by a set of that key
+/// (`value_len` bytes), as an application filling its cache would do.
+pub fn hit_ratio(
+    server: SocketAddr,
+    keys: u64,
+    pattern: KeyPattern,
+    requests: u64,
+    value_len: usize,
+    batch: usize,
+) -> std::io::Result<HitRatio> {
+    let mut pipe = Pipe::connect(server)?;
+    let mut chooser = KeyChooser::new(keys, pattern);
+    let mut rng = Rng::new(0x4177);
+    let value = vec![b'v'; value_len];
+    let (mut gets, mut hits) = (0u64, 0u64);
+    let mut out = Vec::new();
+    let mut batch_keys: Vec<u64> = Vec::with_capacity(batch);
+    let mut key = Vec::new();
+    while gets < requests {
+        out.clear();
+        batch_keys.clear();
+        while batch_keys.len() < batch && gets + (batch_keys.len() as u64) < requests {
+            let k = chooser.next(&mut rng);
+            key_name("hr:", k, &mut key);
+            out.extend_from_slice(b"get ");
+            out.extend_from_slice(&key);
+            out.extend_from_slice(b"\r\n");
+            batch_keys.push(k);
+        }
+        pipe.stream.write_all(&out)?;
+        let mut misses = Vec::new();
+        for &k in &batch_keys {
+            match pipe.reply(&mut |input| reply::text_get(input, &mut |_, _| {}))? {
+                Outcome::Values(0) => misses.push(k),
+                Outcome::Values(_) => hits += 1,
+                _ => return Err(std::io::Error::other("error reply to get")),
+            }
+        }
+        gets += batch_keys.len() as u64;
+        if !misses.is_empty() {
+            out.clear();
+            for &k in &misses {
+                key_name("hr:", k, &mut key);
+                set_request(&mut out, &key, &value);
+            }
+            pipe.stream.write_all(&out)?;
+            for _ in &misses {
+                pipe.reply(&mut reply::text_store)?;
+            }
+        }
+    }
+    Ok(HitRatio { gets, hits })
+}
+
+/// Resident memory of process `pid` in bytes (VmRSS).
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// What loading items did to the server's memory.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MemoryUse {
+    /// Items loaded.
+    pub items: u64,
+    /// Items the server reports holding afterwards (`curr_items`).
+    pub held: u64,
+    /// RSS growth divided by items held.
+    pub bytes_per_item: f64,
+}
+
+fn curr_items(pipe: &mut Pipe) -> std::io::Result<u64> {
+    pipe.stream.write_all(b"stats\r\n")?;
+    let mut items = 0;
+    loop {
+        let line_end = loop {
+            if let Some(i) = memchr::memchr(b'\n', &pipe.input) {
+                break i;
+            }
+            let n = pipe.stream.read(&mut pipe.buf)?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let chunk = pipe.buf[..n].to_vec();
+            pipe.input.extend_from_slice(&chunk);
+        };
+        let line: Vec<u8> = pipe.input.drain(..=line_end).collect();
+        let line = String::from_utf8_lossy(&line);
+        let line = line.trim_end();
+        if line == "END" {
+            return Ok(items);
+        }
+        if let Some(v) = line.strip_prefix("STAT curr_items ") {
+            items = v.parse().unwrap_or(0);
+        }
+    }
+}
+
+/// Stores `items` items with keys padded to `key_len` bytes and values of
+/// `value_len` bytes, and reports the server's RSS growth per item held.
+pub fn memory_per_item(
+    server: SocketAddr,
+    pid: u32,
+    items: u64,
+    key_len: usize,
+    value_len: usize,
+) -> std::io::Result<MemoryUse> {
+    let mut pipe = Pipe::connect(server)?;
+    let held_before = curr_items(&mut pipe)?;
+    let before =
+        resident_bytes(pid).ok_or_else(|| std::io::Error::other("cannot read the server's RSS"))?;
+    let value = vec![b'm'; value_len];
+    let mut out = Vec::new();
+    let mut key = Vec::new();
+    let mut i = 0;
+    while i < items {
+        out.clear();
+        let n = (items - i).min(100);
+        for j in i..i + n {
+            key_name("", j, &mut key);
+            let mut padded = vec![b'k'; key_len.saturating_sub(key.len())];
+            padded.extend_from_slice(&key);
+            set_request(&mut out, &padded, &value);
+        }
+        pipe.stream.write_all(&out)?;
+        for _ in 0..n {
+            pipe.reply(&mut reply::text_store)?;
+        }
+        i += n;
+    }
+    let after =
+        resident_bytes(pid).ok_or_else(|| std::io::Error::other("cannot read the server's RSS"))?;
+    let held = curr_items(&mut pipe)?.saturating_sub(held_before);
+    Ok(MemoryUse {
+        items,
+        held,
+        bytes_per_item: after.saturating_sub(before) as f64 / held.max(1) as f64,
+    })
+}

@@ -10,7 +10,7 @@
 #
 #   scripts/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS] [HIT_RATIO_REQUESTS]
 #
-# Still to come (see the bench issue): the plots.
+# Each throughput comparison also writes an SVG of both latency curves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-5}
@@ -50,6 +50,7 @@ run() { # name protocol pipeline
   echo "== $1"
   target/release/segcore-bench compare --a 127.0.0.1:"$mc_port" --b 127.0.0.1:"$sc_port" \
     --a-pid "$mc_pid" --b-pid "$sc_pid" --rounds "$rounds" --json "$out/$1.json" \
+    --plot "$out/$1.svg" --a-name memcached --b-name segcore \
     --protocol "$2" --pipeline "$3" --cpus "$load_cpu" -c 50 --ratio 9:1 --keys 100000 \
     --value-size 64 --duration "$secs" --warmup 1 --prefill | tee "$out/$1.txt"
 }

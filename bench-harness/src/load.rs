@@ -114,6 +114,17 @@ pub struct Results {
 }
 
 impl Results {
+    /// These results and `other`'s together (rounds of a comparison).
+    pub fn merged(mut self, other: &Results) -> Results {
+        self.gets.merge(&other.gets);
+        self.sets.merge(&other.sets);
+        self.elapsed += other.elapsed;
+        self.failed_connections += other.failed_connections;
+        self.verified += other.verified;
+        self.mismatches += other.mismatches;
+        self
+    }
+
     /// Both operation types together.
     pub fn total(&self) -> OpStats {
         let mut all = OpStats::new();

@@ -11,12 +11,15 @@
 //! only figures that hold on a noisy machine). `--verify` checks every hit
 //! byte for byte. `--rate` switches to an open loop with latency counted
 //! from intended send times. `hit-ratio` replays a key stream cache-aside;
-//! `memory` reports a local server's resident bytes per item. Still to come
-//! (see the issue): hgrm/SVG output, the meta protocol, multi-get load.
+//! `memory` reports a local server's resident bytes per item. `--hgrm`
+//! and `--plot` write the latency distribution for other tools and as an
+//! SVG percentile curve. Still to come (see the issue): the meta protocol
+//! and multi-get load.
 
 mod cpu;
 mod load;
 mod modes;
+mod output;
 mod reply;
 mod verify;
 mod workload;
@@ -44,6 +47,13 @@ enum Cli {
         /// Also write the results as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Write the latency distribution (all operations) in HdrHistogram's
+        /// percentile text format to this file.
+        #[arg(long)]
+        hgrm: Option<std::path::PathBuf>,
+        /// Draw the latency percentile curves (get, set, all) as SVG.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
         #[command(flatten)]
         load: Args,
     },
@@ -67,6 +77,16 @@ enum Cli {
         /// Also write every round as JSON to this file.
         #[arg(long)]
         json: Option<std::path::PathBuf>,
+        /// Draw both servers' latency percentile curves (all rounds merged)
+        /// as SVG.
+        #[arg(long)]
+        plot: Option<std::path::PathBuf>,
+        /// Names for A and B in the plot.
+        #[arg(long, default_value = "A")]
+        a_name: String,
+        /// Name for B in the plot.
+        #[arg(long, default_value = "B")]
+        b_name: String,
         #[command(flatten)]
         load: Args,
     },
@@ -280,7 +300,7 @@ fn measure(
     prefill: bool,
     pid: Option<u32>,
     print: bool,
-) -> Result<Summary, String> {
+) -> Result<(Summary, Results), String> {
     if prefill {
         load::prefill(config).map_err(|e| format!("prefill: {e}"))?;
     }
@@ -304,7 +324,7 @@ fn measure(
         }
     }
     let total = results.total();
-    Ok(Summary {
+    let summary = Summary {
         mismatches: results.mismatches,
         ops_per_sec: total.count as f64 / measured,
         p50_us: total.latency.value_at_quantile(0.5),
@@ -316,7 +336,8 @@ fn measure(
         server_cpu_us_per_request: server_cpu
             .map(|c| c.as_secs_f64() * 1e6 / total.count.max(1) as f64),
         client_cpu_share: own_cpu.as_secs_f64() / measured,
-    })
+    };
+    Ok((summary, results))
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
@@ -373,7 +394,7 @@ fn report_verify(results: &Results) {
     );
 }
 
-fn write_json(path: &std::path::Path, body: &str) -> Result<(), String> {
+fn write_file(path: &std::path::Path, body: &str) -> Result<(), String> {
     std::fs::write(path, body).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -411,12 +432,27 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
             server,
             server_pid,
             json,
+            hgrm,
+            plot,
             load,
         } => {
             let config = config(&server, &load)?;
-            let summary = measure(&config, load.prefill, server_pid, true)?;
+            let (summary, results) = measure(&config, load.prefill, server_pid, true)?;
             if let Some(path) = json {
-                write_json(&path, &summary.json())?;
+                write_file(&path, &summary.json())?;
+            }
+            let total = results.total();
+            if let Some(path) = hgrm {
+                write_file(&path, &output::hgrm(&total.latency))?;
+            }
+            if let Some(path) = plot {
+                let title = format!("{server}: latency by percentile");
+                let series = [
+                    ("get", &results.gets.latency),
+                    ("set", &results.sets.latency),
+                    ("all", &total.latency),
+                ];
+                write_file(&path, &output::svg(&title, &series))?;
             }
             if summary.mismatches > 0 {
                 return Err(Failure::Mismatches(summary.mismatches));
@@ -429,14 +465,22 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
             b_pid,
             rounds,
             json,
+            plot,
+            a_name,
+            b_name,
             load,
         } => {
             let (config_a, config_b) = (config(&a, &load)?, config(&b, &load)?);
             let mut rows: Vec<(Summary, Summary)> = Vec::new();
+            let mut merged: Option<(Results, Results)> = None;
             for round in 0..rounds.max(1) {
                 let first = round == 0 && load.prefill;
-                let sa = measure(&config_a, first, a_pid, false)?;
-                let sb = measure(&config_b, first, b_pid, false)?;
+                let (sa, ra) = measure(&config_a, first, a_pid, false)?;
+                let (sb, rb) = measure(&config_b, first, b_pid, false)?;
+                merged = Some(match merged {
+                    None => (ra, rb),
+                    Some((ma, mb)) => (ma.merged(&ra), mb.merged(&rb)),
+                });
                 println!(
                     "round {round}: A {:.0} ops/s p50 {}us p99 {}us cpu {}  |  B {:.0} ops/s p50 {}us p99 {}us cpu {}",
                     sa.ops_per_sec,
@@ -471,7 +515,16 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
                     .iter()
                     .map(|(a, b)| format!("{{\"a\": {}, \"b\": {}}}", a.json(), b.json()))
                     .collect();
-                write_json(&path, &format!("{{\"rounds\": [{}]}}", rounds.join(", ")))?;
+                write_file(&path, &format!("{{\"rounds\": [{}]}}", rounds.join(", ")))?;
+            }
+            if let (Some(path), Some((ma, mb))) = (plot, merged) {
+                let (ta, tb) = (ma.total(), mb.total());
+                let title = format!("{a_name} vs {b_name}: latency by percentile");
+                let series = [
+                    (a_name.as_str(), &ta.latency),
+                    (b_name.as_str(), &tb.latency),
+                ];
+                write_file(&path, &output::svg(&title, &series))?;
             }
         }
         Cli::HitRatio(a) => {

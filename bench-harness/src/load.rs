@@ -14,6 +14,9 @@ use crate::reply::{self, Outcome};
 use crate::verify;
 use crate::workload::{key_name, KeyChooser, KeyPattern, Ratio, Rng, ValueSize};
 
+/// Receives each value a reply carries, with its key when the reply names it.
+type ValueSink<'a> = dyn FnMut(Option<&[u8]>, &[u8]) + 'a;
+
 /// Which wire protocol the load speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Proto {
@@ -21,6 +24,8 @@ pub enum Proto {
     Text,
     /// Get / Set packets.
     Binary,
+    /// `mg <key> v` / `ms <key> <len>`.
+    Meta,
 }
 
 /// Everything that shapes one run.
@@ -59,6 +64,8 @@ pub struct LoadConfig {
     /// Open loop: total requests per second on a fixed schedule, latency
     /// from each request's intended send time. `None`: closed loop.
     pub rate: Option<f64>,
+    /// Keys per get (text protocol multi-get); 1 otherwise.
+    pub mget: usize,
 }
 
 /// Counters and latencies for one operation type.
@@ -161,6 +168,20 @@ fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
+        (Proto::Meta, true) => {
+            out.extend_from_slice(b"mg ");
+            out.extend_from_slice(key);
+            out.extend_from_slice(b" v\r\n");
+        }
+        (Proto::Meta, false) => {
+            out.extend_from_slice(b"ms ");
+            out.extend_from_slice(key);
+            out.push(b' ');
+            segcore_protocol::number::write_u64(out, value.len() as u64);
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
         (Proto::Binary, get) => {
             let (opcode, command) = if get {
                 (
@@ -200,14 +221,54 @@ fn parse(
     proto: Proto,
     is_get: bool,
     input: &[u8],
-    on_value: &mut dyn FnMut(&[u8]),
+    on_value: &mut ValueSink<'_>,
 ) -> Result<Option<(Outcome, usize)>, reply::BadReply> {
     match (proto, is_get) {
-        (Proto::Text, true) => reply::text_get(input, &mut |_, v| on_value(v)),
+        (Proto::Text, true) => reply::text_get(input, &mut |k, v| on_value(Some(k), v)),
         (Proto::Text, false) => reply::text_store(input),
+        (Proto::Meta, _) => reply::meta(input, &mut |v| on_value(None, v)),
         (Proto::Binary, _) => {
-            Ok(reply::binary(input, &mut |_, v| on_value(v))?.map(|(o, _, used)| (o, used)))
+            Ok(reply::binary(input, &mut |_, v| on_value(None, v))?.map(|(o, _, used)| (o, used)))
         }
+    }
+}
+
+/// Writes a request; a text get with `config.mget > 1` asks for that many
+/// keys (the first is `key`, the rest drawn from the same distribution).
+#[allow(clippy::too_many_arguments)]
+fn encode_request(
+    config: &LoadConfig,
+    is_get: bool,
+    key: &[u8],
+    value: &[u8],
+    chooser: &mut KeyChooser,
+    rng: &mut Rng,
+    scratch_key: &mut Vec<u8>,
+    out: &mut Vec<u8>,
+) {
+    if !(is_get && config.mget > 1 && config.proto == Proto::Text) {
+        return encode(config.proto, is_get, key, value, out);
+    }
+    out.extend_from_slice(b"get ");
+    out.extend_from_slice(key);
+    for _ in 1..config.mget {
+        key_name(&config.prefix, chooser.next(rng), scratch_key);
+        out.push(b' ');
+        out.extend_from_slice(scratch_key);
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Records one reply's outcome in `stats`.
+fn account(stats: &mut OpStats, outcome: Outcome, keys_asked: usize) {
+    stats.count += 1;
+    match outcome {
+        Outcome::Values(n) => {
+            stats.hits += n as u64;
+            stats.misses += keys_asked.saturating_sub(n) as u64;
+        }
+        Outcome::Error => stats.errors += 1,
+        Outcome::Stored | Outcome::NotStored => {}
     }
 }
 
@@ -310,6 +371,7 @@ fn worker(
     let mut scratch = Vec::new();
     let mut check_scratch = Vec::new();
     let mut key = Vec::with_capacity(64);
+    let mut key2 = Vec::with_capacity(64);
     let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
     let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
     let mut version = (thread as u64) << 40;
@@ -325,7 +387,16 @@ fn worker(
                 let len = config.value_size.next(&mut rng);
                 version += 1;
                 let value = value_for(config, &key, len, version, &filler, &mut scratch);
-                encode(config.proto, is_get, &key, value, &mut conn.out);
+                encode_request(
+                    config,
+                    is_get,
+                    &key,
+                    value,
+                    &mut chooser,
+                    &mut rng,
+                    &mut key2,
+                    &mut conn.out,
+                );
                 conn.pending.push_back((is_get, index, sent));
             }
         }
@@ -341,10 +412,11 @@ fn worker(
             }
             while let Some(&(is_get, index, _)) = conn.pending.front() {
                 key_name(&config.prefix, index, &mut key);
-                let mut on_value = |value: &[u8]| {
+                let mut on_value = |reply_key: Option<&[u8]>, value: &[u8]| {
                     if config.verify {
                         verified += 1;
-                        if !verify::check(value, config.run_id, &key, &mut check_scratch) {
+                        let k = reply_key.unwrap_or(&key);
+                        if !verify::check(value, config.run_id, k, &mut check_scratch) {
                             mismatches += 1;
                         }
                     }
@@ -358,13 +430,7 @@ fn worker(
                             continue;
                         }
                         let stats = if is_get { &mut gets } else { &mut sets };
-                        stats.count += 1;
-                        match outcome {
-                            Outcome::Values(0) => stats.misses += 1,
-                            Outcome::Values(_) => stats.hits += 1,
-                            Outcome::Error => stats.errors += 1,
-                            Outcome::Stored | Outcome::NotStored => {}
-                        }
+                        account(stats, outcome, if is_get { config.mget } else { 1 });
                         let micros = (done - sent).as_micros().max(1) as u64;
                         let _ = stats.latency.record(micros);
                     }
@@ -434,6 +500,7 @@ fn open_loop_worker(
     let filler = vec![b'x'; config.value_size.max];
     let (mut scratch, mut check_scratch, mut key) =
         (Vec::new(), Vec::new(), Vec::with_capacity(64));
+    let mut key2 = Vec::with_capacity(64);
     let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
     let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
     let mut version = (thread as u64) << 40;
@@ -462,7 +529,16 @@ fn open_loop_worker(
             let len = config.value_size.next(&mut rng);
             version += 1;
             let value = value_for(config, &key, len, version, &filler, &mut scratch);
-            encode(config.proto, is_get, &key, value, &mut conn.out);
+            encode_request(
+                config,
+                is_get,
+                &key,
+                value,
+                &mut chooser,
+                &mut rng,
+                &mut key2,
+                &mut conn.out,
+            );
             conn.pending.push_back((is_get, index, due));
             progress = true;
         }
@@ -495,10 +571,11 @@ fn open_loop_worker(
             }
             while let Some(&(is_get, index, due)) = conn.pending.front() {
                 key_name(&config.prefix, index, &mut key);
-                let mut on_value = |value: &[u8]| {
+                let mut on_value = |reply_key: Option<&[u8]>, value: &[u8]| {
                     if config.verify {
                         verified += 1;
-                        if !verify::check(value, config.run_id, &key, &mut check_scratch) {
+                        let k = reply_key.unwrap_or(&key);
+                        if !verify::check(value, config.run_id, k, &mut check_scratch) {
                             mismatches += 1;
                         }
                     }
@@ -511,13 +588,7 @@ fn open_loop_worker(
                             continue;
                         }
                         let stats = if is_get { &mut gets } else { &mut sets };
-                        stats.count += 1;
-                        match outcome {
-                            Outcome::Values(0) => stats.misses += 1,
-                            Outcome::Values(_) => stats.hits += 1,
-                            Outcome::Error => stats.errors += 1,
-                            Outcome::Stored | Outcome::NotStored => {}
-                        }
+                        account(stats, outcome, if is_get { config.mget } else { 1 });
                         let micros = (Instant::now() - due).as_micros().max(1) as u64;
                         let _ = stats.latency.record(micros);
                     }
@@ -577,7 +648,7 @@ pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
                     }
                     stream.write_all(&out)?;
                     while batch > 0 {
-                        match parse(config.proto, false, &input, &mut |_| {}) {
+                        match parse(config.proto, false, &input, &mut |_, _| {}) {
                             Ok(Some((_, used))) => {
                                 input.drain(..used);
                                 batch -= 1;

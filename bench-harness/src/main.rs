@@ -13,8 +13,8 @@
 //! from intended send times. `hit-ratio` replays a key stream cache-aside;
 //! `memory` reports a local server's resident bytes per item. `--hgrm`
 //! and `--plot` write the latency distribution for other tools and as an
-//! SVG percentile curve. Still to come (see the issue): the meta protocol
-//! and multi-get load.
+//! SVG percentile curve. Protocols: text (with `--mget` multi-gets), meta,
+//! binary.
 
 mod cpu;
 mod load;
@@ -144,9 +144,12 @@ struct MemoryArgs {
 /// The load shape, shared by every mode.
 #[derive(clap::Args, Debug, Clone)]
 struct Args {
-    /// Wire protocol: text or binary.
-    #[arg(long, default_value = "text", value_parser = ["text", "binary"])]
+    /// Wire protocol: text, meta (mg/ms) or binary.
+    #[arg(long, default_value = "text", value_parser = ["text", "meta", "binary"])]
     protocol: String,
+    /// Keys per get (text protocol multi-get).
+    #[arg(long, default_value_t = 1)]
+    mget: usize,
     /// Load threads.
     #[arg(short = 't', long, default_value_t = 1)]
     threads: usize,
@@ -210,11 +213,12 @@ fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
     let server = resolve(server)?;
     Ok(LoadConfig {
         server,
-        proto: if args.protocol == "binary" {
-            Proto::Binary
-        } else {
-            Proto::Text
+        proto: match args.protocol.as_str() {
+            "binary" => Proto::Binary,
+            "meta" => Proto::Meta,
+            _ => Proto::Text,
         },
+        mget: args.mget.max(1),
         threads: args.threads.max(1),
         cpus: args
             .cpus
@@ -239,6 +243,9 @@ fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
             ^ u64::from(std::process::id()),
     })
     .and_then(|c: LoadConfig| {
+        if c.mget > 1 && c.proto != Proto::Text {
+            return Err("--mget needs --protocol text".into());
+        }
         let needed = verify::min_value_len(c.prefix.len() + 12);
         if c.verify && c.value_size.min < needed {
             Err(format!(

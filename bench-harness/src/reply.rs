@@ -100,6 +100,43 @@ pub fn text_store(buf: &[u8]) -> Result<Option<(Outcome, usize)>, BadReply> {
     Ok(Some((outcome, used)))
 }
 
+/// Parses one meta reply (`mg ... v`, `ms`): `VA`, `HD`, `EN`, `NS`,
+/// `EX`, `NF`, or an error line.
+pub fn meta(buf: &[u8], on_value: &mut dyn FnMut(&[u8])) -> Parsed {
+    let Some((l, used)) = line(buf) else {
+        return Ok(None);
+    };
+    let code = l.get(..2).unwrap_or(l);
+    let outcome = match code {
+        b"VA" => {
+            let len: usize = l
+                .get(3..)
+                .and_then(|rest| rest.split(|&b| b == b' ').next())
+                .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
+                .ok_or_else(|| BadReply(format!("bad VA line {:?}", String::from_utf8_lossy(l))))?;
+            let Some(block) = buf.get(used..used + len + 2) else {
+                return Ok(None);
+            };
+            if &block[len..] != b"\r\n" {
+                return Err(BadReply("value not followed by \\r\\n".into()));
+            }
+            on_value(&block[..len]);
+            return Ok(Some((Outcome::Values(1), used + len + 2)));
+        }
+        b"HD" => Outcome::Stored,
+        b"EN" => Outcome::Values(0),
+        b"NS" | b"EX" | b"NF" => Outcome::NotStored,
+        _ if is_error(l) => Outcome::Error,
+        _ => {
+            return Err(BadReply(format!(
+                "unexpected meta reply {:?}",
+                String::from_utf8_lossy(l)
+            )))
+        }
+    };
+    Ok(Some((outcome, used)))
+}
+
 /// Parses one binary response; `on_value(key, value)` gets a hit's bytes.
 /// Returns the response's opaque with the outcome.
 pub fn binary(
@@ -178,6 +215,30 @@ mod tests {
             Some((Outcome::NotStored, 12))
         );
         assert!(text_store(b"VALUE\r\n").is_err());
+    }
+
+    #[test]
+    fn meta_replies() {
+        let mut seen = Vec::new();
+        let buf = b"VA 3 c9\r\nabc\r\nEN\r\nHD\r\nNS\r\nCLIENT_ERROR bad\r\n";
+        let (o, used) = meta(buf, &mut |v| seen.push(v.to_vec())).unwrap().unwrap();
+        assert_eq!(
+            (o, seen.clone()),
+            (Outcome::Values(1), vec![b"abc".to_vec()])
+        );
+        let mut at = used;
+        for expected in [
+            Outcome::Values(0),
+            Outcome::Stored,
+            Outcome::NotStored,
+            Outcome::Error,
+        ] {
+            let (o, used) = meta(&buf[at..], &mut |_| {}).unwrap().unwrap();
+            assert_eq!(o, expected);
+            at += used;
+        }
+        assert_eq!(meta(b"VA 3\r\nab", &mut |_| {}).unwrap(), None);
+        assert!(meta(b"ZZ\r\n", &mut |_| {}).is_err());
     }
 
     #[test]

@@ -5,11 +5,12 @@ mod common;
 
 use common::{bench, fake_server, Behaviour};
 
-fn run(port: u16) -> (i32, String) {
-    bench(&[
+fn run_with(port: u16, extra: &[&str]) -> (i32, String) {
+    let address = format!("127.0.0.1:{port}");
+    let mut args = vec![
         "run",
         "-s",
-        &format!("127.0.0.1:{port}"),
+        &address,
         "--verify",
         "--prefill",
         "--duration",
@@ -22,7 +23,13 @@ fn run(port: u16) -> (i32, String) {
         "200",
         "--value-size",
         "64-200",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    bench(&args)
+}
+
+fn run(port: u16) -> (i32, String) {
+    run_with(port, &[])
 }
 
 fn count(text: &str, what: &str) -> u64 {
@@ -61,4 +68,27 @@ fn a_corrupting_server_is_caught() {
         bad * 10 > checked && bad * 3 < checked,
         "{bad} of {checked}: {text}"
     );
+}
+
+#[test]
+fn meta_protocol_and_multi_gets_verify_clean() {
+    for extra in [&["--protocol", "meta"][..], &["--mget", "4"]] {
+        let (code, text) = run_with(fake_server(Behaviour::default()), extra);
+        assert_eq!(code, 0, "{extra:?}: {text}");
+        assert!(count(&text, "values") > 1000, "{extra:?}: {text}");
+        assert_eq!(count(&text, "mismatches"), 0, "{extra:?}: {text}");
+    }
+    // A multi-get of 4 keys counts 4 lookups: hits + misses = 4 x gets.
+    let (_, text) = run_with(fake_server(Behaviour::default()), &["--mget", "4"]);
+    let row: Vec<u64> = text
+        .lines()
+        .find(|l| l.starts_with("get "))
+        .unwrap()
+        .split_whitespace()
+        .skip(2)
+        .take(2)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(row[0] + row[1] > 0);
+    assert_eq!(row[1], 0, "every key was prefilled: {text}");
 }

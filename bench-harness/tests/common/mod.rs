@@ -72,6 +72,25 @@ fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>, how: Behaviour) {
                     }
                     Reply::End.write(&mut out);
                 }
+                Request::MetaSet(m) => {
+                    let mut buf = [0u8; 250];
+                    if !how.forget {
+                        s.store
+                            .insert(m.key.bytes(&mut buf).to_vec(), m.value.to_vec());
+                    }
+                    out.extend_from_slice(b"HD\r\n");
+                }
+                Request::MetaGet(m) => {
+                    let mut buf = [0u8; 250];
+                    match s.store.get(m.key.bytes(&mut buf)).cloned() {
+                        Some(value) => {
+                            out.extend_from_slice(format!("VA {}\r\n", value.len()).as_bytes());
+                            out.extend_from_slice(&value);
+                            out.extend_from_slice(b"\r\n");
+                        }
+                        None => out.extend_from_slice(b"EN\r\n"),
+                    }
+                }
                 Request::Stats { .. } => {
                     let items = s.store.len() as u64;
                     text::write_stat(&mut out, b"curr_items", text::StatValue::U64(items));

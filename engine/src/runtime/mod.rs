@@ -231,24 +231,15 @@ impl Server {
         let drained = Arc::new(AtomicUsize::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
         let mut handles = Vec::with_capacity(cores);
-        for (id, &cpu) in settings.cpus.iter().enumerate() {
+        for (index, &cpu) in settings.cpus.iter().enumerate() {
             let (core_settings, requests, replies) =
                 (settings.clone(), requests.clone(), replies.clone());
             let (core_phase, drained, ready) = (phase.clone(), drained.clone(), ready_tx.clone());
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-                .name(&format!("segcore-{id}"))
+                .name(&format!("segcore-{index}"))
                 .spin_before_park(settings.spin_before_park)
                 .spawn(move || async move {
-                    core_main(
-                        id,
-                        core_settings,
-                        requests,
-                        replies,
-                        core_phase,
-                        drained,
-                        ready,
-                    )
-                    .await;
+                    core_main(core_settings, requests, replies, core_phase, drained, ready).await;
                 })
                 .map_err(|e| StartError::Executor(e.to_string()));
             match handle {
@@ -337,9 +328,7 @@ fn check_shard_config(config: &ShardConfig) -> Result<(), String> {
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn core_main(
-    id: usize,
     settings: Arc<Settings>,
     requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     replies: MeshBuilder<ReplyEnvelope, glommio::channels::channel_mesh::Full>,
@@ -372,6 +361,9 @@ async fn core_main(
             return;
         }
     };
+    // glommio numbers mesh peers in the order they join, not by executor:
+    // a core's identity (which keys it owns) is its request-mesh peer id.
+    let id = request_tx.peer_id();
     let core = Rc::new(Core {
         id,
         cores: settings.cpus.len(),
@@ -379,26 +371,33 @@ async fn core_main(
         settings: settings.clone(),
         shard: RefCell::new(shard),
         counters: RefCell::new(ConnCounters::default()),
-        router: Router::new(id, request_tx, reply_tx),
+        router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),
         phase: phase.clone(),
         last_tick: Cell::new(0),
     });
     core.tick();
 
-    for (peer, rx) in request_rx.streams() {
+    for (_, rx) in request_rx.streams() {
         let core = core.clone();
         glommio::spawn_local(async move {
             while let Some(envelope) = rx.recv().await {
                 core.tick();
                 core.counters.borrow_mut().forwarded_in += envelope.batch.ops.len() as u64;
+                // Routing and mesh numbering must agree: a forwarded key is
+                // always one this core owns.
+                debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {
+                    proto::owner_of(k.get(&envelope.batch.arena), core.cores) == core.id
+                })));
                 let mut replies = op::Replies::default();
                 {
                     let mut shard = core.shard.borrow_mut();
                     let report = |s: &Shard| core.report(s);
                     envelope.batch.execute(&mut shard, &report, &mut replies);
                 }
-                core.router.reply(peer, envelope.token, replies).await;
+                core.router
+                    .reply(envelope.reply_to, envelope.token, replies)
+                    .await;
             }
         })
         .detach();

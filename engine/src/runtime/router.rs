@@ -21,8 +21,10 @@ use super::op::{Batch, Replies};
 
 /// A batch on its way to its owner.
 pub struct Envelope {
-    /// The sending core.
-    pub from: usize,
+    /// The sending core's id on the reply mesh (glommio numbers each mesh's
+    /// peers in join order, so the two meshes may number a core
+    /// differently).
+    pub reply_to: usize,
     /// Matches the reply to its waiter.
     pub token: u64,
     /// The ops.
@@ -45,7 +47,7 @@ struct Slot {
 
 /// One core's end of the meshes.
 pub struct Router {
-    core: usize,
+    reply_id: usize,
     requests: Senders<Envelope>,
     replies: Senders<ReplyEnvelope>,
     pending: RefCell<HashMap<u64, Slot>>,
@@ -53,10 +55,11 @@ pub struct Router {
 }
 
 impl Router {
-    /// Wraps this core's senders.
-    pub fn new(core: usize, requests: Senders<Envelope>, replies: Senders<ReplyEnvelope>) -> Self {
+    /// Wraps this core's senders. A core's id is its peer id on the request
+    /// mesh; its peer id on the reply mesh travels in each envelope.
+    pub fn new(requests: Senders<Envelope>, replies: Senders<ReplyEnvelope>) -> Self {
         Router {
-            core,
+            reply_id: replies.peer_id(),
             requests,
             replies,
             pending: RefCell::new(HashMap::new()),
@@ -73,7 +76,7 @@ impl Router {
         self.next_token.set(token + 1);
         self.pending.borrow_mut().insert(token, Slot::default());
         let envelope = Envelope {
-            from: self.core,
+            reply_to: self.reply_id,
             token,
             batch,
         };
@@ -93,7 +96,7 @@ impl Router {
         .await
     }
 
-    /// Sends replies for a batch that came from `dest`.
+    /// Sends replies to reply-mesh peer `dest` (an envelope's `reply_to`).
     pub async fn reply(&self, dest: usize, token: u64, replies: Replies) {
         // A peer that has shut down no longer waits for anything.
         let _ = self

@@ -46,22 +46,27 @@ trap stop_servers EXIT
 start_servers "$memory_mb"
 echo "memcached $(memcached -V | cut -d' ' -f2) pid $mc_pid, segcore pid $sc_pid; servers on cpu $server_cpu, load on cpu $load_cpu"
 
-run() { # name protocol pipeline
+run() { # name protocol pipeline [extra args...]
   echo "== $1"
-  target/release/segcore-bench compare --a 127.0.0.1:"$mc_port" --b 127.0.0.1:"$sc_port" \
-    --a-pid "$mc_pid" --b-pid "$sc_pid" --rounds "$rounds" --json "$out/$1.json" \
-    --plot "$out/$1.svg" --a-name memcached --b-name segcore \
-    --protocol "$2" --pipeline "$3" --cpus "$load_cpu" -c 50 --ratio 9:1 --keys 100000 \
-    --value-size 64 --duration "$secs" --warmup 1 --prefill | tee "$out/$1.txt"
+  local name=$1 protocol=$2 pipeline=$3
+  shift 3
+  target/release/segcore-bench compare --a 127.0.0.1:"$mc_port" --b 127.0.0.1:"$sc_port" "$@" \
+    --a-pid "$mc_pid" --b-pid "$sc_pid" --rounds "$rounds" \
+    --plot "$out/$name.svg" --a-name memcached --b-name segcore --json "$out/$name.json" \
+    --protocol "$protocol" --pipeline "$pipeline" --cpus "$load_cpu" -c 50 --ratio 9:1 --keys 100000 \
+    --value-size 64 --duration "$secs" --warmup 1 --prefill | tee "$out/$name.txt"
 }
 run text-pipeline-1 text 1
 run text-pipeline-16 text 16
 run binary-pipeline-16 binary 16
+# Latency at the same offered rate (open loop, 40k requests/s, a rate both
+# servers sustain): p99 compares servers, not their saturation points.
+run text-rate-40k text 1 --rate 40000
 
 echo
 echo "| workload | throughput B/A | p50 B/A | p99 B/A | server CPU/request B/A |"
 echo "|---|---|---|---|---|"
-for name in text-pipeline-1 text-pipeline-16 binary-pipeline-16; do
+for name in text-pipeline-1 text-pipeline-16 binary-pipeline-16 text-rate-40k; do
   awk -v n="$name" '/median B\/A: throughput/ {t=$4; p50=$6; p99=$8} /server CPU per request/ {c=$NF} END {printf "| %s | %s | %s | %s | %s |\n", n, t, p50, p99, c}' "$out/$name.txt" | tr -d ','
 done
 

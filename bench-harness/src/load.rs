@@ -152,7 +152,7 @@ struct Conn {
 }
 
 /// Writes one request into `out`.
-fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
     match (proto, is_get) {
         (Proto::Text, true) => {
             out.extend_from_slice(b"get ");
@@ -290,6 +290,95 @@ fn value_for<'v>(
     }
 }
 
+/// What a thread has counted so far.
+struct Tally {
+    gets: OpStats,
+    sets: OpStats,
+    verified: u64,
+    mismatches: u64,
+    /// Scratch for regenerating verified values.
+    scratch: Vec<u8>,
+    /// Scratch for key names.
+    key: Vec<u8>,
+}
+
+impl Tally {
+    fn into_part(self, failed: u64) -> Part {
+        Part {
+            gets: self.gets,
+            sets: self.sets,
+            failed,
+            verified: self.verified,
+            mismatches: self.mismatches,
+        }
+    }
+
+    fn new() -> Tally {
+        Tally {
+            gets: OpStats::new(),
+            sets: OpStats::new(),
+            verified: 0,
+            mismatches: 0,
+            scratch: Vec::new(),
+            key: Vec::with_capacity(64),
+        }
+    }
+}
+
+/// Why [`take_replies`] stopped.
+enum Drained {
+    /// Every request in flight was answered.
+    All,
+    /// The next reply is not complete yet.
+    NeedMore,
+    /// The reply was not memcached's: drop the connection.
+    Broken,
+}
+
+/// Takes every complete reply off `conn.input`, in request order, counting
+/// each (latency from the time its request was due or sent, only for
+/// requests due after `measure_from`) and verifying values when asked.
+fn take_replies(
+    config: &LoadConfig,
+    conn: &mut Conn,
+    measure_from: Instant,
+    tally: &mut Tally,
+) -> Drained {
+    while let Some(&(is_get, index, due)) = conn.pending.front() {
+        key_name(&config.prefix, index, &mut tally.key);
+        let (key, scratch) = (&tally.key, &mut tally.scratch);
+        let (verified, mismatches) = (&mut tally.verified, &mut tally.mismatches);
+        let mut on_value = |reply_key: Option<&[u8]>, value: &[u8]| {
+            if config.verify {
+                *verified += 1;
+                if !verify::check(value, config.run_id, reply_key.unwrap_or(key), scratch) {
+                    *mismatches += 1;
+                }
+            }
+        };
+        match parse(config.proto, is_get, &conn.input, &mut on_value) {
+            Ok(Some((outcome, used))) => {
+                conn.input.drain(..used);
+                conn.pending.pop_front();
+                if due < measure_from {
+                    continue;
+                }
+                let stats = if is_get {
+                    &mut tally.gets
+                } else {
+                    &mut tally.sets
+                };
+                account(stats, outcome, if is_get { config.mget } else { 1 });
+                let micros = due.elapsed().as_micros().max(1) as u64;
+                let _ = stats.latency.record(micros);
+            }
+            Ok(None) => return Drained::NeedMore,
+            Err(_) => return Drained::Broken,
+        }
+    }
+    Drained::All
+}
+
 fn pin(cpus: &[usize], thread: usize) {
     if let Some(&cpu) = cpus.get(thread % cpus.len().max(1)) {
         core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
@@ -369,11 +458,10 @@ fn worker(
         .collect::<std::io::Result<_>>()?;
     let filler = vec![b'x'; config.value_size.max];
     let mut scratch = Vec::new();
-    let mut check_scratch = Vec::new();
     let mut key = Vec::with_capacity(64);
     let mut key2 = Vec::with_capacity(64);
-    let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
-    let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::new();
+    let mut failed = 0u64;
     let mut version = (thread as u64) << 40;
     let mut buf = vec![0u8; 1 << 16];
     while Instant::now() < end && !conns.is_empty() {
@@ -410,38 +498,17 @@ fn worker(
             if broken.contains(&i) {
                 continue;
             }
-            while let Some(&(is_get, index, _)) = conn.pending.front() {
-                key_name(&config.prefix, index, &mut key);
-                let mut on_value = |reply_key: Option<&[u8]>, value: &[u8]| {
-                    if config.verify {
-                        verified += 1;
-                        let k = reply_key.unwrap_or(&key);
-                        if !verify::check(value, config.run_id, k, &mut check_scratch) {
-                            mismatches += 1;
-                        }
-                    }
-                };
-                match parse(config.proto, is_get, &conn.input, &mut on_value) {
-                    Ok(Some((outcome, used))) => {
-                        conn.input.drain(..used);
-                        conn.pending.pop_front();
-                        let done = Instant::now();
-                        if sent < measure_from {
-                            continue;
-                        }
-                        let stats = if is_get { &mut gets } else { &mut sets };
-                        account(stats, outcome, if is_get { config.mget } else { 1 });
-                        let micros = (done - sent).as_micros().max(1) as u64;
-                        let _ = stats.latency.record(micros);
-                    }
-                    Ok(None) => match conn.stream.read(&mut buf) {
+            loop {
+                match take_replies(config, conn, measure_from, &mut tally) {
+                    Drained::All => break,
+                    Drained::NeedMore => match conn.stream.read(&mut buf) {
                         Ok(0) | Err(_) => {
                             broken.push(i);
                             break;
                         }
                         Ok(n) => conn.input.extend_from_slice(&buf[..n]),
                     },
-                    Err(_) => {
+                    Drained::Broken => {
                         broken.push(i);
                         break;
                     }
@@ -455,13 +522,7 @@ fn worker(
             failed += 1;
         }
     }
-    Ok(Part {
-        gets,
-        sets,
-        failed,
-        verified,
-        mismatches,
-    })
+    Ok(tally.into_part(failed))
 }
 
 /// When request `i` of a thread running at `rate` per second is due.
@@ -498,11 +559,9 @@ fn open_loop_worker(
         })
         .collect::<std::io::Result<_>>()?;
     let filler = vec![b'x'; config.value_size.max];
-    let (mut scratch, mut check_scratch, mut key) =
-        (Vec::new(), Vec::new(), Vec::with_capacity(64));
+    let (mut scratch, mut key) = (Vec::new(), Vec::with_capacity(64));
     let mut key2 = Vec::with_capacity(64);
-    let (mut gets, mut sets) = (OpStats::new(), OpStats::new());
-    let (mut failed, mut verified, mut mismatches) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::new();
     let mut version = (thread as u64) << 40;
     let mut buf = vec![0u8; 1 << 16];
     // Every thread's schedule starts with the warm-up.
@@ -569,35 +628,8 @@ fn open_loop_worker(
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => broken[c] = true,
             }
-            while let Some(&(is_get, index, due)) = conn.pending.front() {
-                key_name(&config.prefix, index, &mut key);
-                let mut on_value = |reply_key: Option<&[u8]>, value: &[u8]| {
-                    if config.verify {
-                        verified += 1;
-                        let k = reply_key.unwrap_or(&key);
-                        if !verify::check(value, config.run_id, k, &mut check_scratch) {
-                            mismatches += 1;
-                        }
-                    }
-                };
-                match parse(config.proto, is_get, &conn.input, &mut on_value) {
-                    Ok(Some((outcome, used))) => {
-                        conn.input.drain(..used);
-                        conn.pending.pop_front();
-                        if due < measure_from {
-                            continue;
-                        }
-                        let stats = if is_get { &mut gets } else { &mut sets };
-                        account(stats, outcome, if is_get { config.mget } else { 1 });
-                        let micros = (Instant::now() - due).as_micros().max(1) as u64;
-                        let _ = stats.latency.record(micros);
-                    }
-                    Ok(None) => break,
-                    Err(_) => {
-                        broken[c] = true;
-                        break;
-                    }
-                }
+            if let Drained::Broken = take_replies(config, conn, measure_from, &mut tally) {
+                broken[c] = true;
             }
         }
         if !progress {
@@ -609,14 +641,8 @@ fn open_loop_worker(
             std::thread::sleep(wait);
         }
     }
-    failed += broken.iter().filter(|&&b| b).count() as u64;
-    Ok(Part {
-        gets,
-        sets,
-        failed,
-        verified,
-        mismatches,
-    })
+    let failed = broken.iter().filter(|&&b| b).count() as u64;
+    Ok(tally.into_part(failed))
 }
 
 /// Stores every key once (sequentially, one connection per thread).

@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::load::{self, Proto};
 use crate::reply::{self, Outcome};
 use crate::workload::{key_name, KeyChooser, KeyPattern, Rng};
 
@@ -51,13 +52,7 @@ impl Pipe {
 }
 
 fn set_request(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
-    out.extend_from_slice(b"set ");
-    out.extend_from_slice(key);
-    out.extend_from_slice(b" 0 0 ");
-    segcore_protocol::number::write_u64(out, value.len() as u64);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
+    load::encode(Proto::Text, false, key, value, out);
 }
 
 /// What a hit-ratio replay measured.

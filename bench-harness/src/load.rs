@@ -290,6 +290,61 @@ fn value_for<'v>(
     }
 }
 
+/// A thread's request stream: operation, key, value, all drawn from the
+/// configured distributions.
+struct Requests {
+    chooser: KeyChooser,
+    rng: Rng,
+    filler: Vec<u8>,
+    value: Vec<u8>,
+    key: Vec<u8>,
+    extra_key: Vec<u8>,
+    version: u64,
+}
+
+impl Requests {
+    fn new(config: &LoadConfig, chooser: KeyChooser, seed: u64, thread: usize) -> Requests {
+        Requests {
+            chooser,
+            rng: Rng::new(seed ^ thread as u64),
+            filler: vec![b'x'; config.value_size.max],
+            value: Vec::new(),
+            key: Vec::with_capacity(64),
+            extra_key: Vec::with_capacity(64),
+            version: (thread as u64) << 40,
+        }
+    }
+
+    /// Writes the next request to `conn` and records it as in flight since
+    /// `at` (its send time, or its intended time in an open loop).
+    fn queue(&mut self, config: &LoadConfig, conn: &mut Conn, at: Instant) {
+        let is_get = config.ratio.next_is_get(&mut self.rng);
+        let index = self.chooser.next(&mut self.rng);
+        key_name(&config.prefix, index, &mut self.key);
+        let len = config.value_size.next(&mut self.rng);
+        self.version += 1;
+        let value = value_for(
+            config,
+            &self.key,
+            len,
+            self.version,
+            &self.filler,
+            &mut self.value,
+        );
+        encode_request(
+            config,
+            is_get,
+            &self.key,
+            value,
+            &mut self.chooser,
+            &mut self.rng,
+            &mut self.extra_key,
+            &mut conn.out,
+        );
+        conn.pending.push_back((is_get, index, at));
+    }
+}
+
 /// What a thread has counted so far.
 struct Tally {
     gets: OpStats,
@@ -438,13 +493,13 @@ struct Part {
 
 fn worker(
     config: &LoadConfig,
-    mut chooser: KeyChooser,
+    chooser: KeyChooser,
     thread: usize,
     measure_from: Instant,
     end: Instant,
 ) -> std::io::Result<Part> {
     pin(&config.cpus, thread);
-    let mut rng = Rng::new(0x5eed ^ thread as u64);
+    let mut requests = Requests::new(config, chooser, 0x5eed, thread);
     let mut conns: Vec<Conn> = (0..config.connections)
         .map(|_| {
             Ok(Conn {
@@ -456,36 +511,15 @@ fn worker(
             })
         })
         .collect::<std::io::Result<_>>()?;
-    let filler = vec![b'x'; config.value_size.max];
-    let mut scratch = Vec::new();
-    let mut key = Vec::with_capacity(64);
-    let mut key2 = Vec::with_capacity(64);
     let mut tally = Tally::new();
     let mut failed = 0u64;
-    let mut version = (thread as u64) << 40;
     let mut buf = vec![0u8; 1 << 16];
     while Instant::now() < end && !conns.is_empty() {
         let sent = Instant::now();
         for conn in &mut conns {
             conn.out.clear();
             for _ in 0..config.pipeline {
-                let is_get = config.ratio.next_is_get(&mut rng);
-                let index = chooser.next(&mut rng);
-                key_name(&config.prefix, index, &mut key);
-                let len = config.value_size.next(&mut rng);
-                version += 1;
-                let value = value_for(config, &key, len, version, &filler, &mut scratch);
-                encode_request(
-                    config,
-                    is_get,
-                    &key,
-                    value,
-                    &mut chooser,
-                    &mut rng,
-                    &mut key2,
-                    &mut conn.out,
-                );
-                conn.pending.push_back((is_get, index, sent));
+                requests.queue(config, conn, sent);
             }
         }
         let mut broken = Vec::new();
@@ -536,7 +570,7 @@ pub fn intended(start: Instant, rate: f64, i: u64) -> Instant {
 /// every request that queued behind the stall (no coordinated omission).
 fn open_loop_worker(
     config: &LoadConfig,
-    mut chooser: KeyChooser,
+    chooser: KeyChooser,
     thread: usize,
     total_rate: f64,
     measure_from: Instant,
@@ -544,7 +578,7 @@ fn open_loop_worker(
 ) -> std::io::Result<Part> {
     pin(&config.cpus, thread);
     let rate = (total_rate / config.threads as f64).max(0.001);
-    let mut rng = Rng::new(0x0e11 ^ thread as u64);
+    let mut requests = Requests::new(config, chooser, 0x0e11, thread);
     let mut conns: Vec<Conn> = (0..config.connections)
         .map(|_| {
             let stream = connect(config.server)?;
@@ -558,11 +592,7 @@ fn open_loop_worker(
             })
         })
         .collect::<std::io::Result<_>>()?;
-    let filler = vec![b'x'; config.value_size.max];
-    let (mut scratch, mut key) = (Vec::new(), Vec::with_capacity(64));
-    let mut key2 = Vec::with_capacity(64);
     let mut tally = Tally::new();
-    let mut version = (thread as u64) << 40;
     let mut buf = vec![0u8; 1 << 16];
     // Every thread's schedule starts with the warm-up.
     let start = measure_from - config.warmup;
@@ -581,24 +611,7 @@ fn open_loop_worker(
             if broken[c] {
                 continue;
             }
-            let conn = &mut conns[c];
-            let is_get = config.ratio.next_is_get(&mut rng);
-            let index = chooser.next(&mut rng);
-            key_name(&config.prefix, index, &mut key);
-            let len = config.value_size.next(&mut rng);
-            version += 1;
-            let value = value_for(config, &key, len, version, &filler, &mut scratch);
-            encode_request(
-                config,
-                is_get,
-                &key,
-                value,
-                &mut chooser,
-                &mut rng,
-                &mut key2,
-                &mut conn.out,
-            );
-            conn.pending.push_back((is_get, index, due));
+            requests.queue(config, &mut conns[c], due);
             progress = true;
         }
         for (c, conn) in conns.iter_mut().enumerate() {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use segcore_protocol::binary::{Command, Opcode, Request, StoreMode};
+use segcore_protocol::text::{self, KeyList, Retrieval, Store, StoreMode as TextMode};
 
 use crate::reply::{self, Outcome};
 use crate::verify;
@@ -154,20 +155,26 @@ struct Conn {
 /// Writes one request into `out`.
 pub(crate) fn encode(proto: Proto, is_get: bool, key: &[u8], value: &[u8], out: &mut Vec<u8>) {
     match (proto, is_get) {
-        (Proto::Text, true) => {
-            out.extend_from_slice(b"get ");
-            out.extend_from_slice(key);
-            out.extend_from_slice(b"\r\n");
-        }
-        (Proto::Text, false) => {
-            out.extend_from_slice(b"set ");
-            out.extend_from_slice(key);
-            out.extend_from_slice(b" 0 0 ");
-            segcore_protocol::number::write_u64(out, value.len() as u64);
-            out.extend_from_slice(b"\r\n");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
+        (Proto::Text, true) => match KeyList::parse(key) {
+            Some(keys) => text::Request::Get(Retrieval {
+                with_cas: false,
+                touch: None,
+                keys,
+            })
+            .encode(out),
+            // Keys are the prefix (checked when the config is built) plus digits.
+            None => unreachable!("--key-prefix was validated"),
+        },
+        (Proto::Text, false) => text::Request::Store(Store {
+            mode: TextMode::Set,
+            key,
+            flags: 0,
+            exptime: 0,
+            cas: 0,
+            value,
+            noreply: false,
+        })
+        .encode(out),
         (Proto::Meta, true) => {
             out.extend_from_slice(b"mg ");
             out.extend_from_slice(key);

@@ -246,6 +246,13 @@ fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
         if c.mget > 1 && c.proto != Proto::Text {
             return Err("--mget needs --protocol text".into());
         }
+        let sample_key = format!("{}{:012}", c.prefix, 0);
+        if !segcore_protocol::key::is_valid_text_key(sample_key.as_bytes()) {
+            return Err(format!(
+                "--key-prefix {:?} makes invalid keys (no spaces or control characters, at most 238 bytes)",
+                c.prefix
+            ));
+        }
         let needed = verify::min_value_len(c.prefix.len() + 12);
         if c.verify && c.value_size.min < needed {
             Err(format!(

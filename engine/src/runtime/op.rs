@@ -128,6 +128,20 @@ pub struct StoreFields {
 }
 
 impl StoreFields {
+    /// The shard's request: these fields with the data.
+    pub fn with_value(self, value: &[u8]) -> StoreRequest<'_> {
+        StoreRequest {
+            mode: self.mode,
+            value,
+            flags: self.flags,
+            exptime: self.exptime,
+            compare_cas: self.compare_cas,
+            new_cas: self.new_cas,
+            invalidate: self.invalidate,
+            vivify: self.vivify,
+        }
+    }
+
     /// A plain store.
     pub fn new(mode: StoreMode, flags: u32, exptime: i64) -> Self {
         StoreFields {
@@ -340,17 +354,7 @@ pub fn execute<'s>(
             None => Outcome::Miss,
         },
         Op::Store { key, value, req } => {
-            let request = StoreRequest {
-                mode: req.mode,
-                value,
-                flags: req.flags,
-                exptime: req.exptime,
-                compare_cas: req.compare_cas,
-                new_cas: req.new_cas,
-                invalidate: req.invalidate,
-                vivify: req.vivify,
-            };
-            Outcome::Stored(shard.store(hashed(key), &request))
+            Outcome::Stored(shard.store(hashed(key), &req.with_value(value)))
         }
         Op::Delete { key, opts } => Outcome::Deleted(shard.meta_delete(hashed(key), &opts)),
         Op::Arith { key, req } => Outcome::Arith(shard.arith(hashed(key), &req)),

@@ -25,8 +25,7 @@ mkdir -p "$out"
 command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
 cargo build -q --release -p segcore -p segcore-bench
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+. scripts/lib.sh
 
 start_servers() { # memory_mb
   stop_servers
@@ -36,8 +35,8 @@ start_servers() { # memory_mb
   mc_pid=$!
   target/release/segcore -p "$sc_port" --cores "$server_cpu" -m "$1" -c 4096 &
   sc_pid=$!
-  wait_port "$mc_port"
-  wait_port "$sc_port"
+  wait_ready "$mc_port" "$mc_pid"
+  wait_ready "$sc_port" "$sc_pid"
 }
 stop_servers() {
   if [ -n "${mc_pid:-}" ]; then kill "$mc_pid" "$sc_pid" 2>/dev/null || true; wait "$mc_pid" "$sc_pid" 2>/dev/null || true; fi

@@ -7,6 +7,7 @@
 #   scripts/compat-clients.sh [HOST:PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 venv=target/compat-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
@@ -15,14 +16,11 @@ fi
 target=${1:-}
 if [ -z "$target" ]; then
   cargo build -q -p segcore
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  port=$(free_port)
   target/debug/segcore -p "$port" --threads 2 -m 64 &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
   target=127.0.0.1:$port
-  for _ in $(seq 1 200); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.05
-  done
+  wait_ready "$port" "$pid"
 fi
 "$venv/bin/python" scripts/compat_clients.py "$target"

@@ -6,6 +6,7 @@
 #   scripts/memccapable.sh [path/to/segcore]     (default: builds target/debug/segcore)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 bin=${1:-}
 if [ -z "$bin" ]; then
   cargo build -q -p segcore
@@ -14,12 +15,9 @@ fi
 if ! command -v memccapable >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq libmemcached-tools) >/dev/null
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 "$bin" -p "$port" --threads 2 -m 64 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 200); do
-  (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-  sleep 0.05
-done
+wait_ready "$port" "$pid"
 memccapable -h 127.0.0.1 -p "$port" -t 10

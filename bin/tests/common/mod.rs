@@ -17,18 +17,44 @@ pub struct TestServer {
     pub port: u16,
 }
 
-/// A port nobody listens on right now. Picked before the server starts:
-/// with SO_REUSEPORT each core binding port 0 would get a different port.
+/// A port nobody listens on right now, below the kernel's ephemeral range
+/// (32768+ by default). Picked before the server starts: with SO_REUSEPORT
+/// each core binding port 0 would get a different port. Staying out of the
+/// ephemeral range matters: a probe `connect` to an ephemeral port nobody
+/// listens on can be given that same port as its source and connect to
+/// itself (TCP simultaneous open), and a client socket of a parallel test
+/// can hold it — both made a test see a "listening" port that was not ours.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+    for _ in 0..1000 {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(step.wrapping_mul(2_654_435_761)) % 12_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in 20000..32000");
 }
 
 impl TestServer {
-    /// Starts `segcore --threads 2 -m 16` plus `extra` arguments.
+    /// Starts `segcore --threads 2 -m 16` plus `extra` arguments, on a fresh
+    /// port; if the server exits before it answers (its port was taken in
+    /// the meantime), tries again on another port.
     pub fn start(extra: &[&str]) -> TestServer {
+        for _ in 0..5 {
+            if let Some(server) = TestServer::try_start(extra) {
+                return server;
+            }
+        }
+        panic!("segcore did not start on any of 5 ports");
+    }
+
+    fn try_start(extra: &[&str]) -> Option<TestServer> {
         let port = free_port();
         let port_arg = port.to_string();
         let mut args = vec!["-p", &port_arg, "--threads", "2", "-m", "16"];
@@ -39,19 +65,43 @@ impl TestServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn segcore");
-        let server = TestServer {
+        let mut server = TestServer {
             child: Some(child),
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            // Ready means it answers `version` — not merely that something
+            // accepted a connection on the port.
+            if server.answers_version() {
+                return Some(server);
+            }
+            let exited = server
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok())
+                .flatten()
+                .is_some();
+            if exited {
+                return None;
+            }
             assert!(
                 Instant::now() < deadline,
                 "segcore did not open port {port}"
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        server
+    }
+
+    fn answers_version(&self) -> bool {
+        let Ok(mut probe) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = probe.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut reply = [0u8; 8];
+        probe.write_all(b"version\r\n").is_ok()
+            && probe.read_exact(&mut reply).is_ok()
+            && &reply == b"VERSION "
     }
 
     /// The server's process id.

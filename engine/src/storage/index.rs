@@ -10,11 +10,12 @@ use hashbrown::HashTable;
 
 use super::hash::{hash_key, HashedKey};
 use super::location::Location;
+use super::memory::HugePageAlloc;
 use super::segment::Segments;
 
 /// Key -> location for one shard.
 pub struct Index {
-    table: HashTable<u32>,
+    table: HashTable<u32, HugePageAlloc>,
 }
 
 fn rehasher(segs: &Segments) -> impl Fn(&u32) -> u64 + '_ {
@@ -25,7 +26,7 @@ impl Index {
     /// An index with room for `capacity` keys before it must grow.
     pub fn with_capacity(capacity: usize) -> Self {
         Index {
-            table: HashTable::with_capacity(capacity),
+            table: HashTable::with_capacity_in(capacity, HugePageAlloc),
         }
     }
 

@@ -24,6 +24,10 @@ pub const MAX_BATCH_REQUESTS: usize = 256;
 /// Output is written out once it passes this many bytes, mid-batch if need be.
 pub const FLUSH_BYTES: usize = 256 << 10;
 
+/// Keys of one batch whose items are prefetched (the rest still get their
+/// index lines prefetched).
+const PREFETCH_KEYS: usize = 64;
+
 /// The core that owns `key`.
 #[inline]
 pub fn owner_of(key: &[u8], cores: usize) -> usize {
@@ -123,48 +127,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     let me = core.id;
     core.tick();
 
-    // Pass 1: route.
-    let mut batches: Vec<Batch> = Vec::new();
-    let mut at = 0;
-    let mut requests = 0;
-    let mut stop = Stop::More;
-    while at < buf.len() && requests < MAX_BATCH_REQUESTS {
-        match P::parse(&buf[at..], &core.limits) {
-            Ok(Some((req, used))) => {
-                if cores > 1 {
-                    P::for_each_op(&req, cores, &mut |owner, op| {
-                        if owner != me {
-                            if batches.is_empty() {
-                                batches.resize_with(cores, Batch::default);
-                            }
-                            batches[owner].push(op);
-                        }
-                    });
-                }
-                at += used;
-                requests += 1;
-                if P::closes(&req) {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => match e.recovery {
-                Recovery::Skip(n) if at + n <= buf.len() => {
-                    at += n;
-                    requests += 1;
-                }
-                Recovery::Skip(n) => {
-                    stop = Stop::Discard(at + n - buf.len());
-                    break;
-                }
-                Recovery::Close => {
-                    stop = Stop::Close;
-                    break;
-                }
-            },
-        }
-    }
-    let end = at;
+    let (batches, end, stop) = route::<P>(core, buf);
 
     // Send every remote batch, then wait for all of them.
     let mut replies: Vec<Option<Replies>> = Vec::new();
@@ -259,6 +222,77 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         discard,
         flow,
     }
+}
+
+/// Pass 1: parses the requests at the start of `buf`, collects the ops
+/// other cores own into one batch per owner, and starts loading the index
+/// and item memory of local ops so pass 2 finds it in cache (a lone request
+/// gains nothing from that, so only batches pay for the extra hashing).
+/// Returns the batches, where pass 2 must stop, and why.
+fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
+    let cores = core.cores;
+    let me = core.id;
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut at = 0;
+    let mut requests = 0;
+    let mut stop = Stop::More;
+    let shard = core.shard.borrow();
+    let mut hashes = [0u64; PREFETCH_KEYS];
+    let mut prefetched = 0;
+    while at < buf.len() && requests < MAX_BATCH_REQUESTS {
+        match P::parse(&buf[at..], &core.limits) {
+            Ok(Some((req, used))) => {
+                let pipelined = at + used < buf.len() || requests > 0;
+                if cores > 1 || pipelined {
+                    P::for_each_op(&req, cores, &mut |owner, op| {
+                        if owner != me {
+                            if batches.is_empty() {
+                                batches.resize_with(cores, Batch::default);
+                            }
+                            batches[owner].push(op);
+                        } else if pipelined {
+                            if let Some(key) = op.key() {
+                                let key = HashedKey::new(key);
+                                shard.prefetch(key);
+                                if prefetched < hashes.len() {
+                                    hashes[prefetched] = key.hash;
+                                    prefetched += 1;
+                                }
+                            }
+                        }
+                    });
+                }
+                at += used;
+                requests += 1;
+                if P::closes(&req) {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => match e.recovery {
+                Recovery::Skip(n) if at + n <= buf.len() => {
+                    at += n;
+                    requests += 1;
+                }
+                Recovery::Skip(n) => {
+                    stop = Stop::Discard(at + n - buf.len());
+                    break;
+                }
+                Recovery::Close => {
+                    stop = Stop::Close;
+                    break;
+                }
+            },
+        }
+    }
+    let end = at;
+    // By now the first keys' index lines have arrived: start loading the
+    // items those lookups will read.
+    for &hash in &hashes[..prefetched] {
+        shard.prefetch_item(hash);
+    }
+    (batches, end, stop)
+
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

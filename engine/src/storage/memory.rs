@@ -8,6 +8,7 @@
 //! become resident (and NUMA-local to the first core that writes them) as
 //! items are written, so an idle shard costs no memory.
 
+use std::cell::Cell;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
@@ -97,9 +98,23 @@ impl Drop for Memory {
 /// budget, so it is often tens of MiB: with 4 KiB pages every lookup paid
 /// TLB misses (perf at pipeline 16 put a quarter of the server's CPU in
 /// `Shard::lookup`). It is allocated once, so a mapping per table costs
-/// nothing on the hot path.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct HugePageAlloc;
+/// nothing on the hot path. It also remembers the last block it handed out,
+/// so the index can find its own table memory to prefetch from.
+#[derive(Clone, Debug, Default)]
+pub struct HugePageAlloc {
+    /// Address and size of the live block this allocator handed out last;
+    /// (0, 0) when none. Plain numbers: only ever used as prefetch hints.
+    last_block: Cell<(usize, usize)>,
+}
+
+impl HugePageAlloc {
+    /// Address and size of the block last allocated and not yet freed;
+    /// `None` if there is none.
+    pub fn last_block(&self) -> Option<(usize, usize)> {
+        let (addr, size) = self.last_block.get();
+        (size > 0).then_some((addr, size))
+    }
+}
 
 /// Allocations from this size up are mapped with huge pages.
 const HUGE_ALLOCATION: usize = 2 << 20;
@@ -108,23 +123,31 @@ const HUGE_ALLOCATION: usize = 2 << 20;
 // mappings satisfy any alignment up to a page; larger alignments go to the
 // global allocator) until `deallocate` is called with the same layout, which
 // picks the same branch because the branch depends only on the layout.
-// Copies of the (stateless) allocator may free each other's blocks.
+// Clones may free each other's blocks: the only state is a hint.
 unsafe impl allocator_api2::alloc::Allocator for HugePageAlloc {
     fn allocate(
         &self,
         layout: std::alloc::Layout,
     ) -> Result<NonNull<[u8]>, allocator_api2::alloc::AllocError> {
-        if layout.size() < HUGE_ALLOCATION || layout.align() > 4096 {
-            return allocator_api2::alloc::Global.allocate(layout);
-        }
-        let memory = Memory::new(layout.size()).map_err(|_| allocator_api2::alloc::AllocError)?;
-        let ptr = memory.ptr;
-        // The mapping now belongs to the caller until `deallocate`.
-        std::mem::forget(memory);
-        Ok(NonNull::slice_from_raw_parts(ptr, layout.size()))
+        let block = if layout.size() < HUGE_ALLOCATION || layout.align() > 4096 {
+            allocator_api2::alloc::Global.allocate(layout)?
+        } else {
+            let memory =
+                Memory::new(layout.size()).map_err(|_| allocator_api2::alloc::AllocError)?;
+            let ptr = memory.ptr;
+            // The mapping now belongs to the caller until `deallocate`.
+            std::mem::forget(memory);
+            NonNull::slice_from_raw_parts(ptr, layout.size())
+        };
+        self.last_block
+            .set((block.cast::<u8>().as_ptr() as usize, layout.size()));
+        Ok(block)
     }
 
     unsafe fn deallocate(&self, ptr: NonNull<u8>, layout: std::alloc::Layout) {
+        if self.last_block.get().0 == ptr.as_ptr() as usize {
+            self.last_block.set((0, 0));
+        }
         if layout.size() < HUGE_ALLOCATION || layout.align() > 4096 {
             // SAFETY: the caller passes a block `allocate` took from the
             // global allocator with this layout.
@@ -148,7 +171,12 @@ mod tests {
         use allocator_api2::alloc::Allocator;
         for size in [64, HUGE_ALLOCATION - 1, HUGE_ALLOCATION, 48 << 20] {
             let layout = std::alloc::Layout::from_size_align(size, 16).unwrap();
-            let block = HugePageAlloc.allocate(layout).unwrap();
+            let alloc = HugePageAlloc::default();
+            let block = alloc.allocate(layout).unwrap();
+            assert_eq!(
+                alloc.last_block(),
+                Some((block.cast::<u8>().as_ptr() as usize, size))
+            );
             assert!(block.len() >= size);
             let ptr = block.cast::<u8>().as_ptr();
             assert_eq!(ptr as usize % 16, 0);
@@ -157,8 +185,9 @@ mod tests {
                 ptr.write(7);
                 ptr.add(size - 1).write(9);
                 assert_eq!((ptr.read(), ptr.add(size - 1).read()), (7, 9));
-                HugePageAlloc.deallocate(block.cast(), layout);
+                alloc.deallocate(block.cast(), layout);
             }
+            assert_eq!(alloc.last_block(), None);
         }
     }
 

@@ -229,6 +229,14 @@ impl Segments {
         RawItem::read(&self.memory[self.start(loc)..])
     }
 
+    /// Address of the item at `loc`, for a prefetch hint; `None` when the
+    /// location lies outside the memory (a stale guess).
+    #[inline]
+    pub fn item_address(&self, loc: Location) -> Option<usize> {
+        let at = self.start(loc);
+        (at < self.memory.len()).then(|| self.memory.as_ptr() as usize + at)
+    }
+
     /// The header at `loc`.
     #[inline]
     pub fn header(&self, loc: Location) -> Header {

@@ -455,6 +455,30 @@ impl Shard {
             .sum()
     }
 
+    /// Starts loading the index memory that an operation on `key` will
+    /// read. Calling it for every key of a pipelined batch before running
+    /// the batch overlaps their cache misses. A hint: it changes nothing.
+    #[inline]
+    pub fn prefetch(&self, key: HashedKey<'_>) {
+        self.index.prefetch(key.hash);
+    }
+
+    /// The second step after [`Shard::prefetch`], once the index memory has
+    /// arrived: starts loading the item the lookup of `hash` will most
+    /// likely read. A hint: it changes nothing.
+    #[inline]
+    pub fn prefetch_item(&self, hash: u64) {
+        if let Some(addr) = self
+            .index
+            .likely_location(hash)
+            .and_then(|loc| self.segments.item_address(loc))
+        {
+            // Header, key and a small value: the first two lines.
+            super::index::prefetch(addr);
+            super::index::prefetch(addr + 64);
+        }
+    }
+
     /// Bytes held by the index.
     pub fn index_bytes(&self) -> usize {
         self.index.allocation_size()

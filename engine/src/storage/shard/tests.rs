@@ -742,3 +742,21 @@ fn shards_over_4_gib_align_items_and_still_work() {
     assert_eq!(s.delete(k("k5"), None), DeleteResult::Deleted);
     s.check_invariants().unwrap();
 }
+
+#[test]
+fn prefetch_hints_change_nothing() {
+    let mut shard = shard();
+    set(&mut shard, "here", "v", 0);
+    for key in ["here", "absent"] {
+        shard.prefetch(k(key));
+        shard.prefetch_item(k(key).hash);
+    }
+    assert_eq!(value(&mut shard, "here").as_deref(), Some("v"));
+    assert_eq!(value(&mut shard, "absent"), None);
+    // A hash whose control byte matches nothing, or a table of any size:
+    // still only hints.
+    for hash in [0, u64::MAX, 0x8000_0000_0000_0000] {
+        shard.prefetch_item(hash);
+    }
+    assert_eq!(value(&mut shard, "here").as_deref(), Some("v"));
+}

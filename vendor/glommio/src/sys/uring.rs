@@ -859,6 +859,11 @@ impl UringCommon for PollRing {
     }
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
+        // segcore: the executor calls this for every ring on every poll;
+        // most calls find nothing queued, so skip reading the clock then.
+        if queue.is_empty() {
+            return Some(false);
+        }
         let source_map = &mut *self.source_map.borrow_mut();
         let now = Instant::now();
 
@@ -1215,6 +1220,11 @@ impl UringCommon for SleepableRing {
     }
 
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
+        // segcore: the executor calls this for every ring on every poll;
+        // most calls find nothing queued, so skip reading the clock then.
+        if queue.is_empty() {
+            return Some(false);
+        }
         let source_map = &mut *self.source_map.borrow_mut();
         let now = Instant::now();
 

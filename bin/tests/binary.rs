@@ -435,7 +435,9 @@ fn bad_binary_input() {
         (r.status, r.opaque, r.value),
         (0x81, 11, b"Unknown command".to_vec())
     );
-    // Too large: answered at once, the value skipped as it arrives.
+    // Too large: answered once the key is in (a set unlinks it, so it must
+    // be known; memcached reads extras and key first too), the value
+    // skipped as it arrives.
     let mut head = Vec::new();
     let body = 8 + 1 + 3_000_000;
     Header {
@@ -448,10 +450,12 @@ fn bad_binary_input() {
         ..Header::default()
     }
     .encode(&mut head);
+    head.extend_from_slice(&[0; 8]);
+    head.push(b'k');
     c.write_all(&head).unwrap();
     let r = read_resp(&mut c);
     assert_eq!((r.status, r.opaque), (3, 12));
-    let junk = vec![0u8; body as usize];
+    let junk = vec![0u8; body as usize - 9];
     c.write_all(&junk).unwrap();
     assert_eq!(set(&mut c, b"after", b"ok", 0, 0).status, 0);
     // Invalid lengths: "invalid arguments", then closed.
@@ -476,4 +480,24 @@ fn bad_binary_input() {
     assert_eq!(set(&mut d, b"k", b"v", 0, 0).status, 0);
     d.write_all(&[0x81; 24]).unwrap();
     assert!(common::is_closed(&mut d));
+}
+
+/// memcached unlinks the old value of a `set` refused as too large, on
+/// whichever core owns the key.
+#[test]
+fn refused_set_unlinks_the_old_value() {
+    let server = TestServer::start(&["-I", "1k"]);
+    let mut c = server.connect();
+    for core in 0..2 {
+        let key = keys_on(core, 1, "binary-big")[0].clone();
+        assert_eq!(set(&mut c, key.as_bytes(), b"old", 0, 0).status, 0);
+        let r = set(&mut c, key.as_bytes(), &[b'x'; 2048], 0, 0);
+        assert_eq!((r.status, r.value.as_slice()), (0x03, &b"Too large."[..]));
+        send(&mut c, Opcode::Get, GET, key.as_bytes(), b"", 0, 2);
+        assert_eq!(
+            read_resp(&mut c).status,
+            0x01,
+            "core {core}: old value gone"
+        );
+    }
 }

@@ -386,3 +386,54 @@ fn stats_counters_move() {
     assert!(common::stat(&segments, "core:0:segments_total") >= 8);
     assert!(common::stat(&segments, "core:1:segments_used") >= 1);
 }
+
+/// memcached unlinks the old value of a `set` (and of any `ms`) refused as
+/// too large, so no stale value outlives the attempt to replace it; `add`,
+/// `append` and the rest leave it. Keys on both cores.
+#[test]
+fn refused_set_unlinks_the_old_value() {
+    let server = TestServer::start(&["-I", "1k"]);
+    let mut c = server.connect();
+    let big = "x".repeat(2048);
+    for core in 0..2 {
+        let keys = keys_on(core, 3, "big");
+        let (set_key, add_key, ms_key) = (&keys[0], &keys[1], &keys[2]);
+        for key in &keys {
+            exchange(
+                &mut c,
+                format!("set {key} 0 0 3\r\nold\r\n").as_bytes(),
+                b"STORED\r\n",
+            );
+        }
+        let too_large = b"SERVER_ERROR object too large for cache\r\n";
+        exchange(
+            &mut c,
+            format!("set {set_key} 0 0 2048\r\n{big}\r\n").as_bytes(),
+            too_large,
+        );
+        exchange(&mut c, format!("get {set_key}\r\n").as_bytes(), b"END\r\n");
+        exchange(
+            &mut c,
+            format!("append {add_key} 0 0 2048\r\n{big}\r\n").as_bytes(),
+            too_large,
+        );
+        exchange(
+            &mut c,
+            format!("get {add_key}\r\n").as_bytes(),
+            format!("VALUE {add_key} 0 3\r\nold\r\nEND\r\n").as_bytes(),
+        );
+        exchange(
+            &mut c,
+            format!("ms {ms_key} 2048 ME\r\n{big}\r\n").as_bytes(),
+            too_large,
+        );
+        exchange(&mut c, format!("mg {ms_key} v\r\n").as_bytes(), b"EN\r\n");
+        // Pipelined with other requests, noreply: silent, still unlinked.
+        exchange(
+            &mut c,
+            format!("set {add_key} 0 0 2048 noreply\r\n{big}\r\nmn\r\n").as_bytes(),
+            b"MN\r\n",
+        );
+        exchange(&mut c, format!("get {add_key}\r\n").as_bytes(), b"END\r\n");
+    }
+}

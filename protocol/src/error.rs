@@ -115,6 +115,36 @@ pub struct ParseError {
     /// The request carried `noreply`, and memcached honours it even for
     /// this error (text storage commands do): send nothing.
     pub silent: bool,
+    /// A set refused as too large names a key whose old value must go:
+    /// memcached unlinks it rather than leave stale data behind (text and
+    /// binary `set`, every `ms`).
+    pub stale_key: Option<StaleKey>,
+}
+
+/// Where, in the buffer that was parsed, the key of a refused set lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleKey {
+    /// Offset of the key's first byte.
+    pub start: u32,
+    /// Its length as sent.
+    pub len: u16,
+    /// Sent base64-encoded (meta `b`).
+    pub base64: bool,
+}
+
+impl StaleKey {
+    /// The key's bytes, from the same buffer the error came from; decoded
+    /// into `scratch` when it was sent base64-encoded. `None` if `buf` is not
+    /// that buffer.
+    pub fn key<'b>(&self, buf: &'b [u8], scratch: &'b mut crate::meta::KeyBuf) -> Option<&'b [u8]> {
+        let start = self.start as usize;
+        let raw = buf.get(start..start + usize::from(self.len))?;
+        if !self.base64 {
+            return Some(raw);
+        }
+        let len = crate::base64::decode(raw, scratch)?;
+        Some(&scratch[..len])
+    }
 }
 
 impl ParseError {
@@ -123,6 +153,7 @@ impl ParseError {
             kind,
             recovery: Recovery::Skip(bytes),
             silent: false,
+            stale_key: None,
         }
     }
 
@@ -131,7 +162,17 @@ impl ParseError {
             kind,
             recovery: Recovery::Close,
             silent: false,
+            stale_key: None,
         }
+    }
+
+    /// Marks the key at `key` (a subslice of `buf`) for unlinking.
+    pub(crate) fn unlinking(mut self, buf: &[u8], key: &[u8], base64: bool) -> ParseError {
+        let start = key.as_ptr() as usize - buf.as_ptr() as usize;
+        if let (Ok(start), Ok(len)) = (u32::try_from(start), u16::try_from(key.len())) {
+            self.stale_key = Some(StaleKey { start, len, base64 });
+        }
+        self
     }
 
     pub(crate) fn silenced(mut self, noreply: bool) -> ParseError {

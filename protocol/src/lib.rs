@@ -51,7 +51,7 @@ pub mod meta;
 pub mod number;
 pub mod text;
 
-pub use error::{ErrorKind, ParseError, Recovery};
+pub use error::{ErrorKind, ParseError, Recovery, StaleKey};
 
 /// The longest key memcached accepts, in bytes (after base64 decoding for meta).
 pub const MAX_KEY_LEN: usize = 250;

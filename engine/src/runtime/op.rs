@@ -99,6 +99,12 @@ pub enum Op<B> {
         /// The key.
         key: B,
     },
+    /// A set refused as too large: drop the key's old value, silently and
+    /// uncounted, as memcached does rather than leave stale data.
+    Unlink {
+        /// The key.
+        key: B,
+    },
     /// flush_all, on every shard.
     Flush {
         /// Delay in seconds (memcached exptime rules), `None` for now.
@@ -166,7 +172,8 @@ impl<B> Op<B> {
             | Op::Delete { key, .. }
             | Op::Arith { key, .. }
             | Op::Touch { key, .. }
-            | Op::Debug { key } => Some(key),
+            | Op::Debug { key }
+            | Op::Unlink { key } => Some(key),
             Op::Flush { .. } | Op::Stats => None,
         }
     }
@@ -188,6 +195,7 @@ impl<B> Op<B> {
                 exptime,
             },
             Op::Debug { key } => Op::Debug { key: f(key) },
+            Op::Unlink { key } => Op::Unlink { key: f(key) },
             Op::Flush { delay } => Op::Flush { delay },
             Op::Stats => Op::Stats,
         }
@@ -236,6 +244,8 @@ pub enum Outcome<B> {
     Debug(Option<DebugInfo>),
     /// flush_all done.
     Flushed,
+    /// An unlink done (nothing to tell the client).
+    Unlinked,
     /// A core's counters (shard and connections).
     Stats(Box<CoreReport>),
 }
@@ -302,6 +312,7 @@ impl<B> Outcome<B> {
             Outcome::Touched(r) => Outcome::Touched(r),
             Outcome::Debug(r) => Outcome::Debug(r),
             Outcome::Flushed => Outcome::Flushed,
+            Outcome::Unlinked => Outcome::Unlinked,
             Outcome::Stats(s) => Outcome::Stats(s),
         }
     }
@@ -360,6 +371,10 @@ pub fn execute<'s>(
         Op::Arith { key, req } => Outcome::Arith(shard.arith(hashed(key), &req)),
         Op::Touch { key, exptime } => Outcome::Touched(shard.touch(hashed(key), exptime)),
         Op::Debug { key } => Outcome::Debug(shard.debug(hashed(key))),
+        Op::Unlink { key } => {
+            shard.unlink(hashed(key));
+            Outcome::Unlinked
+        }
         Op::Flush { delay } => {
             shard.flush_all(delay);
             Outcome::Flushed

@@ -12,7 +12,7 @@
 //! the order they were sent, so per-key order is the client's order.
 
 use futures_lite::{AsyncWrite, AsyncWriteExt};
-use segcore_protocol::{Limits, ParseError, Recovery};
+use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use super::op::{execute, Batch, CoreReport, Op, Outcome, Replies};
 use super::Core;
@@ -191,6 +191,19 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             }
             Err(e) if at < end || !matches!(stop, Stop::More) => {
                 e.write_reply(out);
+                if let Some(stale) = e.stale_key {
+                    let mut scratch = [0; MAX_KEY_LEN];
+                    if let Some(key) = stale.key(&buf[at..], &mut scratch) {
+                        let owner = owner_of(key, cores);
+                        if owner == me {
+                            let op = Op::Unlink { key };
+                            execute(&mut core.shard.borrow_mut(), &op, &|s| core.report(s));
+                        } else {
+                            // Pass 1 sent it; take its (empty) outcome.
+                            let _ = remote_outcome(&replies, &mut cursors, owner);
+                        }
+                    }
+                }
                 match e.recovery {
                     Recovery::Skip(n) if at + n <= end => at += n,
                     Recovery::Skip(_) | Recovery::Close => break,
@@ -269,20 +282,35 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
                 }
             }
             Ok(None) => break,
-            Err(e) => match e.recovery {
-                Recovery::Skip(n) if at + n <= buf.len() => {
-                    at += n;
-                    requests += 1;
+            Err(e) => {
+                // A refused set's unlink goes to the key's owner like an op.
+                if let Some(stale) = e.stale_key {
+                    let mut scratch = [0; MAX_KEY_LEN];
+                    if let Some(key) = stale.key(&buf[at..], &mut scratch) {
+                        let owner = owner_of(key, cores);
+                        if owner != me {
+                            if batches.is_empty() {
+                                batches.resize_with(cores, Batch::default);
+                            }
+                            batches[owner].push(&Op::Unlink { key });
+                        }
+                    }
                 }
-                Recovery::Skip(n) => {
-                    stop = Stop::Discard(at + n - buf.len());
-                    break;
+                match e.recovery {
+                    Recovery::Skip(n) if at + n <= buf.len() => {
+                        at += n;
+                        requests += 1;
+                    }
+                    Recovery::Skip(n) => {
+                        stop = Stop::Discard(at + n - buf.len());
+                        break;
+                    }
+                    Recovery::Close => {
+                        stop = Stop::Close;
+                        break;
+                    }
                 }
-                Recovery::Close => {
-                    stop = Stop::Close;
-                    break;
-                }
-            },
+            }
         }
     }
     let end = at;
@@ -292,7 +320,6 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
         shard.prefetch_item(hash);
     }
     (batches, end, stop)
-
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

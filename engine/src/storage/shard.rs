@@ -923,6 +923,19 @@ impl Shard {
         )
     }
 
+    /// Drops `key`'s value without counting a delete: memcached does this
+    /// when a `set` is refused as too large, so no stale value outlives the
+    /// client's attempt to replace it. True if there was one.
+    pub fn unlink(&mut self, key: HashedKey<'_>) -> bool {
+        match self.index.find(key, &self.segments) {
+            Some(loc) => {
+                self.kill(key.hash, loc);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Meta delete: delete, invalidate (`I`) or empty (`x`).
     pub fn meta_delete(&mut self, key: HashedKey<'_>, opts: &MetaDeleteOptions) -> DeleteResult {
         let Some(loc) = self.find_live(key) else {

@@ -503,7 +503,17 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         return invalid();
     }
     if value_len > limits.max_value_len {
-        return Err(ParseError::skip(binary_error(Status::TooLarge), total));
+        let refused = ParseError::skip(binary_error(Status::TooLarge), total);
+        if !matches!(opcode, Opcode::Set | Opcode::SetQ) {
+            return Err(refused);
+        }
+        // memcached unlinks a refused set's old value: wait for its key
+        // (at most 250 bytes past the extras) to say which.
+        let key_start = HEADER_LEN + extras_len;
+        let Some(key) = buf.get(key_start..key_start + key_len) else {
+            return Ok(None);
+        };
+        return Err(refused.unlinking(buf, key, false));
     }
     let Some(body) = buf.get(HEADER_LEN..total) else {
         return Ok(None);

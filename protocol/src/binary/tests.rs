@@ -297,9 +297,14 @@ fn too_large_values_are_refused_before_they_arrive() {
         ..Limits::default()
     };
     let p = packet(0x01, &[0; 8], b"k", b"12345", 3, 0);
-    // Only the header has arrived: refuse at once, skip the body later.
-    let e = parse(&p[..24], &limits).unwrap_err();
+    // A set names the key whose old value must go: wait for the key only,
+    // then refuse, and skip the value later.
+    assert_eq!(parse(&p[..24 + 8], &limits), Ok(None));
+    let e = parse(&p[..24 + 8 + 1], &limits).unwrap_err();
     assert_eq!(e.recovery, Recovery::Skip(p.len()));
+    let mut scratch = [0; 250];
+    let stale = e.stale_key.expect("a set unlinks its key");
+    assert_eq!(stale.key(&p, &mut scratch), Some(&b"k"[..]));
     assert_eq!(
         e.kind,
         ErrorKind::Binary {
@@ -312,8 +317,12 @@ fn too_large_values_are_refused_before_they_arrive() {
     // A 4 GiB declaration costs nothing either.
     let mut huge = packet(0x01, &[0; 8], b"k", &[], 0, 0);
     huge[8..12].copy_from_slice(&u32::MAX.to_be_bytes());
-    let e = parse(&huge[..24], &limits).unwrap_err();
+    let e = parse(&huge[..24 + 8 + 1], &limits).unwrap_err();
     assert_eq!(e.recovery, Recovery::Skip(24 + u32::MAX as usize));
+    // Other stores are refused on the header alone and unlink nothing.
+    let add = packet(0x02, &[0; 8], b"k", b"12345", 3, 0);
+    let e = parse(&add[..24], &limits).unwrap_err();
+    assert_eq!((e.recovery, e.stale_key), (Recovery::Skip(add.len()), None));
 }
 
 #[test]

@@ -221,7 +221,12 @@ fn store<'a>(
     };
     let total = line_end + value_len + 2;
     if value_len > limits.max_value_len {
-        return Err(ParseError::skip(ErrorKind::TooLarge, total).silenced(noreply));
+        let refused = ParseError::skip(ErrorKind::TooLarge, total).silenced(noreply);
+        return Err(if mode == StoreMode::Set {
+            refused.unlinking(buf, key, false)
+        } else {
+            refused
+        });
     }
     let Some(block) = buf.get(line_end..total) else {
         return Ok(None);

@@ -252,6 +252,21 @@ fn too_large_value_is_refused_and_skipped_without_waiting_for_it() {
     assert_eq!(e.recovery, Recovery::Skip(22 + 2_147_483_647 + 2));
     let e = parse(b"set k 0 0 11 noreply\r\n", &limits).unwrap_err();
     assert!(e.silent);
+    // memcached unlinks the old value of a refused `set`, not of the others.
+    let line = b"set some-key 0 0 11\r\n";
+    let mut scratch = [0; 250];
+    let stale = parse(line, &limits).unwrap_err().stale_key.unwrap();
+    assert_eq!(stale.key(line, &mut scratch), Some(&b"some-key"[..]));
+    assert_eq!(
+        parse(b"add k 0 0 11\r\n", &limits).unwrap_err().stale_key,
+        None
+    );
+    assert_eq!(
+        parse(b"append k 0 0 11\r\n", &limits)
+            .unwrap_err()
+            .stale_key,
+        None
+    );
     // Exactly at the limit is fine.
     let ok = parse(b"set k 0 0 10\r\n0123456789\r\n", &limits).unwrap();
     assert!(ok.is_some());
@@ -704,6 +719,11 @@ fn meta_set_errors_skip_the_data_block() {
     let e = parse(b"ms k 5 T1\r\n", &limits).unwrap_err();
     assert_eq!(reply(&e), b"SERVER_ERROR object too large for cache\r\n");
     assert_eq!(e.recovery, total(b"ms k 5 T1\r\n", 5));
+    // Whatever the mode, the old value goes; a base64 key is decoded.
+    let line = b"ms a2V5 5 b MA\r\n";
+    let mut scratch = [0; 250];
+    let stale = parse(line, &limits).unwrap_err().stale_key.unwrap();
+    assert_eq!(stale.key(line, &mut scratch), Some(&b"key"[..]));
     // Without a usable length there is nothing to skip but the line.
     assert_err(
         b"ms k\r\n",

@@ -1261,6 +1261,8 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    // segcore: when the latency preemption timer was armed.
+    latency_preemption_armed_at: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1392,6 +1394,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_armed_at: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1859,16 +1862,33 @@ impl Reactor {
         //
         // But if we will sleep, there might be a timer registered that needs
         // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        //
+        // segcore: only when we may sleep (no preempt timer wanted). Polling
+        // passes keep a fresh timer instead; see the end of this function.
+        if preempt_timer().is_none() {
+            drop(self.latency_preemption_timeout_src.take());
+        }
 
         // Schedule the throughput-based timeout immediately: it won't matter if we end
         // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
+        //
+        // segcore: keep the armed one while it is still pending instead of
+        // cancelling and re-arming it on every pass, which cost three
+        // submissions and a system call per executor wake-up (the floor of a
+        // cross-core message's latency). Kept, it fires after its count of
+        // completions since it was armed rather than since this pass: a
+        // preemption at most that much earlier, never later.
+        let pending = self
+            .throughput_preemption_timeout_src
+            .take()
+            .filter(|src| src.result().is_none());
+        let timer = pending.unwrap_or_else(|| {
             main_ring.prepare_throughput_preemption_timer(
                 self.ring_depth() as u32,
                 self.eventfd_src.raw(),
-            ),
-        ));
+            )
+        });
+        self.throughput_preemption_timeout_src.replace(Some(timer));
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1919,9 +1939,25 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            // segcore: re-arming (a cancel, a timeout and a system call) on
+            // every pass was the floor of a cross-core message's latency. A
+            // timer armed less than an eighth of its duration ago and still
+            // pending is kept: the task queue is preempted at most that much
+            // early, never late.
+            let fresh = self
+                .latency_preemption_armed_at
+                .get()
+                .is_some_and(|at| at.elapsed() < preempt / 8);
+            let current = self.latency_preemption_timeout_src.take();
+            match current.filter(|src| fresh && src.result().is_none()) {
+                Some(kept) => self.latency_preemption_timeout_src.set(Some(kept)),
+                None => {
+                    self.latency_preemption_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                    self.latency_preemption_armed_at.set(Some(Instant::now()));
+                    flush_rings!(lat_ring, main_ring)?;
+                }
+            }
         }
 
         // A Note about `need_preempt`:

@@ -389,15 +389,18 @@ async fn core_main(
                 debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {
                     proto::owner_of(k.get(&envelope.batch.arena), core.cores) == core.id
                 })));
-                let mut replies = op::Replies::default();
+                let Envelope {
+                    reply_to,
+                    token,
+                    batch,
+                    spare: mut replies,
+                } = envelope;
                 {
                     let mut shard = core.shard.borrow_mut();
                     let report = |s: &Shard| core.report(s);
-                    envelope.batch.execute(&mut shard, &report, &mut replies);
+                    batch.execute(&mut shard, &report, &mut replies);
                 }
-                core.router
-                    .reply(envelope.reply_to, envelope.token, replies)
-                    .await;
+                core.router.reply(reply_to, token, replies, batch).await;
             }
         })
         .detach();

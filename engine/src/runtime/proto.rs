@@ -14,7 +14,8 @@
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
-use super::op::{execute, Batch, CoreReport, Op, Outcome, Replies};
+use super::op::{execute, CoreReport, Op, Outcome, Replies};
+use super::router::Fanout;
 use super::Core;
 use crate::storage::HashedKey;
 
@@ -127,29 +128,32 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     let me = core.id;
     core.tick();
 
-    let (batches, end, stop) = route::<P>(core, buf);
+    let (mut fanout, end, stop) = route::<P>(core, buf);
 
     // Send every remote batch, then wait for all of them.
-    let mut replies: Vec<Option<Replies>> = Vec::new();
-    let mut cursors: Vec<usize> = Vec::new();
-    if !batches.is_empty() {
-        let mut tokens = Vec::with_capacity(cores);
-        for (dest, batch) in batches.into_iter().enumerate() {
-            if batch.is_empty() {
-                tokens.push(None);
+    if let Some(fanout) = fanout.as_mut() {
+        for dest in 0..cores {
+            if fanout.batches[dest].is_empty() {
+                fanout.tokens.push(None);
                 continue;
             }
+            let batch = std::mem::take(&mut fanout.batches[dest]);
             core.counters.borrow_mut().forwarded_out += batch.ops.len() as u64;
-            tokens.push(core.router.send(dest, batch).await);
+            fanout.tokens.push(core.router.send(dest, batch).await);
         }
-        for token in tokens {
-            replies.push(match token {
+        for dest in 0..cores {
+            let replies = match fanout.tokens[dest] {
                 Some(token) => core.router.wait(token).await,
                 None => None,
-            });
+            };
+            fanout.replies.push(replies);
         }
-        cursors = vec![0; cores];
+        fanout.cursors.resize(cores, 0);
     }
+    let (replies, cursors) = match fanout.as_mut() {
+        Some(f) => (&f.replies[..], &mut f.cursors[..]),
+        None => (&[][..], &mut [][..]),
+    };
 
     // Pass 2: execute local ops, take remote outcomes, encode in order.
     let mut state = ReplyState::default();
@@ -167,7 +171,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                         let outcome = execute(&mut shard_borrow, op, &report);
                         P::reply_op(&req, op, outcome, out, &mut state);
                     } else {
-                        let outcome = remote_outcome(&replies, &mut cursors, owner);
+                        let outcome = remote_outcome(replies, cursors, owner);
                         match outcome {
                             Some((outcome, arena)) => P::reply_op(
                                 &req,
@@ -200,7 +204,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                             execute(&mut core.shard.borrow_mut(), &op, &|s| core.report(s));
                         } else {
                             // Pass 1 sent it; take its (empty) outcome.
-                            let _ = remote_outcome(&replies, &mut cursors, owner);
+                            let _ = remote_outcome(replies, cursors, owner);
                         }
                     }
                 }
@@ -221,6 +225,9 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         }
     }
     core.counters.borrow_mut().requests += parsed;
+    if let Some(fanout) = fanout {
+        core.router.recycle_fanout(fanout);
+    }
     let (discard, flow) = match stop {
         Stop::Discard(n) => (n, flow),
         Stop::Close => (0, Flow::Close),
@@ -241,11 +248,12 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
 /// other cores own into one batch per owner, and starts loading the index
 /// and item memory of local ops so pass 2 finds it in cache (a lone request
 /// gains nothing from that, so only batches pay for the extra hashing).
-/// Returns the batches, where pass 2 must stop, and why.
-fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
+/// Returns the batches (none when every op is local), where pass 2 must
+/// stop, and why.
+fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Option<Fanout>, usize, Stop) {
     let cores = core.cores;
     let me = core.id;
-    let mut batches: Vec<Batch> = Vec::new();
+    let mut fanout: Option<Fanout> = None;
     let mut at = 0;
     let mut requests = 0;
     let mut stop = Stop::More;
@@ -259,10 +267,10 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
                 if cores > 1 || pipelined {
                     P::for_each_op(&req, cores, &mut |owner, op| {
                         if owner != me {
-                            if batches.is_empty() {
-                                batches.resize_with(cores, Batch::default);
-                            }
-                            batches[owner].push(op);
+                            fanout
+                                .get_or_insert_with(|| core.router.fanout(cores))
+                                .batches[owner]
+                                .push(op);
                         } else if pipelined {
                             if let Some(key) = op.key() {
                                 let key = HashedKey::new(key);
@@ -289,10 +297,10 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
                     if let Some(key) = stale.key(&buf[at..], &mut scratch) {
                         let owner = owner_of(key, cores);
                         if owner != me {
-                            if batches.is_empty() {
-                                batches.resize_with(cores, Batch::default);
-                            }
-                            batches[owner].push(&Op::Unlink { key });
+                            fanout
+                                .get_or_insert_with(|| core.router.fanout(cores))
+                                .batches[owner]
+                                .push(&Op::Unlink { key });
                         }
                     }
                 }
@@ -319,7 +327,7 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Vec<Batch>, usize, Stop) {
     for &hash in &hashes[..prefetched] {
         shard.prefetch_item(hash);
     }
-    (batches, end, stop)
+    (fanout, end, stop)
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

@@ -8,6 +8,11 @@
 //! deadlock). Each core runs one task per peer per mesh: request tasks
 //! execute batches on the local shard and send replies back; reply tasks
 //! hand replies to the waiting connection.
+//!
+//! Forwarding allocates nothing in steady state: a batch's buffers travel
+//! back with its replies and go into this core's pool, the replies' buffers
+//! travel out (empty) with the next batch for the owner to fill, and the
+//! per-read bookkeeping ([`Fanout`]) is pooled too.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -29,6 +34,8 @@ pub struct Envelope {
     pub token: u64,
     /// The ops.
     pub batch: Batch,
+    /// Empty buffers for the owner to write the replies into.
+    pub spare: Replies,
 }
 
 /// Replies on their way back.
@@ -37,7 +44,29 @@ pub struct ReplyEnvelope {
     pub token: u64,
     /// The outcomes.
     pub replies: Replies,
+    /// The request's batch, its buffers going home for reuse.
+    pub batch: Batch,
 }
+
+/// One read's forwarding state: a batch per core, the tokens of the sent
+/// ones, their replies and a read cursor into each. Pooled per core.
+#[derive(Default)]
+pub struct Fanout {
+    /// Ops bound for each core (index = core id).
+    pub batches: Vec<Batch>,
+    /// The token of each batch sent.
+    pub tokens: Vec<Option<u64>>,
+    /// Each core's replies, once back.
+    pub replies: Vec<Option<Replies>>,
+    /// How many outcomes of each core's replies have been used.
+    pub cursors: Vec<usize>,
+}
+
+/// Buffers kept per kind; beyond that they are freed.
+const POOL_LIMIT: usize = 256;
+/// Buffers that grew past this (a huge multi-get) are freed, not pooled, so
+/// one burst does not pin memory for good.
+const POOLED_BYTES: usize = 256 << 10;
 
 #[derive(Default)]
 struct Slot {
@@ -52,6 +81,9 @@ pub struct Router {
     replies: Senders<ReplyEnvelope>,
     pending: RefCell<HashMap<u64, Slot>>,
     next_token: Cell<u64>,
+    batches: RefCell<Vec<Batch>>,
+    replies_pool: RefCell<Vec<Replies>>,
+    fanouts: RefCell<Vec<Fanout>>,
 }
 
 impl Router {
@@ -64,6 +96,62 @@ impl Router {
             replies,
             pending: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
+            batches: RefCell::new(Vec::new()),
+            replies_pool: RefCell::new(Vec::new()),
+            fanouts: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// A [`Fanout`] with an empty batch for each of `cores` cores, from the
+    /// pool when it has one.
+    pub fn fanout(&self, cores: usize) -> Fanout {
+        let mut fanout = self.fanouts.borrow_mut().pop().unwrap_or_default();
+        let mut pool = self.batches.borrow_mut();
+        fanout
+            .batches
+            .resize_with(cores, || pool.pop().unwrap_or_default());
+        fanout
+    }
+
+    /// Takes back a fanout once its read is answered: its unsent batches and
+    /// its replies' buffers go to the pools.
+    pub fn recycle_fanout(&self, mut fanout: Fanout) {
+        for batch in fanout.batches.drain(..) {
+            self.recycle_batch(batch);
+        }
+        for replies in fanout.replies.drain(..).flatten() {
+            self.recycle_replies(replies);
+        }
+        fanout.tokens.clear();
+        fanout.cursors.clear();
+        let mut pool = self.fanouts.borrow_mut();
+        if pool.len() < POOL_LIMIT {
+            pool.push(fanout);
+        }
+    }
+
+    fn recycle_batch(&self, mut batch: Batch) {
+        if batch.ops.capacity() == 0 {
+            return; // a placeholder left by a sent batch: nothing to keep
+        }
+        let mut pool = self.batches.borrow_mut();
+        if pool.len() < POOL_LIMIT && batch.arena.capacity() <= POOLED_BYTES {
+            batch.arena.clear();
+            batch.ops.clear();
+            pool.push(batch);
+        }
+    }
+
+    /// Takes back replies' buffers for a later batch's owner to fill.
+    pub fn recycle_replies(&self, mut replies: Replies) {
+        if replies.outcomes.capacity() == 0 {
+            return;
+        }
+        let mut pool = self.replies_pool.borrow_mut();
+        if pool.len() < POOL_LIMIT && replies.arena.capacity() <= POOLED_BYTES {
+            replies.arena.clear();
+            replies.outcomes.clear();
+            pool.push(replies);
         }
     }
 
@@ -75,10 +163,12 @@ impl Router {
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         self.pending.borrow_mut().insert(token, Slot::default());
+        let spare = self.replies_pool.borrow_mut().pop().unwrap_or_default();
         let envelope = Envelope {
             reply_to: self.reply_id,
             token,
             batch,
+            spare,
         };
         if self.requests.send_to(dest, envelope).await.is_err() {
             self.pending.borrow_mut().remove(&token);
@@ -96,17 +186,21 @@ impl Router {
         .await
     }
 
-    /// Sends replies to reply-mesh peer `dest` (an envelope's `reply_to`).
-    pub async fn reply(&self, dest: usize, token: u64, replies: Replies) {
+    /// Sends replies to reply-mesh peer `dest` (an envelope's `reply_to`),
+    /// with the request's batch going home.
+    pub async fn reply(&self, dest: usize, token: u64, replies: Replies, batch: Batch) {
         // A peer that has shut down no longer waits for anything.
-        let _ = self
-            .replies
-            .send_to(dest, ReplyEnvelope { token, replies })
-            .await;
+        let envelope = ReplyEnvelope {
+            token,
+            replies,
+            batch,
+        };
+        let _ = self.replies.send_to(dest, envelope).await;
     }
 
     /// Hands replies to the task waiting for them.
     pub fn complete(&self, envelope: ReplyEnvelope) {
+        self.recycle_batch(envelope.batch);
         let waker = {
             let mut pending = self.pending.borrow_mut();
             let Some(slot) = pending.get_mut(&envelope.token) else {
@@ -155,5 +249,53 @@ impl Drop for WaitReply<'_> {
         if let Ok(mut pending) = self.router.pending.try_borrow_mut() {
             pending.remove(&self.token);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::op::{Op, Outcome};
+    use glommio::channels::channel_mesh::MeshBuilder;
+    use glommio::LocalExecutorBuilder;
+
+    /// Forwarding reuses its buffers: a recycled fanout's batches and
+    /// replies come back, emptied, with their memory.
+    #[test]
+    fn forwarding_buffers_are_reused() {
+        LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(1, 8);
+                let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(1, 8);
+                let (request_tx, _request_rx) = requests.join().await.unwrap();
+                let (reply_tx, _reply_rx) = replies.join().await.unwrap();
+                let router = Router::new(request_tx, reply_tx);
+
+                let mut fanout = router.fanout(2);
+                assert_eq!(fanout.batches.len(), 2);
+                fanout.batches[1].push(&Op::Debug { key: b"key" });
+                let batch_memory = fanout.batches[1].ops.as_ptr();
+                let mut answered = Replies::default();
+                answered.arena.extend_from_slice(b"value");
+                answered.outcomes.push(Outcome::Miss);
+                let replies_memory = answered.outcomes.as_ptr();
+                fanout.replies.push(Some(answered));
+                router.recycle_fanout(fanout);
+
+                let fanout = router.fanout(2);
+                let reused = fanout
+                    .batches
+                    .iter()
+                    .find(|b| b.ops.as_ptr() == batch_memory)
+                    .expect("the batch's memory is reused");
+                assert!(reused.is_empty() && reused.arena.is_empty());
+                assert!(fanout.replies.is_empty() && fanout.tokens.is_empty());
+                let spare = router.replies_pool.borrow_mut().pop().unwrap();
+                assert_eq!(spare.outcomes.as_ptr(), replies_memory);
+                assert!(spare.outcomes.is_empty() && spare.arena.is_empty());
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 }

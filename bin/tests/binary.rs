@@ -330,6 +330,28 @@ fn arithmetic_touch_and_control() {
     for name in ["pid", "uptime", "curr_items", "get_hits", "threads"] {
         assert!(names.iter().any(|n| n == name), "missing {name}");
     }
+    // Stat "reset": the counters go to zero; the answer is the empty
+    // terminating stat alone.
+    send(&mut c, Opcode::Stat, Command::Stat, b"reset", b"", 0, 5);
+    let r = read_resp(&mut c);
+    assert_eq!(
+        (r.status, r.opaque, r.key.len(), r.value.len()),
+        (0, 5, 0, 0)
+    );
+    send(&mut c, Opcode::Stat, Command::Stat, b"", b"", 0, 0);
+    let mut after = Vec::new();
+    loop {
+        let r = read_resp(&mut c);
+        if r.key.is_empty() {
+            break;
+        }
+        after.push((String::from_utf8(r.key).unwrap(), r.value));
+    }
+    for (name, value) in &after {
+        if ["get_hits", "get_misses", "cmd_set", "total_items"].contains(&name.as_str()) {
+            assert_eq!(value.as_slice(), b"0", "{name} after reset");
+        }
+    }
     // SASL is not configured: unknown command, like memcached without -S.
     send(
         &mut c,

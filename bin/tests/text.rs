@@ -385,6 +385,26 @@ fn stats_counters_move() {
     let segments = common::stats(&mut c, "segments");
     assert!(common::stat(&segments, "core:0:segments_total") >= 8);
     assert!(common::stat(&segments, "core:1:segments_used") >= 1);
+
+    // `stats reset` zeroes the counters on every core, not the gauges.
+    exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
+    let reset = common::stats(&mut c, "");
+    for counter in [
+        "cmd_set",
+        "get_hits",
+        "get_misses",
+        "delete_misses",
+        "total_items",
+    ] {
+        assert_eq!(common::stat(&reset, counter), 0, "{counter}");
+    }
+    // The `stats` request itself counts once the reset has run.
+    assert!(common::stat(&reset, "cmd_get") == 0);
+    assert_eq!(common::stat(&reset, "curr_items"), 6);
+    assert!(common::stat(&reset, "bytes") > 0);
+    assert!(common::stat(&reset, "curr_connections") >= 1);
+    let cores = common::stats(&mut c, "cores");
+    assert_eq!(common::stat(&cores, "core:1:forwarded_in"), 0);
 }
 
 /// memcached unlinks the old value of a `set` (and of any `ms`) refused as

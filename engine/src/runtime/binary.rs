@@ -134,7 +134,11 @@ impl Protocol for Binary {
                 return;
             }
             Command::Stat => {
-                if stats::is_known_group(req.key) {
+                if req.key == b"reset" {
+                    for core in 0..cores {
+                        f(core, &Op::ResetStats);
+                    }
+                } else if stats::is_known_group(req.key) {
                     for core in 0..cores {
                         f(core, &Op::Stats);
                     }
@@ -249,6 +253,8 @@ impl Protocol for Binary {
                 }
                 return Flow::Close;
             }
+            // memcached answers a reset with the terminating empty stat.
+            Command::Stat if req.key == b"reset" => ok(out, req, 0, &[], &[], &[]),
             Command::Stat => {
                 match stats::render(req.key, &state.reports, core) {
                     Some(lines) => {

@@ -35,7 +35,7 @@ use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
-use op::{ConnCounters, CoreReport};
+use op::{ConnCounters, CoreAccess, CoreReport};
 use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
 
@@ -157,6 +157,16 @@ impl Core {
 
     fn connection_limit(&self) -> u64 {
         self.settings.conn_limit.div_ceil(self.cores) as u64
+    }
+}
+
+impl CoreAccess for Core {
+    fn report(&self, shard: &Shard) -> CoreReport {
+        Core::report(self, shard)
+    }
+
+    fn reset_counters(&self) {
+        self.counters.borrow_mut().reset();
     }
 }
 
@@ -397,8 +407,7 @@ async fn core_main(
                 } = envelope;
                 {
                     let mut shard = core.shard.borrow_mut();
-                    let report = |s: &Shard| core.report(s);
-                    batch.execute(&mut shard, &report, &mut replies);
+                    batch.execute(&mut shard, &*core, &mut replies);
                 }
                 core.router.reply(reply_to, token, replies, batch).await;
             }

@@ -112,6 +112,27 @@ pub enum Op<B> {
     },
     /// Collect a shard's counters.
     Stats,
+    /// `stats reset`, on every core.
+    ResetStats,
+}
+
+/// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
+/// the core's own counters.
+pub trait CoreAccess {
+    /// This core's contribution to `stats`.
+    fn report(&self, shard: &Shard) -> CoreReport;
+    /// Zeroes the core's connection counters (`stats reset`).
+    fn reset_counters(&self);
+}
+
+impl ConnCounters {
+    /// `stats reset`: zeroes the counters, keeping `curr_connections`.
+    pub fn reset(&mut self) {
+        *self = ConnCounters {
+            curr_connections: self.curr_connections,
+            ..ConnCounters::default()
+        };
+    }
 }
 
 /// A [`StoreRequest`] without its value, so it can be copied across cores.
@@ -174,7 +195,7 @@ impl<B> Op<B> {
             | Op::Touch { key, .. }
             | Op::Debug { key }
             | Op::Unlink { key } => Some(key),
-            Op::Flush { .. } | Op::Stats => None,
+            Op::Flush { .. } | Op::Stats | Op::ResetStats => None,
         }
     }
 
@@ -198,6 +219,7 @@ impl<B> Op<B> {
             Op::Unlink { key } => Op::Unlink { key: f(key) },
             Op::Flush { delay } => Op::Flush { delay },
             Op::Stats => Op::Stats,
+            Op::ResetStats => Op::ResetStats,
         }
     }
 }
@@ -323,7 +345,7 @@ impl<B> Outcome<B> {
 pub fn execute<'s>(
     shard: &'s mut Shard,
     op: &Op<&[u8]>,
-    report: &dyn Fn(&Shard) -> CoreReport,
+    core: &dyn CoreAccess,
 ) -> Outcome<&'s [u8]> {
     let now = shard.now();
     fn hashed(key: &[u8]) -> HashedKey<'_> {
@@ -379,7 +401,12 @@ pub fn execute<'s>(
             shard.flush_all(delay);
             Outcome::Flushed
         }
-        Op::Stats => Outcome::Stats(Box::new(report(shard))),
+        Op::Stats => Outcome::Stats(Box::new(core.report(shard))),
+        Op::ResetStats => {
+            shard.reset_stats();
+            core.reset_counters();
+            Outcome::Flushed
+        }
     }
 }
 
@@ -406,15 +433,10 @@ impl Batch {
     }
 
     /// Runs every op on `shard`, copying outcomes into `replies`.
-    pub fn execute(
-        &self,
-        shard: &mut Shard,
-        report: &dyn Fn(&Shard) -> CoreReport,
-        replies: &mut Replies,
-    ) {
+    pub fn execute(&self, shard: &mut Shard, core: &dyn CoreAccess, replies: &mut Replies) {
         for op in &self.ops {
             let op = op.map(|span| span.get(&self.arena));
-            let outcome = execute(shard, &op, report);
+            let outcome = execute(shard, &op, core);
             let arena = &mut replies.arena;
             replies
                 .outcomes
@@ -478,10 +500,17 @@ mod tests {
             },
             Op::Stats,
         ];
-        let report = |s: &Shard| CoreReport {
-            shard: *s.stats(),
-            ..CoreReport::default()
-        };
+        struct ShardOnly;
+        impl CoreAccess for ShardOnly {
+            fn report(&self, s: &Shard) -> CoreReport {
+                CoreReport {
+                    shard: *s.stats(),
+                    ..CoreReport::default()
+                }
+            }
+            fn reset_counters(&self) {}
+        }
+        let report = ShardOnly;
         let mut inline = shard();
         let expected: Vec<Outcome<Vec<u8>>> = ops
             .iter()

@@ -165,10 +165,9 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             Ok(Some((req, used))) if at < end => {
                 parsed += 1;
                 let mut shard_borrow = core.shard.borrow_mut();
-                let report = |s: &crate::storage::Shard| core.report(s);
                 P::for_each_op(&req, cores, &mut |owner, op| {
                     if owner == me {
-                        let outcome = execute(&mut shard_borrow, op, &report);
+                        let outcome = execute(&mut shard_borrow, op, core);
                         P::reply_op(&req, op, outcome, out, &mut state);
                     } else {
                         let outcome = remote_outcome(replies, cursors, owner);
@@ -201,7 +200,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                         let owner = owner_of(key, cores);
                         if owner == me {
                             let op = Op::Unlink { key };
-                            execute(&mut core.shard.borrow_mut(), &op, &|s| core.report(s));
+                            execute(&mut core.shard.borrow_mut(), &op, core);
                         } else {
                             // Pass 1 sent it; take its (empty) outcome.
                             let _ = remote_outcome(replies, cursors, owner);

@@ -114,6 +114,11 @@ impl Protocol for Text {
                     f(core, &op);
                 }
             }
+            Request::Stats { args: b"reset" } => {
+                for core in 0..cores {
+                    f(core, &Op::ResetStats);
+                }
+            }
             Request::Stats { args } if stats::is_known_group(args) => {
                 for core in 0..cores {
                     f(core, &Op::Stats);
@@ -270,6 +275,7 @@ impl Protocol for Text {
             Request::Version => text::write_version(out, core.settings.version.as_bytes()),
             Request::Verbosity { noreply: false, .. } => Reply::Ok.write(out),
             Request::Quit => return Flow::Close,
+            Request::Stats { args: b"reset" } => Reply::Reset.write(out),
             Request::Stats { args } => {
                 match stats::render(args, &state.reports, core) {
                     Some(lines) => {

@@ -923,6 +923,11 @@ impl Shard {
         )
     }
 
+    /// `stats reset`: zeroes this shard's counters (not its gauges).
+    pub fn reset_stats(&mut self) {
+        self.stats.reset_counters();
+    }
+
     /// Drops `key`'s value without counting a delete: memcached does this
     /// when a `set` is refused as too large, so no stale value outlives the
     /// client's attempt to replace it. True if there was one.

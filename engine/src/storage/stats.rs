@@ -64,6 +64,16 @@ pub struct ShardStats {
 }
 
 impl ShardStats {
+    /// `stats reset`: zeroes the counters, keeping the gauges that describe
+    /// what is stored now (`curr_items`, `bytes`), as memcached does.
+    pub fn reset_counters(&mut self) {
+        *self = ShardStats {
+            curr_items: self.curr_items,
+            bytes: self.bytes,
+            ..ShardStats::default()
+        };
+    }
+
     /// Adds another shard's counters (for server-wide totals).
     pub fn add(&mut self, o: &ShardStats) {
         let ShardStats {

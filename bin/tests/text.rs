@@ -398,13 +398,16 @@ fn stats_counters_move() {
     ] {
         assert_eq!(common::stat(&reset, counter), 0, "{counter}");
     }
-    // The `stats` request itself counts once the reset has run.
-    assert!(common::stat(&reset, "cmd_get") == 0);
+    assert_eq!(common::stat(&reset, "cmd_get"), 0);
     assert_eq!(common::stat(&reset, "curr_items"), 6);
     assert!(common::stat(&reset, "bytes") > 0);
     assert!(common::stat(&reset, "curr_connections") >= 1);
+    // Per-core counters too: since the reset, only the two `stats` requests
+    // crossed cores (one op each, to the core not holding the connection).
     let cores = common::stats(&mut c, "cores");
-    assert_eq!(common::stat(&cores, "core:1:forwarded_in"), 0);
+    let forwarded_in =
+        common::stat(&cores, "core:0:forwarded_in") + common::stat(&cores, "core:1:forwarded_in");
+    assert!(forwarded_in <= 2, "{forwarded_in}");
 }
 
 /// memcached unlinks the old value of a `set` (and of any `ms`) refused as

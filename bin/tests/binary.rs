@@ -70,6 +70,19 @@ fn set(c: &mut TcpStream, key: &[u8], value: &[u8], flags: u32, cas: u64) -> Res
     read_resp(c)
 }
 
+/// Binary Stat with no key: one response per stat, then an empty one.
+fn stats(c: &mut TcpStream) -> Vec<(String, Vec<u8>)> {
+    send(c, Opcode::Stat, Command::Stat, b"", b"", 0, 0);
+    let mut stats = Vec::new();
+    loop {
+        let r = read_resp(c);
+        if r.key.is_empty() {
+            return stats;
+        }
+        stats.push((String::from_utf8(r.key).unwrap(), r.value));
+    }
+}
+
 const GET: Command = Command::Get {
     quiet: false,
     with_key: false,
@@ -318,15 +331,7 @@ fn arithmetic_touch_and_control() {
     assert_eq!(read_resp(&mut c).status, 1, "flushed");
 
     // Stat: one response per stat, then an empty one.
-    send(&mut c, Opcode::Stat, Command::Stat, b"", b"", 0, 0);
-    let mut names = Vec::new();
-    loop {
-        let r = read_resp(&mut c);
-        if r.key.is_empty() {
-            break;
-        }
-        names.push(String::from_utf8(r.key).unwrap());
-    }
+    let names: Vec<String> = stats(&mut c).into_iter().map(|(name, _)| name).collect();
     for name in ["pid", "uptime", "curr_items", "get_hits", "threads"] {
         assert!(names.iter().any(|n| n == name), "missing {name}");
     }
@@ -338,16 +343,7 @@ fn arithmetic_touch_and_control() {
         (r.status, r.opaque, r.key.len(), r.value.len()),
         (0, 5, 0, 0)
     );
-    send(&mut c, Opcode::Stat, Command::Stat, b"", b"", 0, 0);
-    let mut after = Vec::new();
-    loop {
-        let r = read_resp(&mut c);
-        if r.key.is_empty() {
-            break;
-        }
-        after.push((String::from_utf8(r.key).unwrap(), r.value));
-    }
-    for (name, value) in &after {
+    for (name, value) in &stats(&mut c) {
         if ["get_hits", "get_misses", "cmd_set", "total_items"].contains(&name.as_str()) {
             assert_eq!(value.as_slice(), b"0", "{name} after reset");
         }

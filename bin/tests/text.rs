@@ -428,29 +428,32 @@ fn refused_set_unlinks_the_old_value() {
                 b"STORED\r\n",
             );
         }
-        let too_large = b"SERVER_ERROR object too large for cache\r\n";
-        exchange(
-            &mut c,
-            format!("set {set_key} 0 0 2048\r\n{big}\r\n").as_bytes(),
-            too_large,
-        );
-        exchange(&mut c, format!("get {set_key}\r\n").as_bytes(), b"END\r\n");
-        exchange(
-            &mut c,
-            format!("append {add_key} 0 0 2048\r\n{big}\r\n").as_bytes(),
-            too_large,
-        );
-        exchange(
-            &mut c,
-            format!("get {add_key}\r\n").as_bytes(),
-            format!("VALUE {add_key} 0 3\r\nold\r\nEND\r\n").as_bytes(),
-        );
-        exchange(
-            &mut c,
-            format!("ms {ms_key} 2048 ME\r\n{big}\r\n").as_bytes(),
-            too_large,
-        );
-        exchange(&mut c, format!("mg {ms_key} v\r\n").as_bytes(), b"EN\r\n");
+        // (refused store, then the read that shows what is left)
+        let cases = [
+            (
+                format!("set {set_key} 0 0 2048"),
+                format!("get {set_key}"),
+                "END\r\n".to_string(),
+            ),
+            (
+                format!("append {add_key} 0 0 2048"),
+                format!("get {add_key}"),
+                format!("VALUE {add_key} 0 3\r\nold\r\nEND\r\n"),
+            ),
+            (
+                format!("ms {ms_key} 2048 ME"),
+                format!("mg {ms_key} v"),
+                "EN\r\n".to_string(),
+            ),
+        ];
+        for (store, read, left) in cases {
+            exchange(
+                &mut c,
+                format!("{store}\r\n{big}\r\n").as_bytes(),
+                b"SERVER_ERROR object too large for cache\r\n",
+            );
+            exchange(&mut c, format!("{read}\r\n").as_bytes(), left.as_bytes());
+        }
         // Pipelined with other requests, noreply: silent, still unlinked.
         exchange(
             &mut c,

@@ -85,9 +85,11 @@ impl Index {
         if !buckets.is_power_of_two() || buckets < GROUP {
             return None;
         }
-        let control = addr + (size - GROUP - buckets);
+        // Checked: a layout other than the one assumed must cost a missed
+        // prefetch, never a panic.
+        let control = addr.checked_add(size.checked_sub(GROUP + buckets)?)?;
         let pos = (hash as usize) & (buckets - 1);
-        Some((control + pos, control - (pos + 1) * SLOT))
+        Some((control + pos, control.checked_sub((pos + 1) * SLOT)?))
     }
 
     /// Where `key` lives, if indexed.

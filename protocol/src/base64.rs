@@ -25,6 +25,10 @@ pub const fn decoded_len_bound(encoded_len: usize) -> usize {
 /// Decodes `input` into `out`, returning the decoded length, or `None` for
 /// invalid base64 or an `out` too small.
 pub fn decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    // Padded groups of four only, as memcached's decoder requires.
+    if !input.len().is_multiple_of(4) {
+        return None;
+    }
     let trimmed = match input {
         [rest @ .., b'=', b'='] => rest,
         [rest @ .., b'='] => rest,
@@ -96,9 +100,12 @@ mod tests {
     }
 
     #[test]
-    fn accepts_unpadded_and_refuses_garbage() {
+    fn refuses_unpadded_input_and_garbage() {
         let mut buf = [0u8; 8];
-        assert_eq!(decode(b"Zm8", &mut buf), Some(2));
+        // memcached 1.6.18 answers `ms bk 2 b` with "error decoding key".
+        assert_eq!(decode(b"Zm8", &mut buf), None);
+        assert_eq!(decode(b"bk", &mut buf), None);
+        assert_eq!(decode(b"Zm8=", &mut buf), Some(2));
         assert_eq!(decode(b"Zm9v!", &mut buf), None);
         assert_eq!(decode(b"Z", &mut buf), None);
         assert_eq!(decode(b"Zm=", &mut buf), None);

@@ -84,7 +84,7 @@ impl ErrorKind {
             ErrorKind::MetaBadToken => b"CLIENT_ERROR bad token in command line format\r\n",
             ErrorKind::MetaKeyDecode => b"CLIENT_ERROR error decoding key\r\n",
             ErrorKind::MetaModeLength => b"CLIENT_ERROR incorrect length for M token\r\n",
-            ErrorKind::MetaInvalidSetMode => b"CLIENT_ERROR invalid mode for ms STORE\r\n",
+            ErrorKind::MetaInvalidSetMode => b"CLIENT_ERROR invalid mode for ms M token\r\n",
             ErrorKind::MetaInvalidArithMode => b"CLIENT_ERROR invalid mode for ma M token\r\n",
             ErrorKind::MetaInvalidInitial => b"CLIENT_ERROR invalid numeric initial value\r\n",
             ErrorKind::MetaInvalidDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",

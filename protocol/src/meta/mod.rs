@@ -259,8 +259,10 @@ pub(crate) fn parse_set<'a>(
     if key.is_empty() || declared.is_empty() {
         return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
     }
+    // memcached: a length that is not a non-negative number is a bad line
+    // (nothing is known to skip).
     let Some(value_len) = parse_i32(declared).and_then(|n| usize::try_from(n).ok()) else {
-        return Err(ParseError::skip(ErrorKind::BadDataChunk, line_end));
+        return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
     };
     // From here on the data block's length is known: every error skips it,
     // so its bytes are never mistaken for commands.

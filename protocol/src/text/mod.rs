@@ -14,7 +14,7 @@ pub use request::{ArithOp, KeyList, Request, Retrieval, Store, StoreMode};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;
-use crate::number::{parse_i32, parse_u32, parse_u64};
+use crate::number::{parse_i32, parse_u64};
 use crate::{meta, Limits};
 
 /// The result of parsing from a connection buffer: a request and the bytes it
@@ -204,7 +204,9 @@ fn store<'a>(
         return bad_line();
     }
     let (Some(flags), Some(exptime), Some(declared)) =
-        (parse_u32(args[1]), parse_i32(args[2]), parse_i32(args[3]))
+        // memcached reads flags as an unsigned long and keeps the low 32
+        // bits: 4294967296 stores flags 0 (1.6.18, checked side by side).
+        (parse_u64(args[1]).map(|f| f as u32), parse_i32(args[2]), parse_i32(args[3]))
     else {
         return bad_line();
     };
@@ -320,7 +322,7 @@ fn flush_all(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
         match parse_i32(args[0]) {
             Some(delay) => Some(delay),
             None => {
-                return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply))
+                return Err(ParseError::skip(ErrorKind::InvalidExptime, line_end).silenced(noreply))
             }
         }
     };

@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Sends the same requests to memcached and to segcore, one fresh connection
+per case, and prints every reply that differs. cas values are masked (they
+are unique per write in both servers but not equal between them); nothing
+else is. Exit status 1 when anything differs.
+
+    scripts/diff_vs_memcached.py MEMCACHED_PORT SEGCORE_PORT
+
+scripts/diff-vs-memcached.sh starts both servers and runs this."""
+import re
+import socket
+import sys
+
+
+def talk(port, data):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(0.3)
+    s.sendall(data)
+    out = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            out += b"<closed>"
+            break
+        out += chunk
+    s.close()
+    return out
+
+
+def mask_cas(reply):
+    reply = re.sub(rb"^(VALUE \S+ \d+ \d+) \d+\r$", rb"\1 <cas>\r", reply, flags=re.M)
+    return re.sub(rb"^((?:VA|HD|EN|NF|NS|EX)\b.*?) c\d+", rb"\1 c<cas>", reply, flags=re.M)
+
+
+cases = [
+ b"get\r\n", b"gets\r\n", b"get a b c\r\n",
+ b"set k 0 0 1\r\n1\r\nincr k 18446744073709551615\r\n", b"incr k 1\r\n", b"decr k 5\r\n", b"decr k 100\r\n",
+ b"set n 0 0 2\r\nab\r\nincr n 1\r\n", b"incr missing 1\r\n", b"decr missing 1\r\n",
+ b"append missing 0 0 1\r\nx\r\n", b"prepend missing 0 0 1\r\nx\r\n",
+ b"set a 5 0 3\r\nabc\r\nappend a 9 0 2\r\nde\r\nget a\r\n", b"prepend a 0 0 2\r\nzz\r\ngets a\r\n",
+ b"cas a 0 0 1 1\r\nx\r\n", b"cas missing 0 0 1 1\r\nx\r\n", b"cas a 0 0 1 abc\r\nx\r\n",
+ b"touch a 100\r\n", b"touch missing 100\r\n", b"gat 100 a missing\r\n", b"gats 0 a\r\n",
+ b"set e 0 -1 1\r\nx\r\nget e\r\n", b"set z 0 0 0\r\n\r\nget z\r\n",
+ b"set f 4294967295 0 1\r\nx\r\nget f\r\n", b"set g 4294967296 0 1\r\nx\r\n", b"set h 0 0 -5\r\n",
+ b"delete a 0\r\n", b"delete a noreply\r\nget a\r\n", b"delete missing\r\n", b"delete\r\n",
+ b"incr k 1 noreply\r\nget k\r\n", b"verbosity 1\r\n", b"verbosity\r\n", b"verbosity 1 noreply\r\nmn\r\n",
+ b"flush_all 0\r\n", b"flush_all noreply\r\nmn\r\n", b"flush_all -1\r\n", b"flush_all abc\r\n",
+ b"mn\r\n", b"ms mk 2 T0 F5\r\nhi\r\nmg mk v f t s k\r\n", b"mg mk v c O123 q\r\nmn\r\n", b"mg missing v q\r\nmn\r\n",
+ b"mg missing v\r\n", b"mg missing\r\n", b"mg mk\r\n", b"md mk q\r\nmn\r\n", b"md mk\r\n",
+ b"ma cnt N0 J5 v\r\n", b"ma cnt v\r\n", b"ma cnt MD D10 v\r\n", b"ma nonum\r\n",
+ b"ms big S2 I\r\nhi\r\n", b"ms mk2 2 MA\r\nhi\r\n", b"ms mk3 2 MZ\r\nhi\r\n", b"mg mk3 s v\r\n",
+ b"ms bk 2 b\r\nhi\r\n", b"ms Ymsk 2 b\r\nhi\r\nmg Ymsk b k v\r\n",
+ b"me mk\r\n", b"mg mk v N30\r\n", b"mg newkey v N30 t\r\nmg newkey v N30\r\n",
+ b"get " + b"k"*251 + b"\r\n", b"set " + b"k"*250 + b" 0 0 1\r\nx\r\n",
+ b"GET a\r\n", b"gets a a a\r\n", b"incr k -1\r\n", b"incr k 1.5\r\n", b"touch a\r\n", b"quit extra\r\n",
+ b"stats nonsense\r\n", b"set k 0 0 1 noreply extra\r\nx\r\n", b"set k 0 0\r\n",
+]
+
+
+def main():
+    a, b = int(sys.argv[1]), int(sys.argv[2])
+    diffs = 0
+    for case in cases:
+        ra, rb = mask_cas(talk(a, case)), mask_cas(talk(b, case))
+        if ra != rb:
+            diffs += 1
+            print(f"--- {case[:80]!r}\n  memcached: {ra[:200]!r}\n  segcore:   {rb[:200]!r}")
+    print(f"{diffs} differences in {len(cases)} cases")
+    sys.exit(1 if diffs else 0)
+
+
+main()

@@ -252,7 +252,7 @@ fn meta_commands() {
         (b"mg k !\r\n", b"CLIENT_ERROR invalid flag\r\n"),
         (
             b"ms k 2 MZ\r\nhi\r\nmn\r\n",
-            b"CLIENT_ERROR invalid mode for ms STORE\r\nMN\r\n",
+            b"CLIENT_ERROR invalid mode for ms M token\r\nMN\r\n",
         ),
         (b"me nothing\r\n", b"EN\r\n"),
     ];

@@ -159,7 +159,9 @@ fn hostile_clients_do_not_touch_others_data() {
     // abrupt closes, from several connections.
     let attacks: Vec<Vec<u8>> = vec![
         b"\x00\x01\x02garbage\r\n\xff\xfe\r\n".to_vec(),
-        b"set g0-0 0 0 99999999\r\nxxxxxxxx".to_vec(),
+        // (Its own key: a refused set unlinks the key it names, as in
+        // memcached; that is a legitimate write, not damage.)
+        b"set hostile 0 0 99999999\r\nxxxxxxxx".to_vec(),
         b"set g1-0 0 0 5\r\nab".to_vec(),
         b"get g0-1 g1-1".to_vec(),
         vec![

@@ -7,11 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-bin=${1:-}
-if [ -z "$bin" ]; then
-  cargo build -q -p segcore
-  bin=target/debug/segcore
-fi
+bin=$(segcore_bin "${1:-}")
 command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
 mc_port=$(free_port)
 memcached -p "$mc_port" -U 0 -t 1 -m 64 -u "$(id -un)" &

@@ -40,3 +40,14 @@ wait_ready() {
   echo "server (pid $pid) never answered on port $port" >&2
   return 1
 }
+
+# segcore_bin [PATH]: prints PATH, or builds target/debug/segcore and prints
+# that when no path is given.
+segcore_bin() {
+  if [ -n "${1:-}" ]; then
+    echo "$1"
+  else
+    cargo build -q -p segcore
+    echo target/debug/segcore
+  fi
+}

@@ -7,11 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-bin=${1:-}
-if [ -z "$bin" ]; then
-  cargo build -q -p segcore
-  bin=target/debug/segcore
-fi
+bin=$(segcore_bin "${1:-}")
 if ! command -v memccapable >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq libmemcached-tools) >/dev/null
 fi

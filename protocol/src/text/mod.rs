@@ -48,13 +48,22 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         b"gets" => retrieval(rest, true, None, line_end)?,
         b"gat" | b"gats" => {
             let (exptime, keys) = split_first_token(rest);
-            if keys.is_empty() {
+            if exptime.is_empty() {
                 return unknown();
             }
             let Some(exptime) = parse_i32(exptime) else {
                 return Err(ParseError::skip(ErrorKind::InvalidExptime, line_end));
             };
-            retrieval(keys, command == b"gats", Some(exptime), line_end)?
+            // memcached answers `gat <exptime>` without keys with END.
+            let keys = KeyList::parse(keys).unwrap_or(KeyList::EMPTY);
+            if keys.is_empty() && tokens(rest).nth(1).is_some() {
+                return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
+            }
+            Request::Get(Retrieval {
+                with_cas: command == b"gats",
+                touch: Some(exptime),
+                keys,
+            })
         }
         b"set" => return store(StoreMode::Set, rest, buf, line_end, limits),
         b"add" => return store(StoreMode::Add, rest, buf, line_end, limits),
@@ -74,11 +83,19 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
                 return unknown();
             }
             // As memcached: a trailing `noreply` is honoured even when it
-            // is the only argument (`verbosity noreply`).
-            Request::Verbosity {
-                level: leading_u32(args[0]),
-                noreply: args[n - 1] == b"noreply",
-            }
+            // is the only argument (`verbosity noreply`); otherwise the
+            // level must be a number (1.6.18 refuses `x`, `1x`, `-1`).
+            let noreply = args[n - 1] == b"noreply";
+            let level = match (n, parse_u64(args[0])) {
+                (1, _) if noreply => 0,
+                (_, Some(level)) => u32::try_from(level).unwrap_or(u32::MAX),
+                (_, None) => {
+                    return Err(
+                        ParseError::skip(ErrorKind::BadCommandLine, line_end).silenced(noreply)
+                    )
+                }
+            };
+            Request::Verbosity { level, noreply }
         }
         b"quit" => Request::Quit,
         b"stats" => Request::Stats {
@@ -93,6 +110,9 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
                 _ => return unknown(),
             }
         }
+        // memcached: mg/ms/md/ma with no key at all is an unknown command
+        // (`me` without a key is a bad line, handled by its parser).
+        b"mg" | b"ms" | b"md" | b"ma" if tokens(rest).next().is_none() => return unknown(),
         b"mg" => Request::MetaGet(meta::parse_request(rest, line_end)?),
         b"md" => Request::MetaDelete(meta::parse_request(rest, line_end)?),
         b"ma" => Request::MetaArith(meta::parse_arith(rest, line_end)?),
@@ -156,16 +176,6 @@ fn trim_spaces(raw: &[u8]) -> &[u8] {
     let raw = trim_start(raw);
     let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
     &raw[..end]
-}
-
-/// `strtoul` as memcached's `verbosity` uses it: leading digits, else 0.
-fn leading_u32(token: &[u8]) -> u32 {
-    token
-        .iter()
-        .take_while(|b| b.is_ascii_digit())
-        .fold(0u32, |acc, &d| {
-            acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-        })
 }
 
 fn retrieval<'a>(

@@ -153,6 +153,9 @@ impl PartialEq for KeyList<'_> {
 }
 
 impl<'a> KeyList<'a> {
+    /// No keys (`gat <exptime>` alone, which memcached answers with END).
+    pub const EMPTY: KeyList<'static> = KeyList { raw: b"", len: 0 };
+
     /// Validates a space-separated run of keys (at least one), for clients
     /// that build multi-key requests.
     pub fn parse(raw: &'a [u8]) -> Option<Self> {

@@ -108,7 +108,17 @@ fn retrieval_errors() {
     let line = |s: &[u8]| Recovery::Skip(s.len());
     assert_err(b"get\r\n", b"ERROR\r\n", line(b"get\r\n"));
     assert_err(b"get    \r\n", b"ERROR\r\n", line(b"get    \r\n"));
-    assert_err(b"gat 10\r\n", b"ERROR\r\n", line(b"gat 10\r\n"));
+    assert_err(b"gat\r\n", b"ERROR\r\n", line(b"gat\r\n"));
+    assert_err(
+        b"gat x\r\n",
+        b"CLIENT_ERROR invalid exptime argument\r\n",
+        line(b"gat x\r\n"),
+    );
+    // memcached answers `gat <exptime>` without keys with a bare END.
+    let Request::Get(r) = ok(b"gat 10\r\n") else {
+        panic!()
+    };
+    assert!(r.keys.is_empty() && r.touch == Some(10));
     let long = [b"get ".as_slice(), &[b'k'; 251], b"\r\n"].concat();
     assert_err(
         &long,
@@ -445,13 +455,20 @@ fn touch_flush_and_misc() {
             noreply: false
         }
     );
-    assert_eq!(
-        ok(b"verbosity x noreply\r\n"),
-        Request::Verbosity {
-            level: 0,
-            noreply: true
-        }
-    );
+    // The level must be a number (memcached 1.6.18); noreply silences the
+    // error.
+    for bad in [
+        &b"verbosity x\r\n"[..],
+        b"verbosity 1x\r\n",
+        b"verbosity -1\r\n",
+    ] {
+        assert_err(
+            bad,
+            b"CLIENT_ERROR bad command line format\r\n",
+            Recovery::Skip(bad.len()),
+        );
+    }
+    assert!(err(b"verbosity x noreply\r\n").silent);
     assert_err(b"verbosity\r\n", b"ERROR\r\n", Recovery::Skip(11));
     // memccapable's check: a lone noreply silences the OK.
     assert_eq!(
@@ -590,7 +607,11 @@ fn meta_get_flags() {
 fn meta_errors() {
     let line = |s: &[u8]| Recovery::Skip(s.len());
     let cases: &[(&[u8], &[u8])] = &[
-        (b"mg\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        // memcached 1.6.18: a meta command with no key is unknown.
+        (b"mg\r\n", b"ERROR\r\n"),
+        (b"ms \r\n", b"ERROR\r\n"),
+        (b"md\r\n", b"ERROR\r\n"),
+        (b"ma\r\n", b"ERROR\r\n"),
         (b"mg k v v\r\n", b"CLIENT_ERROR duplicate flag\r\n"),
         (b"mg k !\r\n", b"CLIENT_ERROR invalid flag\r\n"),
         (b"mg k \xff\r\n", b"CLIENT_ERROR duplicate flag\r\n"),

@@ -6,7 +6,8 @@ else is. Exit status 1 when anything differs. Left out on purpose: replies
 that are implementation-defined or version-specific (incr's space padding,
 last-access seconds, the version string) and one known difference: `md ...
 q` on a miss, where memcached 1.6.18 still sends NF and segcore follows
-protocol.txt's quiet semantics (see docs/protocol-compat.md).
+protocol.txt's quiet semantics (see docs/protocol-compat.md); and binary
+Verbosity, which memcached 1.6.18 leaves unanswered.
 
     scripts/diff_vs_memcached.py MEMCACHED_PORT SEGCORE_PORT
 
@@ -76,6 +77,50 @@ cases = [
 ]
 
 
+def binreq(opcode, key=b"", extras=b"", value=b"", opaque=0, cas=0):
+    """One binary protocol request."""
+    body = extras + key + value
+    return (bytes([0x80, opcode]) + len(key).to_bytes(2, "big") + bytes([len(extras), 0, 0, 0])
+            + len(body).to_bytes(4, "big") + opaque.to_bytes(4, "big") + cas.to_bytes(8, "big") + body)
+
+
+def mask_binary_cas(reply):
+    """Zeroes the cas field of every binary response in `reply`."""
+    out, at = bytearray(reply), 0
+    while at + 24 <= len(out) and out[at] == 0x81:
+        out[at + 16:at + 24] = bytes(8)
+        at += 24 + int.from_bytes(out[at + 8:at + 12], "big")
+    return bytes(out)
+
+
+SET_EXTRAS = (7).to_bytes(4, "big") + (0).to_bytes(4, "big")
+ARITH_EXTRAS = (5).to_bytes(8, "big") + (100).to_bytes(8, "big") + (0).to_bytes(4, "big")
+ARITH_NO_CREATE = (5).to_bytes(8, "big") + (0).to_bytes(8, "big") + (0xFFFFFFFF).to_bytes(4, "big")
+binary_cases = [
+    binreq(0x00, b"missing", opaque=1),                                   # get miss
+    binreq(0x01, b"bk", SET_EXTRAS, b"v", 2) + binreq(0x0C, b"bk", opaque=3),  # set, getk
+    binreq(0x09, b"missing", opaque=4) + binreq(0x0A),                    # getq miss, noop
+    binreq(0x02, b"bk", SET_EXTRAS, b"v", 5),                             # add existing
+    binreq(0x03, b"missing", SET_EXTRAS, b"v", 6),                        # replace missing
+    binreq(0x04, b"missing", opaque=7),                                   # delete missing
+    binreq(0x05, b"cnt", ARITH_EXTRAS, opaque=8) + binreq(0x05, b"cnt", ARITH_EXTRAS, opaque=9),
+    binreq(0x06, b"nocnt", ARITH_NO_CREATE, opaque=10),                   # decr miss, no create
+    binreq(0x05, b"bk", ARITH_EXTRAS, opaque=11),                         # incr non-numeric
+    binreq(0x0E, b"bk", value=b"++", opaque=12) + binreq(0x00, b"bk", opaque=13),  # append
+    binreq(0x0F, b"missing", value=b"x", opaque=14),                      # prepend missing
+    binreq(0x1C, b"bk", (100).to_bytes(4, "big"), opaque=15),             # touch
+    binreq(0x1D, b"bk", (100).to_bytes(4, "big"), opaque=16),             # gat
+    binreq(0x1C, b"missing", (100).to_bytes(4, "big"), opaque=17),        # touch miss
+    binreq(0x55, b"", opaque=18),                                         # unknown opcode
+    binreq(0x01, b"bk", SET_EXTRAS, b"v", 19, cas=12345),                 # set with wrong cas
+    binreq(0x11, b"q1", SET_EXTRAS, b"v", 20) + binreq(0x0A, opaque=21),  # setq, noop
+    binreq(0x08, opaque=23) + binreq(0x00, b"bk", opaque=24),             # flush, get
+    binreq(0x00, b"k" * 251, opaque=25),                                  # key too long
+    binreq(0x01, b"bk", b"", b"v", 26),                                   # set without extras
+    binreq(0x07, opaque=27),                                              # quit
+]
+
+
 def main():
     a, b = int(sys.argv[1]), int(sys.argv[2])
     diffs = 0
@@ -84,7 +129,12 @@ def main():
         if ra != rb:
             diffs += 1
             print(f"--- {case[:80]!r}\n  memcached: {ra[:200]!r}\n  segcore:   {rb[:200]!r}")
-    print(f"{diffs} differences in {len(cases)} cases")
+    for case in binary_cases:
+        ra, rb = mask_binary_cas(talk(a, case)), mask_binary_cas(talk(b, case))
+        if ra != rb:
+            diffs += 1
+            print(f"--- binary {case[:40].hex()}\n  memcached: {ra[:120].hex()}\n  segcore:   {rb[:120].hex()}")
+    print(f"{diffs} differences in {len(cases) + len(binary_cases)} cases")
     sys.exit(1 if diffs else 0)
 
 

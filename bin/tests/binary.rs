@@ -276,7 +276,10 @@ fn arithmetic_touch_and_control() {
         0,
         0,
     );
-    assert_eq!(read_resp(&mut c).status, 0);
+    // As memcached: a Touch hit carries the item's flags and cas, no value.
+    let r = read_resp(&mut c);
+    assert_eq!((r.status, r.extras, r.value), (0, vec![0; 4], vec![]));
+    assert_ne!(r.cas, 0);
     send(
         &mut c,
         Opcode::Touch,

@@ -64,9 +64,11 @@ impl Protocol for Binary {
                 key,
                 touch: Some(i64::from(exptime)),
             },
-            Command::Touch { exptime } => Op::Touch {
+            // memcached answers a binary Touch like a GAT without the value
+            // (the flags come back), so it runs as one.
+            Command::Touch { exptime } => Op::Get {
                 key,
-                exptime: i64::from(exptime),
+                touch: Some(i64::from(exptime)),
             },
             Command::Store {
                 mode,
@@ -191,7 +193,9 @@ impl Protocol for Binary {
                     error(out, req, Status::KeyNotFound);
                 }
             }
-            (Command::Touch { .. }, Outcome::Touched(true)) => ok(out, req, 0, &[], &[], &[]),
+            (Command::Touch { .. }, Outcome::Hit(hit)) => {
+                ok(out, req, hit.cas, &hit.flags.to_be_bytes(), &[], &[])
+            }
             (Command::Touch { .. }, _) => error(out, req, Status::KeyNotFound),
             (Command::Store { mode, quiet, .. }, Outcome::Stored(result)) => match result {
                 StoreResult::Stored(cas) if !quiet => ok(out, req, cas, &[], &[], &[]),

@@ -70,11 +70,16 @@ pub fn text_get(
         if is_error(l) {
             return Ok(Some((Outcome::Error, at + used)));
         }
-        return Err(BadReply(format!(
-            "unexpected {:?} in a get reply",
-            String::from_utf8_lossy(l)
-        )));
+        return Err(unexpected(l, "in a get reply"));
     }
+}
+
+/// A reply line that does not belong where it came.
+fn unexpected(line: &[u8], context: &str) -> BadReply {
+    BadReply(format!(
+        "unexpected {:?} {context}",
+        String::from_utf8_lossy(line)
+    ))
 }
 
 fn is_error(l: &[u8]) -> bool {
@@ -90,12 +95,7 @@ pub fn text_store(buf: &[u8]) -> Result<Option<(Outcome, usize)>, BadReply> {
         b"STORED" => Outcome::Stored,
         b"NOT_STORED" | b"EXISTS" | b"NOT_FOUND" => Outcome::NotStored,
         l if is_error(l) => Outcome::Error,
-        l => {
-            return Err(BadReply(format!(
-                "unexpected {:?} after a set",
-                String::from_utf8_lossy(l)
-            )))
-        }
+        l => return Err(unexpected(l, "after a set")),
     };
     Ok(Some((outcome, used)))
 }
@@ -127,12 +127,7 @@ pub fn meta(buf: &[u8], on_value: &mut dyn FnMut(&[u8])) -> Parsed {
         b"EN" => Outcome::Values(0),
         b"NS" | b"EX" | b"NF" => Outcome::NotStored,
         _ if is_error(l) => Outcome::Error,
-        _ => {
-            return Err(BadReply(format!(
-                "unexpected meta reply {:?}",
-                String::from_utf8_lossy(l)
-            )))
-        }
+        _ => return Err(unexpected(l, "as a meta reply")),
     };
     Ok(Some((outcome, used)))
 }

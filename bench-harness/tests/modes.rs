@@ -5,6 +5,25 @@ mod common;
 
 use common::{bench, fake_server, Behaviour};
 
+/// Runs `hit-ratio` over 100 keys against the fake on `port` and returns
+/// the ratio it reports.
+fn hit_ratio(port: u16, requests: &str, extra: &[&str]) -> f64 {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "hit-ratio",
+        "-s",
+        &addr,
+        "--keys",
+        "100",
+        "--requests",
+        requests,
+    ];
+    args.extend_from_slice(extra);
+    let (code, text) = bench(&args);
+    assert_eq!(code, 0, "{text}");
+    ratio(&text)
+}
+
 fn ratio(text: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix("hit ratio: "))
@@ -16,21 +35,7 @@ fn ratio(text: &str) -> f64 {
 fn hit_ratio_of_a_cache_that_keeps_everything() {
     // 100 keys, 10,000 gets one at a time: only each key's first get misses.
     let port = fake_server(Behaviour::default());
-    let (code, text) = bench(&[
-        "hit-ratio",
-        "-s",
-        &format!("127.0.0.1:{port}"),
-        "--keys",
-        "100",
-        "--requests",
-        "10000",
-        "--key-pattern",
-        "uniform",
-        "--batch",
-        "1",
-    ]);
-    assert_eq!(code, 0, "{text}");
-    let r = ratio(&text);
+    let r = hit_ratio(port, "10000", &["--key-pattern", "uniform", "--batch", "1"]);
     assert!((0.989..=0.991).contains(&r), "{r}");
 }
 
@@ -40,17 +45,7 @@ fn hit_ratio_of_a_cache_that_keeps_nothing() {
         forget: true,
         ..Behaviour::default()
     });
-    let (code, text) = bench(&[
-        "hit-ratio",
-        "-s",
-        &format!("127.0.0.1:{port}"),
-        "--keys",
-        "100",
-        "--requests",
-        "2000",
-    ]);
-    assert_eq!(code, 0, "{text}");
-    assert_eq!(ratio(&text), 0.0);
+    assert_eq!(hit_ratio(port, "2000", &[]), 0.0);
 }
 
 #[test]

@@ -194,17 +194,14 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             }
             Err(e) if at < end || !matches!(stop, Stop::More) => {
                 e.write_reply(out);
-                if let Some(stale) = e.stale_key {
-                    let mut scratch = [0; MAX_KEY_LEN];
-                    if let Some(key) = stale.key(&buf[at..], &mut scratch) {
-                        let owner = owner_of(key, cores);
-                        if owner == me {
-                            let op = Op::Unlink { key };
-                            execute(&mut core.shard.borrow_mut(), &op, core);
-                        } else {
-                            // Pass 1 sent it; take its (empty) outcome.
-                            let _ = remote_outcome(replies, cursors, owner);
-                        }
+                let mut scratch = [0; MAX_KEY_LEN];
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {
+                    if owner == me {
+                        let op = Op::Unlink { key };
+                        execute(&mut core.shard.borrow_mut(), &op, core);
+                    } else {
+                        // Pass 1 sent it; take its (empty) outcome.
+                        let _ = remote_outcome(replies, cursors, owner);
                     }
                 }
                 match e.recovery {
@@ -291,16 +288,13 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Option<Fanout>, usize, Stop) 
             Ok(None) => break,
             Err(e) => {
                 // A refused set's unlink goes to the key's owner like an op.
-                if let Some(stale) = e.stale_key {
-                    let mut scratch = [0; MAX_KEY_LEN];
-                    if let Some(key) = stale.key(&buf[at..], &mut scratch) {
-                        let owner = owner_of(key, cores);
-                        if owner != me {
-                            fanout
-                                .get_or_insert_with(|| core.router.fanout(cores))
-                                .batches[owner]
-                                .push(&Op::Unlink { key });
-                        }
+                let mut scratch = [0; MAX_KEY_LEN];
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {
+                    if owner != me {
+                        fanout
+                            .get_or_insert_with(|| core.router.fanout(cores))
+                            .batches[owner]
+                            .push(&Op::Unlink { key });
                     }
                 }
                 match e.recovery {
@@ -327,6 +321,19 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Option<Fanout>, usize, Stop) 
         shard.prefetch_item(hash);
     }
     (fanout, end, stop)
+}
+
+/// The key a refused set must unlink (memcached drops its old value) and
+/// the core that owns it, or `None` for every other error. `parsed` is the
+/// buffer the error was parsed from.
+fn unlink_target<'a>(
+    e: &ParseError,
+    parsed: &'a [u8],
+    cores: usize,
+    scratch: &'a mut [u8; MAX_KEY_LEN],
+) -> Option<(usize, &'a [u8])> {
+    let key = e.stale_key?.key(parsed, scratch)?;
+    Some((owner_of(key, cores), key))
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

@@ -49,6 +49,13 @@ pub enum ErrorKind {
     MetaInvalidDelta,
     /// An `O` (opaque) token longer than 32 bytes.
     MetaOpaqueTooLong,
+    /// An HTTP request line (an unknown command whose last token starts with
+    /// `HTTP/`): memcached hangs up on it without a reply, so a browser or a
+    /// misrouted HTTP client pointed at the port gets nothing back.
+    HttpRequest,
+    /// `slabs reassign`: segcore has no slab classes to move memory
+    /// between, so it answers as memcached does with reassignment disabled.
+    SlabReassignDisabled,
     /// A binary packet that does not start with the request magic: memcached
     /// closes the connection without a reply.
     BinaryBadMagic,
@@ -89,7 +96,11 @@ impl ErrorKind {
             ErrorKind::MetaInvalidInitial => b"CLIENT_ERROR invalid numeric initial value\r\n",
             ErrorKind::MetaInvalidDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",
             ErrorKind::MetaOpaqueTooLong => b"CLIENT_ERROR opaque token too long\r\n",
-            ErrorKind::LineTooLong | ErrorKind::BinaryBadMagic | ErrorKind::Binary { .. } => b"",
+            ErrorKind::SlabReassignDisabled => b"CLIENT_ERROR slab reassignment disabled\r\n",
+            ErrorKind::LineTooLong
+            | ErrorKind::HttpRequest
+            | ErrorKind::BinaryBadMagic
+            | ErrorKind::Binary { .. } => b"",
         }
     }
 }

@@ -175,6 +175,7 @@ impl Protocol for Text {
             Request::Stats { .. }
             | Request::Version
             | Request::Verbosity { .. }
+            | Request::SlabsAutomove { .. }
             | Request::Quit
             | Request::Shutdown { .. }
             | Request::MetaNoop => {}
@@ -273,7 +274,8 @@ impl Protocol for Text {
             Request::Get(_) => Reply::End.write(out),
             Request::FlushAll { noreply: false, .. } => Reply::Ok.write(out),
             Request::Version => text::write_version(out, core.settings.version.as_bytes()),
-            Request::Verbosity { noreply: false, .. } => Reply::Ok.write(out),
+            Request::Verbosity { noreply: false, .. }
+            | Request::SlabsAutomove { noreply: false } => Reply::Ok.write(out),
             Request::Quit => return Flow::Close,
             Request::Stats { args: b"reset" } => Reply::Reset.write(out),
             Request::Stats { args } => {
@@ -390,8 +392,9 @@ fn meta_set_reply(m: &meta::MetaSet<'_>, key: &[u8], result: StoreResult, out: &
         cas,
         ..ItemMeta::default()
     };
-    let item = matches!(result, StoreResult::Stored(_)).then_some(&item);
-    meta::write_flags(out, ReturnFlags::SET, &m.flags, (&m.key, key), item);
+    // memcached returns `c` whatever the outcome: `c0` when nothing was
+    // stored (its metaget.t checks `EX c0`).
+    meta::write_flags(out, ReturnFlags::SET, &m.flags, (&m.key, key), Some(&item));
 }
 
 fn meta_arith_reply(m: &meta::MetaArith<'_>, key: &[u8], result: ArithResult, out: &mut Vec<u8>) {

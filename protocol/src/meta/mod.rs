@@ -261,7 +261,7 @@ pub(crate) fn parse_set<'a>(
     }
     // memcached: a length that is not a non-negative number is a bad line
     // (nothing is known to skip).
-    let Some(value_len) = parse_i32(declared).and_then(|n| usize::try_from(n).ok()) else {
+    let Some(value_len) = parse_i32(declared).and_then(crate::text::block_len) else {
         return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
     };
     // From here on the data block's length is known: every error skips it,

@@ -44,7 +44,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     let (command, rest) = split_first_token(line);
     let unknown = || Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));
     let request = match command {
-        b"get" => retrieval(rest, false, None, line_end)?,
+        // `bget`: an ancient alias memcached still accepts.
+        b"get" | b"bget" => retrieval(rest, false, None, line_end)?,
         b"gets" => retrieval(rest, true, None, line_end)?,
         b"gat" | b"gats" => {
             let (exptime, keys) = split_first_token(rest);
@@ -98,6 +99,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
             Request::Verbosity { level, noreply }
         }
         b"quit" => Request::Quit,
+        b"slabs" => slabs(rest, line_end)?,
         b"stats" => Request::Stats {
             args: trim_spaces(rest),
         },
@@ -122,9 +124,57 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         }
         b"mn" => Request::MetaNoop,
         b"me" => Request::MetaDebug(meta::parse_debug(rest, line_end)?),
+        _ if is_http_request(command, line) => {
+            return Err(ParseError::close(ErrorKind::HttpRequest))
+        }
         _ => return unknown(),
     };
     Ok(Some((request, line_end)))
+}
+
+/// memcached hangs up on an unknown command whose last token (of the first
+/// 23 it splits) starts with `HTTP/`, unless the command begins with a
+/// letter its dispatcher branches on first (those answer `ERROR`).
+fn is_http_request(command: &[u8], line: &[u8]) -> bool {
+    let branched = match command.first() {
+        Some(b'g' | b's' | b'a' | b'c' | b'i' | b'd' | b't') => true,
+        Some(b'm') => command.len() == 2,
+        _ => false,
+    };
+    !branched
+        && tokens(line)
+            .take(23)
+            .last()
+            .is_some_and(|t| t.starts_with(b"HTTP/"))
+}
+
+/// `slabs reassign <src> <dst>` and `slabs automove ...`, answered as
+/// memcached 1.6 answers them (token counts and errors included).
+fn slabs(rest: &[u8], line_end: usize) -> Result<Request<'static>, ParseError> {
+    let (args, n) = split_args::<4>(rest);
+    // Only `automove` honours a trailing `noreply` (memcached calls
+    // set_noreply_maybe there alone).
+    let noreply = tokens(rest).last() == Some(&b"noreply"[..]);
+    let fail = |kind, noreply| Err(ParseError::skip(kind, line_end).silenced(noreply));
+    match (n, args[0]) {
+        (3, b"reassign") => fail(ErrorKind::SlabReassignDisabled, false),
+        (2.., b"automove") if args[1] == b"ratio" => {
+            let ratio = std::str::from_utf8(args[2])
+                .ok()
+                .and_then(|r| r.parse::<f64>().ok());
+            if n < 3 || ratio.is_none() {
+                return fail(ErrorKind::UnknownCommand, noreply);
+            }
+            Ok(Request::SlabsAutomove { noreply })
+        }
+        // memcached reads the level as an unsigned long and keeps 32 bits.
+        (2.., b"automove") => match parse_u64(args[1]).map(|level| level as u32) {
+            None => fail(ErrorKind::BadCommandLine, noreply),
+            Some(0..=2) => Ok(Request::SlabsAutomove { noreply }),
+            Some(_) => fail(ErrorKind::UnknownCommand, noreply),
+        },
+        _ => fail(ErrorKind::UnknownCommand, false),
+    }
 }
 
 /// Retrieval lines may be far longer than other commands (multi-key gets).
@@ -195,6 +245,14 @@ fn retrieval<'a>(
     }))
 }
 
+/// A declared data length as memcached accepts it: `0..=i32::MAX - 2`.
+pub(crate) fn block_len(declared: i32) -> Option<usize> {
+    if declared > i32::MAX - 2 {
+        return None;
+    }
+    usize::try_from(declared).ok()
+}
+
 fn store<'a>(
     mode: StoreMode,
     rest: &'a [u8],
@@ -228,7 +286,9 @@ fn store<'a>(
     } else {
         0
     };
-    let Ok(value_len) = usize::try_from(declared) else {
+    // memcached refuses a length whose block (+2 for `\r\n`) would not fit
+    // an int as a bad line, before it knows the item is too large.
+    let Some(value_len) = block_len(declared) else {
         return bad_line();
     };
     let total = line_end + value_len + 2;

@@ -56,6 +56,13 @@ pub enum Request<'a> {
     },
     /// `quit`: close the connection without a reply.
     Quit,
+    /// `slabs automove <0|1|2>` or `slabs automove ratio <r>`: answered
+    /// `OK` and otherwise ignored. Segments are not sized per class, so
+    /// there is nothing to rebalance; tools that set it keep working.
+    SlabsAutomove {
+        /// Send no reply.
+        noreply: bool,
+    },
     /// `stats [group ...]`.
     Stats {
         /// Everything after `stats`, trimmed; empty for the general stats.
@@ -282,6 +289,10 @@ impl Request<'_> {
                 noreply(out, *nr);
             }
             Request::Quit => out.extend_from_slice(b"quit"),
+            Request::SlabsAutomove { noreply: nr } => {
+                out.extend_from_slice(b"slabs automove 1");
+                noreply(out, *nr);
+            }
             Request::Stats { args } => {
                 out.extend_from_slice(b"stats");
                 if !args.is_empty() {

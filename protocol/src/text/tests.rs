@@ -270,9 +270,21 @@ fn too_large_value_is_refused_and_skipped_without_waiting_for_it() {
     assert_eq!(reply(&e), b"SERVER_ERROR object too large for cache\r\n");
     assert_eq!(e.recovery, Recovery::Skip(head.len() + 11 + 2));
     // A huge declaration is refused the same way, nothing is reserved for it.
-    let e = parse(b"set k 0 0 2147483647\r\n", &limits).unwrap_err();
+    let e = parse(b"set k 0 0 2147483645\r\n", &limits).unwrap_err();
     assert_eq!(e.kind, ErrorKind::TooLarge);
-    assert_eq!(e.recovery, Recovery::Skip(22 + 2_147_483_647 + 2));
+    assert_eq!(e.recovery, Recovery::Skip(22 + 2_147_483_645 + 2));
+    // Past i32::MAX - 2 the block's length would overflow memcached's int:
+    // a bad line, and the line alone is skipped (memcached's issue_70.t).
+    for line in [
+        &b"set k 0 0 2147483646\r\n"[..],
+        b"set k 0 0 2147483647\r\n",
+    ] {
+        let e = parse(line, &limits).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::BadCommandLine);
+        assert_eq!(e.recovery, Recovery::Skip(line.len()));
+    }
+    let e = parse(b"ms k 2147483647 T0\r\n", &limits).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::BadCommandLine);
     let e = parse(b"set k 0 0 11 noreply\r\n", &limits).unwrap_err();
     assert!(e.silent);
     // memcached unlinks the old value of a refused `set`, not of the others.

@@ -74,6 +74,12 @@ cases = [
  b"mg\r\n", b"ms\r\n", b"md\r\n", b"ma\r\n", b"me\r\n", b"mn extra\r\n",
  b"mg " + b"k"*251 + b" v\r\n", b"verbosity x\r\n",
  b"cas a 0 0 1\r\nx\r\n", b"cas a 0 0 1 1 noreply\r\nx\r\nmn\r\n",
+ b"set big 0 0 2147483647\r\n", b"ms big 2147483646\r\n",
+ b"GET / HTTP/1.0\r\n", b"PUT /a/b HTTP/1.1\r\n", b"DELETE HTTP/1.1\r\n", b"xyz HTTP/1.1\r\n",
+ b"sxx / HTTP/1.0\r\n", b"set b 0 0 1\r\nx\r\nbget b\r\n",
+ b"slabs automove 1\r\n", b"slabs automove 0 noreply\r\nmn\r\n", b"slabs automove invalid\r\n",
+ b"slabs automove 3\r\n", b"slabs automove ratio\r\n", b"slabs automove ratio 0.5\r\n", b"slabs\r\n",
+ b"slabs bogus 1\r\n", b"ms mc 2\r\nbo\r\nms mc 2 c C1\r\nio\r\nms mc 2 c ME\r\nio\r\n",
 ]
 
 

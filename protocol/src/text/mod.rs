@@ -159,10 +159,11 @@ fn slabs(rest: &[u8], line_end: usize) -> Result<Request<'static>, ParseError> {
     match (n, args[0]) {
         (3, b"reassign") => fail(ErrorKind::SlabReassignDisabled, false),
         (2.., b"automove") if args[1] == b"ratio" => {
+            // A missing ratio is an empty token, which does not parse.
             let ratio = std::str::from_utf8(args[2])
                 .ok()
                 .and_then(|r| r.parse::<f64>().ok());
-            if n < 3 || ratio.is_none() {
+            if ratio.is_none() {
                 return fail(ErrorKind::UnknownCommand, noreply);
             }
             Ok(Request::SlabsAutomove { noreply })

@@ -1019,3 +1019,50 @@ fn fuzz_regression_line_limit_ignores_the_terminator() {
     }
     assert!(parse(b"mg 123456 v\r\n", &limits).is_err());
 }
+
+#[test]
+fn http_request_lines_close_silently_and_slabs_answers_as_memcached() {
+    for line in [
+        &b"GET / HTTP/1.0\r\n"[..],
+        b"DELETE HTTP/1.1\r\n",
+        b"HTTP/1.1\r\n",
+    ] {
+        let e = err(line);
+        assert_eq!(e.recovery, Recovery::Close);
+        assert_eq!(reply(&e), b"");
+    }
+    // Commands memcached branches on by first letter answer ERROR instead.
+    assert_err(b"sxx / HTTP/1.0\r\n", b"ERROR\r\n", Recovery::Skip(16));
+    assert!(matches!(
+        parse(b"bget a\r\n", &Limits::default()),
+        Ok(Some((Request::Get(_), 8)))
+    ));
+    for (line, noreply) in [
+        (&b"slabs automove 1\r\n"[..], false),
+        (b"slabs automove 0 noreply\r\n", true),
+        (b"slabs automove ratio 0.5\r\n", false),
+    ] {
+        match parse(line, &Limits::default()) {
+            Ok(Some((Request::SlabsAutomove { noreply: nr }, used))) => {
+                assert_eq!((nr, used), (noreply, line.len()))
+            }
+            other => panic!("{line:?}: {other:?}"),
+        }
+    }
+    let skip = |l: &[u8]| Recovery::Skip(l.len());
+    for (line, expected) in [
+        (
+            &b"slabs automove invalid\r\n"[..],
+            &b"CLIENT_ERROR bad command line format\r\n"[..],
+        ),
+        (b"slabs automove 3\r\n", b"ERROR\r\n"),
+        (b"slabs automove ratio\r\n", b"ERROR\r\n"),
+        (
+            b"slabs reassign 1 2\r\n",
+            b"CLIENT_ERROR slab reassignment disabled\r\n",
+        ),
+        (b"slabs\r\n", b"ERROR\r\n"),
+    ] {
+        assert_err(line, expected, skip(line));
+    }
+}

@@ -80,6 +80,12 @@ cases = [
  b"slabs automove 1\r\n", b"slabs automove 0 noreply\r\nmn\r\n", b"slabs automove invalid\r\n",
  b"slabs automove 3\r\n", b"slabs automove ratio\r\n", b"slabs automove ratio 0.5\r\n", b"slabs\r\n",
  b"slabs bogus 1\r\n", b"ms mc 2\r\nbo\r\nms mc 2 c C1\r\nio\r\nms mc 2 c ME\r\nio\r\n",
+ # stats detail: per-prefix counts of classic get/set/delete only (one
+ # prefix per dump: memcached lists prefixes in hash order).
+ b"stats detail\r\n", b"stats detail bogus\r\n", b"stats detail dump\r\n",
+ b"stats detail on\r\nset dp:1 0 0 1\r\nx\r\nget dp:1 dp:2 nodelim\r\ngets dp:1\r\ndelete dp:1\r\n"
+ b"incr dp:1 1\r\nmg dp:3 v\r\nms dp:4 1\r\ny\r\nstats detail dump\r\nstats detail off\r\n"
+ b"get dp:1\r\nstats detail dump\r\nstats reset\r\nstats detail dump\r\n",
 ]
 
 
@@ -123,6 +129,11 @@ binary_cases = [
     binreq(0x08, opaque=23) + binreq(0x00, b"bk", opaque=24),             # flush, get
     binreq(0x00, b"k" * 251, opaque=25),                                  # key too long
     binreq(0x01, b"bk", b"", b"v", 26),                                   # set without extras
+    binreq(0x10, b"detail on", opaque=28) + binreq(0x00, b"bp:1", opaque=29)  # detail on, get
+    + binreq(0x01, b"bp:2", SET_EXTRAS, b"v", 30) + binreq(0x04, b"bp:2", opaque=31)  # set, delete
+    + binreq(0x10, b"detail dump", opaque=32) + binreq(0x10, b"detail off", opaque=33)
+    + binreq(0x10, b"reset", opaque=34) + binreq(0x10, b"detail dump", opaque=35),
+    binreq(0x10, b"detail bogus", opaque=36),                             # unknown detail subcommand
     binreq(0x07, opaque=27),                                              # quit
 ]
 

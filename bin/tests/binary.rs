@@ -72,7 +72,12 @@ fn set(c: &mut TcpStream, key: &[u8], value: &[u8], flags: u32, cas: u64) -> Res
 
 /// Binary Stat with no key: one response per stat, then an empty one.
 fn stats(c: &mut TcpStream) -> Vec<(String, Vec<u8>)> {
-    send(c, Opcode::Stat, Command::Stat, b"", b"", 0, 0);
+    stats_group(c, b"")
+}
+
+/// Binary Stat for `group` (the request's key).
+fn stats_group(c: &mut TcpStream, group: &[u8]) -> Vec<(String, Vec<u8>)> {
+    send(c, Opcode::Stat, Command::Stat, group, b"", 0, 0);
     let mut stats = Vec::new();
     loop {
         let r = read_resp(c);
@@ -521,4 +526,64 @@ fn refused_set_unlinks_the_old_value() {
             "core {core}: old value gone"
         );
     }
+}
+
+/// Stat "detail on|off|dump" as memcached answers them over binary: the
+/// switches get the empty terminating stat alone, the dump one stat named
+/// `detailed` holding the text dump; anything else after "detail" is
+/// Not found. binary.t turns detail on first thing.
+#[test]
+fn stat_detail_over_binary() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    assert!(stats_group(&mut c, b"detail on").is_empty());
+    for key in keys_on(0, 1, "bp:")
+        .iter()
+        .chain(keys_on(1, 1, "bp:").iter())
+    {
+        assert_eq!(set(&mut c, key.as_bytes(), b"v", 0, 0).status, 0);
+        send(&mut c, Opcode::Get, GET, key.as_bytes(), b"", 0, 0);
+        assert_eq!(read_resp(&mut c).status, 0);
+    }
+    send(&mut c, Opcode::Get, GET, b"bp:missing", b"", 0, 0);
+    assert_eq!(read_resp(&mut c).status, 1);
+    let dump = stats_group(&mut c, b"detail dump");
+    assert_eq!(
+        dump,
+        vec![(
+            "detailed".to_string(),
+            b"PREFIX bp get 3 hit 2 set 2 del 0\r\nEND\r\n".to_vec()
+        )]
+    );
+    assert!(stats_group(&mut c, b"detail off").is_empty());
+    send(
+        &mut c,
+        Opcode::Stat,
+        Command::Stat,
+        b"detail bogus",
+        b"",
+        0,
+        9,
+    );
+    let r = read_resp(&mut c);
+    assert_eq!((r.status, r.opaque), (1, 9));
+    // flush counts once, though both cores run it.
+    send(
+        &mut c,
+        Opcode::Flush,
+        Command::Flush {
+            delay: 0,
+            quiet: false,
+        },
+        b"",
+        b"",
+        0,
+        0,
+    );
+    assert_eq!(read_resp(&mut c).status, 0);
+    let flushes = stats(&mut c)
+        .into_iter()
+        .find(|(name, _)| name == "cmd_flush")
+        .map(|(_, value)| value);
+    assert_eq!(flushes.as_deref(), Some(&b"1"[..]));
 }

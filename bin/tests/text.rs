@@ -385,6 +385,22 @@ fn stats_counters_move() {
     let segments = common::stats(&mut c, "segments");
     assert!(common::stat(&segments, "core:0:segments_total") >= 8);
     assert!(common::stat(&segments, "core:1:segments_used") >= 1);
+    // The slab groups answer as memcached does with no slab classes, with
+    // the segments' memory as the total.
+    let slabs = common::stats(&mut c, "slabs");
+    assert_eq!(common::stat(&slabs, "active_slabs"), 0);
+    assert_eq!(
+        common::stat(&slabs, "total_malloced"),
+        (common::stat(&segments, "core:0:segments_used")
+            + common::stat(&segments, "core:1:segments_used"))
+            * common::stat(&segments, "core:0:segment_size")
+    );
+    exchange(&mut c, b"stats items\r\n", b"END\r\n");
+    exchange(
+        &mut c,
+        b"stats sizes\r\n",
+        b"STAT sizes_status disabled\r\nEND\r\n",
+    );
 
     // `stats reset` zeroes the counters on every core, not the gauges.
     exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
@@ -408,6 +424,126 @@ fn stats_counters_move() {
     let forwarded_in =
         common::stat(&cores, "core:0:forwarded_in") + common::stat(&cores, "core:1:forwarded_in");
     assert!(forwarded_in <= 2, "{forwarded_in}");
+}
+
+/// `stats detail`: off until switched on; then classic get/set/delete are
+/// counted per key prefix on whichever core the connection is on, and the
+/// dump sums the cores (keys here live on both). Meta commands, incr and
+/// touch are not counted; `stats reset` forgets the counts.
+#[test]
+fn stats_detail_counts_per_prefix_across_cores() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    exchange(
+        &mut c,
+        b"stats detail\r\n",
+        b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+    );
+    exchange(&mut c, b"stats detail dump\r\n", b"END\r\n");
+    let settings = common::stats(&mut c, "settings");
+    assert!(settings.contains(&("detail_enabled".into(), "no".into())));
+    exchange(&mut c, b"set user:0 0 0 1\r\nx\r\n", b"STORED\r\n");
+    exchange(&mut c, b"stats detail dump\r\n", b"END\r\n");
+
+    exchange(&mut c, b"stats detail on\r\n", b"OK\r\n");
+    // Another connection (perhaps on the other core) sees it switched on.
+    let mut other = server.connect();
+    let settings = common::stats(&mut other, "settings");
+    assert!(settings.contains(&("detail_enabled".into(), "yes".into())));
+    let keys: Vec<String> = keys_on(0, 2, "user:")
+        .into_iter()
+        .chain(keys_on(1, 2, "user:"))
+        .collect();
+    for key in &keys {
+        exchange(
+            &mut c,
+            format!("set {key} 0 0 1\r\nx\r\n").as_bytes(),
+            b"STORED\r\n",
+        );
+        exchange(
+            &mut c,
+            format!("incr {key} 1\r\n").as_bytes(),
+            b"CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+        );
+    }
+    let values: String = keys
+        .iter()
+        .map(|key| format!("VALUE {key} 0 1\r\nx\r\n"))
+        .collect();
+    exchange(
+        &mut c,
+        format!("get {} user:none\r\nmg {} v\r\n", keys.join(" "), keys[0]).as_bytes(),
+        format!("{values}END\r\nVA 1\r\nx\r\n").as_bytes(),
+    );
+    exchange(
+        &mut other,
+        format!("delete {}\r\n", keys[3]).as_bytes(),
+        b"DELETED\r\n",
+    );
+    exchange(&mut other, b"get session:1 nodelimiter\r\n", b"END\r\n");
+    exchange(
+        &mut c,
+        b"stats detail dump\r\n",
+        b"PREFIX session get 1 hit 0 set 0 del 0\r\n\
+          PREFIX user get 5 hit 4 set 4 del 1\r\nEND\r\n",
+    );
+    exchange(&mut c, b"stats detail off\r\n", b"OK\r\n");
+    exchange(
+        &mut c,
+        b"get user:0\r\n",
+        b"VALUE user:0 0 1\r\nx\r\nEND\r\n",
+    );
+    exchange(
+        &mut c,
+        b"stats detail dump\r\n",
+        b"PREFIX session get 1 hit 0 set 0 del 0\r\n\
+          PREFIX user get 5 hit 4 set 4 del 1\r\nEND\r\n",
+    );
+    exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
+    exchange(&mut c, b"stats detail dump\r\n", b"END\r\n");
+}
+
+/// Counters memcached keeps per command rather than per shard: one
+/// flush_all counts once however many cores run it; sets refused for size
+/// count as `store_too_large`. `stats settings` carries the fields
+/// memcached's own tests read.
+#[test]
+fn server_wide_counters_and_settings() {
+    let server = TestServer::start(&["-I", "1k"]);
+    let mut c = server.connect();
+    exchange(&mut c, b"flush_all\r\n", b"OK\r\n");
+    exchange(&mut c, b"flush_all noreply\r\nmn\r\n", b"MN\r\n");
+    let big = "x".repeat(2048);
+    exchange(
+        &mut c,
+        format!("set big 0 0 {}\r\n{big}\r\n", big.len()).as_bytes(),
+        b"SERVER_ERROR object too large for cache\r\n",
+    );
+    let stats = common::stats(&mut c, "");
+    assert_eq!(common::stat(&stats, "cmd_flush"), 2);
+    assert_eq!(common::stat(&stats, "store_too_large"), 1);
+    assert_eq!(common::stat(&stats, "store_no_memory"), 0);
+    assert!(common::stat(&stats, "hash_bytes") > 0);
+    exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
+    let stats = common::stats(&mut c, "");
+    assert_eq!(common::stat(&stats, "cmd_flush"), 0);
+    assert_eq!(common::stat(&stats, "store_too_large"), 0);
+    let settings = common::stats(&mut c, "settings");
+    for (name, value) in [
+        ("inter", "127.0.0.1"),
+        ("udpport", "0"),
+        ("domain_socket", "NULL"),
+        ("flush_enabled", "yes"),
+        ("auth_enabled_sasl", "no"),
+        ("cas_enabled", "yes"),
+        ("stat_key_prefix", ":"),
+        ("item_size_max", "1024"),
+    ] {
+        assert!(
+            settings.contains(&(name.into(), value.into())),
+            "{name} {value}: {settings:?}"
+        );
+    }
 }
 
 /// memcached unlinks the old value of a `set` (and of any `ms`) refused as

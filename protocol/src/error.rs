@@ -191,6 +191,19 @@ impl ParseError {
         self
     }
 
+    /// A storage command refused for a value over the item size limit
+    /// (memcached counts these as `store_too_large`).
+    pub fn is_too_large(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::TooLarge
+                | ErrorKind::Binary {
+                    status: binary::Status::TooLarge,
+                    ..
+                }
+        )
+    }
+
     /// Appends the reply memcached sends for this error (possibly nothing).
     pub fn write_reply(&self, out: &mut Vec<u8>) {
         if self.silent {

@@ -11,7 +11,7 @@ use segcore_protocol::{Limits, ParseError};
 
 use super::op::{Op, Outcome, StoreFields};
 use super::proto::{owner_of, Flow, Protocol, ReplyState};
-use super::stats;
+use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
     ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, StoreMode, StoreResult,
@@ -136,15 +136,7 @@ impl Protocol for Binary {
                 return;
             }
             Command::Stat => {
-                if req.key == b"reset" {
-                    for core in 0..cores {
-                        f(core, &Op::ResetStats);
-                    }
-                } else if stats::is_known_group(req.key) {
-                    for core in 0..cores {
-                        f(core, &Op::Stats);
-                    }
-                }
+                stats::for_each_core_op(stats::query(req.key), cores, f);
                 return;
             }
             Command::Quit { .. }
@@ -247,9 +239,13 @@ impl Protocol for Binary {
         core: &Core,
     ) -> Flow {
         match req.command {
-            Command::Flush { quiet: false, .. } | Command::NoOp | Command::Verbosity { .. } => {
-                ok(out, req, 0, &[], &[], &[])
+            Command::Flush { quiet, .. } => {
+                core.counters.borrow_mut().cmd_flush += 1;
+                if !quiet {
+                    ok(out, req, 0, &[], &[], &[]);
+                }
             }
+            Command::NoOp | Command::Verbosity { .. } => ok(out, req, 0, &[], &[], &[]),
             Command::Version => ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
             Command::Quit { quiet } => {
                 if !quiet {
@@ -257,17 +253,32 @@ impl Protocol for Binary {
                 }
                 return Flow::Close;
             }
-            // memcached answers a reset with the terminating empty stat.
-            Command::Stat if req.key == b"reset" => ok(out, req, 0, &[], &[], &[]),
             Command::Stat => {
-                match stats::render(req.key, &state.reports, core) {
-                    Some(lines) => {
-                        for (name, value) in &lines {
-                            ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
-                        }
-                        ok(out, req, 0, &[], &[], &[]);
+                // Every answer but an error ends with the empty stat (all a
+                // reset or a detail switch gets).
+                let answered = match stats::query(req.key) {
+                    StatsQuery::Reset | StatsQuery::Detail(_) => true,
+                    StatsQuery::DetailDump => {
+                        let mut dump = Vec::new();
+                        stats::write_detail_dump(&mut dump, &state.reports);
+                        ok(out, req, 0, &[], b"detailed", &dump);
+                        true
                     }
-                    None => error(out, req, Status::KeyNotFound),
+                    StatsQuery::Group(group) => match stats::render(group, &state.reports, core) {
+                        Some(lines) => {
+                            for (name, value) in &lines {
+                                ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
+                            }
+                            true
+                        }
+                        None => false,
+                    },
+                    StatsQuery::DetailUsage | StatsQuery::Unknown => false,
+                };
+                if answered {
+                    ok(out, req, 0, &[], &[], &[]);
+                } else {
+                    error(out, req, Status::KeyNotFound);
                 }
                 state.reports.clear();
             }
@@ -283,5 +294,16 @@ impl Protocol for Binary {
 
     fn closes(req: &Request<'_>) -> bool {
         matches!(req.command, Command::Quit { .. })
+    }
+
+    fn counts_in_detail(req: &Request<'_>) -> bool {
+        matches!(
+            req.command,
+            Command::Get { .. }
+                | Command::GetAndTouch { .. }
+                | Command::Store { .. }
+                | Command::Concat { .. }
+                | Command::Delete { .. }
+        )
     }
 }

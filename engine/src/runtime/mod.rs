@@ -7,6 +7,7 @@
 //! - [`text`], [`binary`]: the wire protocols on top of ops.
 //! - [`connection`]: a client connection's read/execute/write loop.
 //! - [`stats`]: `stats` output, summed from per-core reports.
+//! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //!
 //! Nothing on the request path is shared between cores: each core's state
@@ -17,6 +18,7 @@
 pub mod binary;
 pub mod connection;
 pub mod op;
+pub mod prefix_stats;
 pub mod proto;
 pub mod router;
 pub mod signal;
@@ -36,6 +38,7 @@ use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
 use op::{ConnCounters, CoreAccess, CoreReport};
+use prefix_stats::PrefixStats;
 use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
 
@@ -117,6 +120,8 @@ pub struct Core {
     pub shard: RefCell<Shard>,
     /// Connection counters.
     pub counters: RefCell<ConnCounters>,
+    /// `stats detail` counts of this core's connections.
+    pub prefixes: RefCell<PrefixStats>,
     /// Cross-core forwarding.
     pub router: Router,
     /// Fired when the server starts shutting down.
@@ -145,6 +150,7 @@ impl Core {
             buckets: shard.bucket_occupancy(),
             index_bytes: shard.index_bytes(),
             dead_bytes: shard.dead_bytes(),
+            prefixes: self.prefixes.borrow().snapshot(),
         }
     }
 
@@ -167,6 +173,11 @@ impl CoreAccess for Core {
 
     fn reset_counters(&self) {
         self.counters.borrow_mut().reset();
+        self.prefixes.borrow_mut().clear();
+    }
+
+    fn set_detail(&self, on: bool) {
+        self.prefixes.borrow_mut().set_enabled(on);
     }
 }
 
@@ -381,6 +392,7 @@ async fn core_main(
         settings: settings.clone(),
         shard: RefCell::new(shard),
         counters: RefCell::new(ConnCounters::default()),
+        prefixes: RefCell::new(PrefixStats::default()),
         router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),
         phase: phase.clone(),

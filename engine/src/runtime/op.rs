@@ -9,6 +9,7 @@
 //! over how bytes are held: `&[u8]` inline, a [`Span`] of the message's
 //! arena when crossing cores.
 
+use super::prefix_stats::PrefixCounts;
 use crate::storage::{
     ArithRequest, ArithResult, DebugInfo, DeleteResult, HashedKey, MetaDeleteOptions,
     MetaGetOptions, Shard, ShardStats, StoreMode, StoreRequest, StoreResult,
@@ -114,6 +115,11 @@ pub enum Op<B> {
     Stats,
     /// `stats reset`, on every core.
     ResetStats,
+    /// `stats detail on|off`, on every core.
+    Detail {
+        /// Whether per-prefix counting is on.
+        on: bool,
+    },
 }
 
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
@@ -123,6 +129,8 @@ pub trait CoreAccess {
     fn report(&self, shard: &Shard) -> CoreReport;
     /// Zeroes the core's connection counters (`stats reset`).
     fn reset_counters(&self);
+    /// Turns per-prefix counting on or off (`stats detail on|off`).
+    fn set_detail(&self, on: bool);
 }
 
 impl ConnCounters {
@@ -195,7 +203,7 @@ impl<B> Op<B> {
             | Op::Touch { key, .. }
             | Op::Debug { key }
             | Op::Unlink { key } => Some(key),
-            Op::Flush { .. } | Op::Stats | Op::ResetStats => None,
+            Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Detail { .. } => None,
         }
     }
 
@@ -220,6 +228,7 @@ impl<B> Op<B> {
             Op::Flush { delay } => Op::Flush { delay },
             Op::Stats => Op::Stats,
             Op::ResetStats => Op::ResetStats,
+            Op::Detail { on } => Op::Detail { on },
         }
     }
 }
@@ -264,8 +273,8 @@ pub enum Outcome<B> {
     Touched(bool),
     /// me.
     Debug(Option<DebugInfo>),
-    /// flush_all done.
-    Flushed,
+    /// A whole-core op (flush_all, `stats reset`, `stats detail`) done.
+    Done,
     /// An unlink done (nothing to tell the client).
     Unlinked,
     /// A core's counters (shard and connections).
@@ -289,6 +298,8 @@ pub struct CoreReport {
     pub index_bytes: usize,
     /// Dead bytes in segments in use.
     pub dead_bytes: u64,
+    /// `stats detail` counts of this core's connections.
+    pub prefixes: Vec<(Box<[u8]>, PrefixCounts)>,
 }
 
 /// Per-core connection counters: plain integers, summed on request.
@@ -310,6 +321,12 @@ pub struct ConnCounters {
     pub bytes_read: u64,
     /// Bytes written to clients.
     pub bytes_written: u64,
+    /// flush_all commands (counted once, on the core that received them,
+    /// though every shard runs them).
+    pub cmd_flush: u64,
+    /// Storage commands refused because the value is over the item size
+    /// limit (refused by the parser, so no shard sees them).
+    pub store_too_large: u64,
 }
 
 impl<B> Outcome<B> {
@@ -333,7 +350,7 @@ impl<B> Outcome<B> {
             Outcome::Arith(r) => Outcome::Arith(r),
             Outcome::Touched(r) => Outcome::Touched(r),
             Outcome::Debug(r) => Outcome::Debug(r),
-            Outcome::Flushed => Outcome::Flushed,
+            Outcome::Done => Outcome::Done,
             Outcome::Unlinked => Outcome::Unlinked,
             Outcome::Stats(s) => Outcome::Stats(s),
         }
@@ -399,13 +416,17 @@ pub fn execute<'s>(
         }
         Op::Flush { delay } => {
             shard.flush_all(delay);
-            Outcome::Flushed
+            Outcome::Done
         }
         Op::Stats => Outcome::Stats(Box::new(core.report(shard))),
         Op::ResetStats => {
             shard.reset_stats();
             core.reset_counters();
-            Outcome::Flushed
+            Outcome::Done
+        }
+        Op::Detail { on } => {
+            core.set_detail(on);
+            Outcome::Done
         }
     }
 }
@@ -509,6 +530,7 @@ mod tests {
                 }
             }
             fn reset_counters(&self) {}
+            fn set_detail(&self, _: bool) {}
         }
         let report = ShardOnly;
         let mut inline = shard();

@@ -92,6 +92,26 @@ pub trait Protocol {
     /// Whether the connection closes after this request (so nothing after
     /// it in the buffer runs).
     fn closes(req: &Self::Request<'_>) -> bool;
+
+    /// Whether `stats detail` counts `req`'s ops: memcached counts the
+    /// classic get, storage and delete commands, not meta ones.
+    fn counts_in_detail(req: &Self::Request<'_>) -> bool;
+}
+
+/// Counts an op in `stats detail` when that is on and `req` is counted.
+#[inline]
+fn count_detail<P: Protocol, B>(
+    core: &Core,
+    req: &P::Request<'_>,
+    op: &Op<&[u8]>,
+    outcome: &Outcome<B>,
+) {
+    if P::counts_in_detail(req) {
+        let mut prefixes = core.prefixes.borrow_mut();
+        if prefixes.enabled() {
+            prefixes.record(op, outcome);
+        }
+    }
 }
 
 /// How a batch ended.
@@ -168,17 +188,21 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                 P::for_each_op(&req, cores, &mut |owner, op| {
                     if owner == me {
                         let outcome = execute(&mut shard_borrow, op, core);
+                        count_detail::<P, _>(core, &req, op, &outcome);
                         P::reply_op(&req, op, outcome, out, &mut state);
                     } else {
                         let outcome = remote_outcome(replies, cursors, owner);
                         match outcome {
-                            Some((outcome, arena)) => P::reply_op(
-                                &req,
-                                op,
-                                outcome.clone().map(|s| s.get(arena)),
-                                out,
-                                &mut state,
-                            ),
+                            Some((outcome, arena)) => {
+                                count_detail::<P, _>(core, &req, op, outcome);
+                                P::reply_op(
+                                    &req,
+                                    op,
+                                    outcome.clone().map(|s| s.get(arena)),
+                                    out,
+                                    &mut state,
+                                )
+                            }
                             // The owner is gone (shutting down).
                             None => out.extend_from_slice(b"SERVER_ERROR shutting down\r\n"),
                         }
@@ -194,6 +218,9 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             }
             Err(e) if at < end || !matches!(stop, Stop::More) => {
                 e.write_reply(out);
+                if e.is_too_large() {
+                    core.counters.borrow_mut().store_too_large += 1;
+                }
                 let mut scratch = [0; MAX_KEY_LEN];
                 if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {
                     if owner == me {

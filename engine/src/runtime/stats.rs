@@ -3,13 +3,64 @@
 //! per core, no shared atomics); they are summed here. Not on the hot path,
 //! so plain `String`s are fine.
 
-use super::op::{ConnCounters, CoreReport};
+use super::op::{ConnCounters, CoreReport, Op};
 use super::Core;
 use crate::storage::ShardStats;
 
-/// `stats` groups segcore answers.
-pub fn is_known_group(args: &[u8]) -> bool {
-    matches!(args, b"" | b"settings" | b"cores" | b"segments")
+/// What a `stats` request (the text command's arguments, or the binary
+/// Stat key) asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatsQuery<'a> {
+    /// A group rendered from every core's report (`""`, `settings`, ...).
+    Group(&'a [u8]),
+    /// `stats reset`.
+    Reset,
+    /// `stats detail on` (`true`) or `off`.
+    Detail(bool),
+    /// `stats detail dump`.
+    DetailDump,
+    /// `stats detail` without one of its subcommands.
+    DetailUsage,
+    /// A group segcore does not have.
+    Unknown,
+}
+
+/// Classifies `stats` arguments: the first word picks the group; extra
+/// words after it are ignored, as memcached ignores them.
+pub fn query(args: &[u8]) -> StatsQuery<'_> {
+    let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    match words.next() {
+        None => StatsQuery::Group(b""),
+        Some(b"reset") => StatsQuery::Reset,
+        Some(b"detail") => match words.next() {
+            Some(b"on") => StatsQuery::Detail(true),
+            Some(b"off") => StatsQuery::Detail(false),
+            Some(b"dump") => StatsQuery::DetailDump,
+            _ => StatsQuery::DetailUsage,
+        },
+        Some(group @ (b"settings" | b"cores" | b"segments" | b"slabs" | b"items" | b"sizes")) => {
+            StatsQuery::Group(group)
+        }
+        Some(_) => StatsQuery::Unknown,
+    }
+}
+
+/// Calls `f(core, op)` for the op every core must run for `query`.
+pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+    let op = match query {
+        StatsQuery::Reset => Op::ResetStats,
+        StatsQuery::Detail(on) => Op::Detail { on },
+        StatsQuery::Group(_) | StatsQuery::DetailDump => Op::Stats,
+        StatsQuery::DetailUsage | StatsQuery::Unknown => return,
+    };
+    for core in 0..cores {
+        f(core, &op);
+    }
+}
+
+/// `stats detail dump` of the cores' reports.
+pub fn write_detail_dump(out: &mut Vec<u8>, reports: &[CoreReport]) {
+    super::prefix_stats::write_dump(out, reports.iter().map(|r| r.prefixes.as_slice()));
 }
 
 fn rusage() -> ((u64, u32), (u64, u32)) {
@@ -28,11 +79,11 @@ fn seconds((secs, micros): (u64, u32)) -> String {
 }
 
 /// The lines of a `stats` group, or `None` for an unknown group.
-pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
+pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
     let settings = &core.settings;
     let mut lines: Vec<(String, String)> = Vec::new();
     let mut put = |name: &str, value: String| lines.push((name.to_string(), value));
-    match args {
+    match group {
         b"" => {
             let mut shard = ShardStats::default();
             let mut conns = ConnCounters::default();
@@ -43,7 +94,10 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                 conns.rejected_connections += r.conns.rejected_connections;
                 conns.bytes_read += r.conns.bytes_read;
                 conns.bytes_written += r.conns.bytes_written;
+                conns.cmd_flush += r.conns.cmd_flush;
+                conns.store_too_large += r.conns.store_too_large;
             }
+            let index_bytes: usize = reports.iter().map(|r| r.index_bytes).sum();
             let now = super::unix_now();
             let (user, system) = rusage();
             put("pid", std::process::id().to_string());
@@ -66,11 +120,13 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("connection_structures", conns.curr_connections.to_string());
             put("cmd_get", shard.cmd_get.to_string());
             put("cmd_set", shard.cmd_set.to_string());
-            put("cmd_flush", shard.cmd_flush.to_string());
+            put("cmd_flush", conns.cmd_flush.to_string());
             put("cmd_touch", shard.cmd_touch.to_string());
             put("get_hits", shard.get_hits.to_string());
             put("get_misses", shard.get_misses.to_string());
             put("get_expired", shard.get_expired.to_string());
+            // flush_all empties the index at once, so no later get can
+            // find a flushed item (memcached invalidates lazily).
             put("get_flushed", "0".into());
             put("delete_misses", shard.delete_misses.to_string());
             put("delete_hits", shard.delete_hits.to_string());
@@ -83,13 +139,20 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("cas_badval", shard.cas_badval.to_string());
             put("touch_hits", shard.touch_hits.to_string());
             put("touch_misses", shard.touch_misses.to_string());
+            put("store_too_large", conns.store_too_large.to_string());
+            put("store_no_memory", shard.out_of_memory.to_string());
             put("auth_cmds", "0".into());
             put("auth_errors", "0".into());
             put("bytes_read", conns.bytes_read.to_string());
             put("bytes_written", conns.bytes_written.to_string());
             put("limit_maxbytes", settings.memory_bytes.to_string());
             put("accepting_conns", "1".into());
+            // segcore never stops accepting: a connection over the limit is
+            // accepted and closed (rejected_connections).
+            put("listen_disabled_num", "0".into());
+            put("time_in_listen_disabled_us", "0".into());
             put("threads", settings.cpus.len().to_string());
+            put("hash_bytes", index_bytes.to_string());
             put("bytes", shard.bytes.to_string());
             put("curr_items", shard.curr_items.to_string());
             put("total_items", shard.total_items.to_string());
@@ -102,13 +165,31 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("maxbytes", settings.memory_bytes.to_string());
             put("maxconns", settings.conn_limit.to_string());
             put("tcpport", settings.listen.port().to_string());
-            put("interface", settings.listen.ip().to_string());
+            put("udpport", "0".into());
+            put("inter", settings.listen.ip().to_string());
             put("verbosity", settings.verbosity.to_string());
             put("evictions", "on".into());
+            put("domain_socket", "NULL".into());
             put("num_threads", settings.cpus.len().to_string());
+            put(
+                "stat_key_prefix",
+                char::from(super::prefix_stats::PREFIX_DELIMITER).to_string(),
+            );
+            put(
+                "detail_enabled",
+                if core.prefixes.borrow().enabled() {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .into(),
+            );
             put("cas_enabled", "yes".into());
             put("item_size_max", settings.max_item_size.to_string());
             put("binding_protocol", "auto-negotiate".into());
+            put("auth_enabled_sasl", "no".into());
+            put("auth_enabled_ascii", "no".into());
+            put("flush_enabled", "yes".into());
             put(
                 "shutdown_command",
                 if settings.enable_shutdown {
@@ -122,6 +203,24 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("eviction_policy", settings.eviction.name().into());
             put("cpus", format!("{:?}", settings.cpus));
         }
+        // No slab classes: the per-class sections are empty, and the totals
+        // are the segments' (what memcached tools that poll these, such as
+        // exporters and memcached-tool, need to keep working).
+        b"slabs" => {
+            let malloced: usize = reports
+                .iter()
+                .map(|r| {
+                    let (total, free, size) = r.segments;
+                    (total - free) * size
+                })
+                .sum();
+            put("active_slabs", "0".into());
+            put("total_malloced", malloced.to_string());
+        }
+        b"items" => {}
+        // memcached's answer while item-size tracking is off, as it always
+        // is here.
+        b"sizes" => put("sizes_status", "disabled".into()),
         b"cores" => {
             for r in reports {
                 let c = r.core;
@@ -172,4 +271,56 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
         _ => return None,
     }
     Some(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_classified_by_their_first_words() {
+        let cases: &[(&[u8], StatsQuery<'_>)] = &[
+            (b"", StatsQuery::Group(b"")),
+            (b"settings", StatsQuery::Group(b"settings")),
+            (b"settings extra", StatsQuery::Group(b"settings")),
+            (b"reset", StatsQuery::Reset),
+            (b"detail on", StatsQuery::Detail(true)),
+            (b"detail  off", StatsQuery::Detail(false)),
+            (b"detail dump", StatsQuery::DetailDump),
+            (b"detail", StatsQuery::DetailUsage),
+            (b"detail onion", StatsQuery::DetailUsage),
+            (b"nonsense", StatsQuery::Unknown),
+        ];
+        for (args, expected) in cases {
+            assert_eq!(
+                query(args),
+                *expected,
+                "{:?}",
+                String::from_utf8_lossy(args)
+            );
+        }
+    }
+
+    #[test]
+    fn each_query_broadcasts_its_op_to_every_core() {
+        let ops = |q| {
+            let mut seen: Vec<(usize, Op<()>)> = Vec::new();
+            for_each_core_op(q, 2, &mut |core, op| seen.push((core, op.map(|_| ()))));
+            seen
+        };
+        assert_eq!(
+            ops(StatsQuery::Reset),
+            [(0, Op::ResetStats), (1, Op::ResetStats)]
+        );
+        assert_eq!(
+            ops(StatsQuery::Detail(true)),
+            [(0, Op::Detail { on: true }), (1, Op::Detail { on: true })]
+        );
+        assert_eq!(
+            ops(StatsQuery::DetailDump),
+            [(0, Op::Stats), (1, Op::Stats)]
+        );
+        assert!(ops(StatsQuery::DetailUsage).is_empty());
+        assert!(ops(StatsQuery::Unknown).is_empty());
+    }
 }

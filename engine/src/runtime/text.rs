@@ -7,7 +7,7 @@ use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use super::op::{Hit, Op, Outcome, StoreFields};
 use super::proto::{owner_of, Flow, Protocol, ReplyState};
-use super::stats;
+use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
     ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, MetaGetOptions, StoreMode,
@@ -114,16 +114,7 @@ impl Protocol for Text {
                     f(core, &op);
                 }
             }
-            Request::Stats { args: b"reset" } => {
-                for core in 0..cores {
-                    f(core, &Op::ResetStats);
-                }
-            }
-            Request::Stats { args } if stats::is_known_group(args) => {
-                for core in 0..cores {
-                    f(core, &Op::Stats);
-                }
-            }
+            Request::Stats { args } => stats::for_each_core_op(stats::query(args), cores, f),
             Request::MetaGet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
                 keyed(Op::MetaGet {
@@ -172,8 +163,7 @@ impl Protocol for Text {
                 })
             }),
             Request::MetaDebug(key) => with_meta_key(key, |key| keyed(Op::Debug { key })),
-            Request::Stats { .. }
-            | Request::Version
+            Request::Version
             | Request::Verbosity { .. }
             | Request::SlabsAutomove { .. }
             | Request::Quit
@@ -272,25 +262,38 @@ impl Protocol for Text {
     ) -> Flow {
         match req {
             Request::Get(_) => Reply::End.write(out),
-            Request::FlushAll { noreply: false, .. } => Reply::Ok.write(out),
+            Request::FlushAll { noreply, .. } => {
+                core.counters.borrow_mut().cmd_flush += 1;
+                if !noreply {
+                    Reply::Ok.write(out);
+                }
+            }
             Request::Version => text::write_version(out, core.settings.version.as_bytes()),
             Request::Verbosity { noreply: false, .. }
             | Request::SlabsAutomove { noreply: false } => Reply::Ok.write(out),
             Request::Quit => return Flow::Close,
-            Request::Stats { args: b"reset" } => Reply::Reset.write(out),
             Request::Stats { args } => {
-                match stats::render(args, &state.reports, core) {
-                    Some(lines) => {
-                        for (name, value) in &lines {
-                            text::write_stat(
-                                out,
-                                name.as_bytes(),
-                                text::StatValue::Str(value.as_bytes()),
-                            );
-                        }
-                        Reply::End.write(out);
+                match stats::query(args) {
+                    StatsQuery::Reset => Reply::Reset.write(out),
+                    StatsQuery::Detail(_) => Reply::Ok.write(out),
+                    StatsQuery::DetailDump => stats::write_detail_dump(out, &state.reports),
+                    StatsQuery::DetailUsage => {
+                        out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n")
                     }
-                    None => Reply::Error.write(out),
+                    StatsQuery::Group(group) => match stats::render(group, &state.reports, core) {
+                        Some(lines) => {
+                            for (name, value) in &lines {
+                                text::write_stat(
+                                    out,
+                                    name.as_bytes(),
+                                    text::StatValue::Str(value.as_bytes()),
+                                );
+                            }
+                            Reply::End.write(out);
+                        }
+                        None => Reply::Error.write(out),
+                    },
+                    StatsQuery::Unknown => Reply::Error.write(out),
                 }
                 state.reports.clear();
             }
@@ -310,6 +313,13 @@ impl Protocol for Text {
 
     fn closes(req: &Request<'_>) -> bool {
         matches!(req, Request::Quit)
+    }
+
+    fn counts_in_detail(req: &Request<'_>) -> bool {
+        matches!(
+            req,
+            Request::Get(_) | Request::Store(_) | Request::Delete { .. }
+        )
     }
 }
 

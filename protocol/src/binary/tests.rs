@@ -303,6 +303,7 @@ fn too_large_values_are_refused_before_they_arrive() {
     let e = parse(&p[..24 + 8 + 1], &limits).unwrap_err();
     assert_eq!(e.recovery, Recovery::Skip(p.len()));
     let mut scratch = [0; 250];
+    assert!(e.is_too_large());
     let stale = e.stale_key.expect("a set unlinks its key");
     assert_eq!(stale.key(&p, &mut scratch), Some(&b"k"[..]));
     assert_eq!(

@@ -272,6 +272,7 @@ fn too_large_value_is_refused_and_skipped_without_waiting_for_it() {
     // A huge declaration is refused the same way, nothing is reserved for it.
     let e = parse(b"set k 0 0 2147483645\r\n", &limits).unwrap_err();
     assert_eq!(e.kind, ErrorKind::TooLarge);
+    assert!(e.is_too_large());
     assert_eq!(e.recovery, Recovery::Skip(22 + 2_147_483_645 + 2));
     // Past i32::MAX - 2 the block's length would overflow memcached's int:
     // a bad line, and the line alone is skipped (memcached's issue_70.t).
@@ -280,6 +281,7 @@ fn too_large_value_is_refused_and_skipped_without_waiting_for_it() {
         b"set k 0 0 2147483647\r\n",
     ] {
         let e = parse(line, &limits).unwrap_err();
+        assert!(!e.is_too_large());
         assert_eq!(e.kind, ErrorKind::BadCommandLine);
         assert_eq!(e.recovery, Recovery::Skip(line.len()));
     }

@@ -4,7 +4,7 @@
 //! ```text
 //!  byte  0         1         2         3
 //!       +---------+---------+-------------------+
-//!    0  | key len | bits    | last access (min) |
+//!    0  | key len | bits    | last access       |
 //!       +---------+---------+-------------------+
 //!    4  | value length (u32)                    |
 //!       +---------------------------------------+
@@ -50,7 +50,7 @@ pub struct Header {
     pub key_len: u8,
     /// State bits (`DEAD`, `ACCESSED`, ...).
     pub bits: u8,
-    /// Last access, in minutes since the epoch, wrapping at 2^16.
+    /// Last access, relative to the segment's opening ([`super::access`]).
     pub last_access: u16,
     /// Value length.
     pub value_len: u32,

@@ -7,6 +7,7 @@
 //! - [`memory`]: the up-front, huge-page-backed mapping a shard owns.
 //! - [`segment`]: that memory carved into append-only segments.
 //! - [`item`]: the packed item layout inside a segment.
+//! - [`access`]: an item's last-access time in 16 bits.
 //! - [`location`]: the packed u64 an index slot holds.
 //! - [`index`]: key -> location.
 //! - [`ttl`]: TTL buckets grouping segments by lifetime.
@@ -15,6 +16,7 @@
 //! - [`hash`]: the one hash per key that picks both shard and slot.
 //! - [`stats`]: per-shard counters.
 
+pub mod access;
 pub mod eviction;
 pub mod hash;
 pub mod index;

@@ -22,6 +22,7 @@
 //! An item carries an explicit cas only when a client chose one (meta `E`)
 //! or a merge moved it and its cas had to stay the same.
 
+use super::access;
 use super::eviction::{self, Policy};
 use super::hash::{hash_key, HashedKey};
 use super::index::Index;
@@ -328,7 +329,8 @@ struct NewItem {
     flags: u32,
     cas: u64,
     expire_at: u32,
-    last_access: u16,
+    /// Unix seconds; encoded against the destination segment when written.
+    last_access: u32,
 }
 
 /// One core's cache. See the module docs.
@@ -345,12 +347,6 @@ pub struct Shard {
     expire_cursor: usize,
     merge_cursor: usize,
     stats: ShardStats,
-}
-
-/// Minutes since the epoch, wrapping: the item's last-access clock.
-#[inline]
-fn minutes(now: u32) -> u16 {
-    (now / 60) as u16
 }
 
 impl Shard {
@@ -532,7 +528,7 @@ impl Shard {
         let before = self.segments.header(loc);
         let mut after = before;
         after.bits |= ACCESSED | FETCHED;
-        after.last_access = minutes(self.now);
+        after.last_access = self.access_code(loc, self.now);
         if after != before {
             self.segments.set_header(loc, &after);
         }
@@ -620,7 +616,7 @@ impl Shard {
         let item = self.segments.item(loc);
         Some(DebugInfo {
             ttl: ttl_remaining(item.header.expire_at, self.now),
-            last_access: self.access_age(item.header.last_access),
+            last_access: self.access_age(loc, item.header.last_access),
             cas: self.cas_of(loc),
             fetched: item.header.bits & FETCHED != 0,
             value_len: item.header.value_len as usize,
@@ -628,8 +624,23 @@ impl Shard {
         })
     }
 
-    fn access_age(&self, last_access: u16) -> u64 {
-        u64::from(minutes(self.now).wrapping_sub(last_access)) * 60
+    /// The header code for an access at `at` to the item at `loc`.
+    fn access_code(&self, loc: Location, at: u32) -> u16 {
+        let opened = self.segments.meta(self.segments.segment_of(loc)).created_at;
+        access::encode(at, opened)
+    }
+
+    /// When the item at `loc`, whose header holds `code`, was last accessed.
+    fn accessed_at(&self, loc: Location, code: u16) -> u32 {
+        access::decode(
+            code,
+            self.segments.meta(self.segments.segment_of(loc)).created_at,
+        )
+    }
+
+    /// Seconds since that access (meta `l`, `me`'s `la=`).
+    fn access_age(&self, loc: Location, code: u16) -> u64 {
+        u64::from(self.now.saturating_sub(self.accessed_at(loc, code)))
     }
 
     // ---- writing ----
@@ -679,7 +690,7 @@ impl Shard {
         let header = Header {
             key_len: key_len as u8,
             bits: meta.bits,
-            last_access: meta.last_access,
+            last_access: access::encode(meta.last_access, self.segments.meta(at.0).created_at),
             value_len: value_len as u32,
             expire_at: meta.expire_at,
         };
@@ -776,7 +787,7 @@ impl Shard {
             flags,
             cas: new_cas.unwrap_or(0),
             expire_at,
-            last_access: minutes(self.now),
+            last_access: self.now,
         }
     }
 
@@ -1091,7 +1102,7 @@ impl Shard {
         }
         if !opts.no_bump {
             header.bits |= ACCESSED | FETCHED;
-            header.last_access = minutes(self.now);
+            header.last_access = self.access_code(loc, self.now);
         }
         if header != before {
             self.segments.set_header(loc, &header);
@@ -1100,7 +1111,7 @@ impl Shard {
             item: self.view(loc),
             ttl: remaining,
             hit_before: before.bits & FETCHED != 0,
-            last_access: self.access_age(before.last_access),
+            last_access: self.access_age(loc, before.last_access),
             win,
             stale,
             win_sent,
@@ -1327,7 +1338,7 @@ impl Shard {
                 flags,
                 cas,
                 expire_at: header.expire_at,
-                last_access: header.last_access,
+                last_access: self.accessed_at(old, header.last_access),
             };
             let new = self.write_item(
                 (dst, at),

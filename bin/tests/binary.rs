@@ -70,6 +70,16 @@ fn set(c: &mut TcpStream, key: &[u8], value: &[u8], flags: u32, cas: u64) -> Res
     read_resp(c)
 }
 
+/// A Flush (no delay), and its response.
+fn flush(c: &mut TcpStream) -> Resp {
+    let command = Command::Flush {
+        delay: 0,
+        quiet: false,
+    };
+    send(c, Opcode::Flush, command, b"", b"", 0, 0);
+    read_resp(c)
+}
+
 /// Binary Stat with no key: one response per stat, then an empty one.
 fn stats(c: &mut TcpStream) -> Vec<(String, Vec<u8>)> {
     stats_group(c, b"")
@@ -322,19 +332,7 @@ fn arithmetic_touch_and_control() {
         0,
     );
     assert_eq!(read_resp(&mut c).status, 0);
-    send(
-        &mut c,
-        Opcode::Flush,
-        Command::Flush {
-            delay: 0,
-            quiet: false,
-        },
-        b"",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0);
+    assert_eq!(flush(&mut c).status, 0);
     send(&mut c, Opcode::Get, GET, b"text", b"", 0, 0);
     assert_eq!(read_resp(&mut c).status, 1, "flushed");
 
@@ -568,19 +566,7 @@ fn stat_detail_over_binary() {
     let r = read_resp(&mut c);
     assert_eq!((r.status, r.opaque), (1, 9));
     // flush counts once, though both cores run it.
-    send(
-        &mut c,
-        Opcode::Flush,
-        Command::Flush {
-            delay: 0,
-            quiet: false,
-        },
-        b"",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0);
+    assert_eq!(flush(&mut c).status, 0);
     let flushes = stats(&mut c)
         .into_iter()
         .find(|(name, _)| name == "cmd_flush")

@@ -481,24 +481,16 @@ fn stats_detail_counts_per_prefix_across_cores() {
         b"DELETED\r\n",
     );
     exchange(&mut other, b"get session:1 nodelimiter\r\n", b"END\r\n");
-    exchange(
-        &mut c,
-        b"stats detail dump\r\n",
-        b"PREFIX session get 1 hit 0 set 0 del 0\r\n\
-          PREFIX user get 5 hit 4 set 4 del 1\r\nEND\r\n",
-    );
+    let counted: &[u8] = b"PREFIX session get 1 hit 0 set 0 del 0\r\n\
+        PREFIX user get 5 hit 4 set 4 del 1\r\nEND\r\n";
+    exchange(&mut c, b"stats detail dump\r\n", counted);
     exchange(&mut c, b"stats detail off\r\n", b"OK\r\n");
     exchange(
         &mut c,
         b"get user:0\r\n",
         b"VALUE user:0 0 1\r\nx\r\nEND\r\n",
     );
-    exchange(
-        &mut c,
-        b"stats detail dump\r\n",
-        b"PREFIX session get 1 hit 0 set 0 del 0\r\n\
-          PREFIX user get 5 hit 4 set 4 del 1\r\nEND\r\n",
-    );
+    exchange(&mut c, b"stats detail dump\r\n", counted);
     exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
     exchange(&mut c, b"stats detail dump\r\n", b"END\r\n");
 }

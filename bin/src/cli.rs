@@ -1,14 +1,20 @@
 //! The command line. memcached's flags keep memcached's meanings (`-p`,
-//! `-l`, `-m`, `-c`, `-t`, `-I`, `-v`, `-A`); segcore's own are long-only.
-//! memcached flags that do not apply are accepted and ignored with a
-//! warning, so existing init scripts keep working.
+//! `-l`, `-m`, `-c`, `-t`, `-I`, `-v`, `-A`, `-u`, `-d`, `-P`, `-F`, `-D`,
+//! `-k`, `-r`); segcore's own are long-only. memcached flags that do not
+//! apply are accepted and ignored with a warning, so existing init scripts
+//! keep working; those asking for a guarantee segcore cannot give (SASL,
+//! TLS, a unix socket, no evictions) stop it with an error instead.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use segcore_engine::runtime::prefix_stats::DEFAULT_DELIMITER;
 use segcore_engine::runtime::{unix_now, Settings};
+
+use crate::process::ProcessOptions;
 use segcore_engine::storage::Policy;
 
 /// segcore: a memcached-compatible cache server, one pinned thread per core.
@@ -68,6 +74,35 @@ struct Args {
     #[arg(short = 'A', long = "enable-shutdown")]
     enable_shutdown: bool,
 
+    /// Refuse flush_all, so no client can empty the cache.
+    #[arg(short = 'F', long = "disable-flush-all")]
+    disable_flush_all: bool,
+
+    /// Key prefix delimiter for `stats detail`; giving it also turns the
+    /// per-prefix counts on from the start.
+    #[arg(short = 'D', value_name = "CHAR")]
+    prefix_delimiter: Option<String>,
+
+    /// When started as root, switch to this user.
+    #[arg(short = 'u', long = "user")]
+    user: Option<String>,
+
+    /// Run in the background.
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+
+    /// Write the process id to this file (removed on exit).
+    #[arg(short = 'P', long = "pidfile")]
+    pidfile: Option<PathBuf>,
+
+    /// Lock all memory in RAM.
+    #[arg(short = 'k', long = "lock-memory")]
+    lock_memory: bool,
+
+    /// Raise the core file size limit.
+    #[arg(short = 'r', long = "enable-coredumps")]
+    core_dumps: bool,
+
     /// Microseconds an idle core keeps polling before it sleeps: higher
     /// means lower cross-core latency and more idle CPU.
     #[arg(long = "spin-us", default_value_t = 100)]
@@ -104,6 +139,34 @@ struct Args {
     /// memcached's large memory pages: segcore asks for them anyway.
     #[arg(short = 'L', hide = true)]
     large_pages: bool,
+
+    /// memcached's switch to turn cas off: segcore always keeps cas.
+    #[arg(short = 'C', long = "disable-cas", hide = true)]
+    disable_cas: bool,
+
+    /// memcached's unix socket mask: only meaningful with -s.
+    #[arg(short = 'a', long = "unix-mask", hide = true)]
+    unix_mask: Option<String>,
+
+    /// memcached's unix socket: not served (refused).
+    #[arg(short = 's', long = "unix-socket", hide = true)]
+    unix_socket: Option<String>,
+
+    /// memcached's "no evictions, errors instead": not offered (refused).
+    #[arg(short = 'M', long = "disable-evictions", hide = true)]
+    disable_evictions: bool,
+
+    /// memcached's SASL: not offered (refused).
+    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    sasl: bool,
+
+    /// memcached's ascii auth file: not offered (refused).
+    #[arg(short = 'Y', long = "auth-file", hide = true)]
+    auth_file: Option<String>,
+
+    /// memcached's TLS: not offered (refused).
+    #[arg(short = 'Z', long = "enable-ssl", hide = true)]
+    tls: bool,
 }
 
 fn size(text: &str) -> Result<usize, String> {
@@ -157,7 +220,43 @@ fn allowed_cpus() -> Vec<usize> {
     cpus
 }
 
-fn settings(args: Args) -> Result<Settings, String> {
+fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
+    // Serving without a protection the command line asked for would be
+    // worse than not starting.
+    for (flag, used, why) in [
+        ("-S", args.sasl, "SASL authentication is not supported"),
+        (
+            "-Y",
+            args.auth_file.is_some(),
+            "authentication is not supported",
+        ),
+        ("-Z", args.tls, "TLS is not supported"),
+        (
+            "-s",
+            args.unix_socket.is_some(),
+            "unix sockets are not served (TCP only)",
+        ),
+        (
+            "-M",
+            args.disable_evictions,
+            "segcore always evicts when memory is full (no out-of-memory mode)",
+        ),
+    ] {
+        if used {
+            return Err(format!("memcached option {flag} cannot be honoured: {why}"));
+        }
+    }
+    let prefix_delimiter = match args.prefix_delimiter.as_deref() {
+        None => DEFAULT_DELIMITER,
+        Some(text) => match text.as_bytes() {
+            [byte] if byte.is_ascii_graphic() => *byte,
+            _ => {
+                return Err(format!(
+                    "-D {text:?}: the delimiter must be one printable character"
+                ))
+            }
+        },
+    };
     let ip: IpAddr = args
         .listen
         .parse()
@@ -218,12 +317,21 @@ fn settings(args: Args) -> Result<Settings, String> {
         ("-R", args.requests_per_event.is_some()),
         ("-B", args.binding.is_some()),
         ("-L", args.large_pages),
+        ("-C", args.disable_cas),
+        ("-a", args.unix_mask.is_some()),
     ] {
         if used {
             eprintln!("segcore: warning: memcached option {flag} does not apply to segcore and is ignored");
         }
     }
-    Ok(Settings {
+    let process = ProcessOptions {
+        user: args.user,
+        daemon: args.daemon,
+        pidfile: args.pidfile,
+        lock_memory: args.lock_memory,
+        core_dumps: args.core_dumps,
+    };
+    let settings = Settings {
         listen: SocketAddr::new(ip, args.port),
         cpus,
         memory_bytes,
@@ -233,15 +341,19 @@ fn settings(args: Args) -> Result<Settings, String> {
         conn_limit: args.conn_limit,
         verbosity: args.verbose,
         enable_shutdown: args.enable_shutdown,
+        flush_enabled: !args.disable_flush_all,
+        prefix_delimiter,
+        detail_enabled: args.prefix_delimiter.is_some(),
         version: format!("1.6.21-segcore-{}", env!("CARGO_PKG_VERSION")),
         started_at: unix_now(),
         spin_before_park: Duration::from_micros(args.spin_us),
         expire_budget: 64,
-    })
+    };
+    Ok((settings, process))
 }
 
 /// Parses the command line; on error prints it and returns the exit code.
-pub fn parse() -> Result<Settings, ExitCode> {
+pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
     let args = Args::try_parse().map_err(|e| {
         let _ = e.print();
         ExitCode::from(if e.use_stderr() { 64 } else { 0 })
@@ -257,6 +369,10 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Result<Settings, String> {
+        parse_all(args).map(|(settings, _)| settings)
+    }
+
+    fn parse_all(args: &[&str]) -> Result<(Settings, ProcessOptions), String> {
         let args = Args::try_parse_from(std::iter::once("segcore").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
         settings(args)
@@ -291,7 +407,72 @@ mod tests {
         assert_eq!(s.verbosity, 2);
         assert!(s.enable_shutdown);
         // Harmless memcached flags are accepted.
-        assert!(parse_args(&["-U", "0", "-o", "modern", "-f", "1.25"]).is_ok());
+        assert!(parse_args(&["-U", "0", "-o", "modern", "-f", "1.25", "-C"]).is_ok());
+    }
+
+    /// Debian's /etc/memcached.conf, as its wrapper passes it.
+    #[test]
+    fn a_packaged_memcached_command_line_starts() {
+        let (s, p) = parse_all(&[
+            "-d",
+            "-m",
+            "64",
+            "-p",
+            "11211",
+            "-u",
+            "memcache",
+            "-l",
+            "127.0.0.1",
+            "-P",
+            "/var/run/memcached/memcached.pid",
+        ])
+        .unwrap();
+        assert_eq!(s.memory_bytes, 64 << 20);
+        assert_eq!(
+            p,
+            ProcessOptions {
+                user: Some("memcache".into()),
+                daemon: true,
+                pidfile: Some("/var/run/memcached/memcached.pid".into()),
+                lock_memory: false,
+                core_dumps: false,
+            }
+        );
+        let (_, p) = parse_all(&["-k", "-r"]).unwrap();
+        assert!(p.lock_memory && p.core_dumps && !p.daemon && p.user.is_none());
+    }
+
+    #[test]
+    fn flush_and_detail_flags() {
+        let s = parse_args(&[]).unwrap();
+        assert!(s.flush_enabled && !s.detail_enabled);
+        assert_eq!(s.prefix_delimiter, b':');
+        assert!(s.limits().flush_enabled);
+        let s = parse_args(&["-F", "-D", "/"]).unwrap();
+        assert!(!s.flush_enabled && !s.limits().flush_enabled);
+        assert!(s.detail_enabled);
+        assert_eq!(s.prefix_delimiter, b'/');
+        for bad in [&["-D", ""][..], &["-D", "ab"], &["-D", " "]] {
+            assert!(parse_args(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Flags whose promise segcore cannot keep stop it, saying why.
+    #[test]
+    fn unkeepable_memcached_flags_are_refused() {
+        for args in [
+            &["-S"][..],
+            &["-Y", "/etc/memcached.auth"],
+            &["-Z"],
+            &["-s", "/tmp/memcached.sock"],
+            &["-M"],
+        ] {
+            let e = parse_args(args).unwrap_err();
+            assert!(
+                e.contains(args[0]) && e.contains("cannot be honoured"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

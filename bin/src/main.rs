@@ -1,8 +1,10 @@
 //! The `segcore` server: parse the command line (memcached's flags where
-//! they mean the same), start one executor per core, wait for SIGTERM/SIGINT
-//! (or an enabled `shutdown` command), drain, exit 0.
+//! they mean the same), set the process up as memcached would (limits, `-u`,
+//! `-d`, `-P`), start one executor per core, wait for SIGTERM/SIGINT (or an
+//! enabled `shutdown` command), drain, exit 0.
 
 mod cli;
+mod process;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -10,11 +12,35 @@ use std::time::Duration;
 use segcore_engine::runtime::Server;
 
 fn main() -> ExitCode {
-    let settings = match cli::parse() {
-        Ok(settings) => settings,
+    let (settings, options) = match cli::parse() {
+        Ok(parsed) => parsed,
         Err(code) => return code,
     };
-    raise_memlock_limit();
+    let verbose = settings.verbosity > 0;
+    // Limits first (raising a hard limit needs root), then the identity,
+    // then the fork: all before any executor thread exists.
+    process::raise_memlock_limit();
+    if options.core_dumps {
+        process::raise_core_limit();
+    }
+    let set_up = options
+        .user
+        .as_deref()
+        .map_or(Ok(()), process::drop_privileges)
+        .and_then(|()| {
+            if options.daemon {
+                process::daemonize(verbose)
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(e) = set_up {
+        eprintln!("segcore: {e}");
+        return ExitCode::from(71);
+    }
+    if options.lock_memory {
+        process::lock_all_memory();
+    }
     // Block the stop signals before any executor thread exists, so every
     // thread inherits the mask and only the main thread receives them.
     let signals = stop_signals();
@@ -22,7 +48,6 @@ fn main() -> ExitCode {
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
     }
-    let verbose = settings.verbosity > 0;
     let listen = settings.listen;
     let cpus = settings.cpus.clone();
     let server = match Server::start(settings) {
@@ -31,6 +56,15 @@ fn main() -> ExitCode {
             eprintln!("segcore: {e}");
             return ExitCode::from(1);
         }
+    };
+    // Written once the server listens, removed when this goes out of scope.
+    let _pidfile = match options.pidfile.as_deref().map(process::PidFile::write) {
+        Some(Err(e)) => {
+            eprintln!("segcore: warning: {e}");
+            None
+        }
+        Some(Ok(pidfile)) => Some(pidfile),
+        None => None,
     };
     if verbose {
         eprintln!(
@@ -66,26 +100,5 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         set
-    }
-}
-
-/// glommio's io_uring rings and buffers count against RLIMIT_MEMLOCK on many
-/// kernels. Raise the soft limit to the hard one (to unlimited when allowed);
-/// if that is not enough, `Server::start` reports what to change.
-fn raise_memlock_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
-    unsafe {
-        let mut limit: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut limit) != 0 {
-            return;
-        }
-        let wanted = libc::rlimit {
-            rlim_cur: libc::RLIM_INFINITY,
-            rlim_max: libc::RLIM_INFINITY,
-        };
-        if libc::setrlimit(libc::RLIMIT_MEMLOCK, &wanted) != 0 && limit.rlim_cur < limit.rlim_max {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit);
-        }
     }
 }

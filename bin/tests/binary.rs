@@ -573,3 +573,19 @@ fn stat_detail_over_binary() {
         .map(|(_, value)| value);
     assert_eq!(flushes.as_deref(), Some(&b"1"[..]));
 }
+
+/// With `-F` a binary Flush (quiet or not) gets memcached's auth error and
+/// the items stay.
+#[test]
+fn flush_disabled_over_binary() {
+    let server = TestServer::start(&["-F"]);
+    let mut c = server.connect();
+    assert_eq!(set(&mut c, b"kept", b"v", 0, 0).status, 0);
+    let r = flush(&mut c);
+    assert_eq!(
+        (r.status, r.value.as_slice()),
+        (0x20, &b"Auth failure."[..])
+    );
+    send(&mut c, Opcode::Get, GET, b"kept", b"", 0, 0);
+    assert_eq!(read_resp(&mut c).value, b"v");
+}

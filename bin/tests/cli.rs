@@ -45,6 +45,9 @@ fn bad_values_are_refused() {
         &["--segment-size", "1000"],
         &["-l", "nowhere"],
         &["--eviction", "lru"],
+        &["-S"],
+        &["-M"],
+        &["-D", "ab"],
     ] {
         let (code, text) = run(args);
         assert_eq!(code, 64, "{args:?}: {text}");
@@ -70,4 +73,81 @@ fn help_documents_the_flags() {
     ] {
         assert!(text.contains(flag), "missing {flag}");
     }
+}
+
+/// Polls `done` every 10 ms for up to 20 s.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A packaged memcached's command line (`-d -P ...`): the command returns
+/// at once, the daemon serves from its own session, its pid is in the pid
+/// file, and SIGTERM stops it and removes the file.
+#[test]
+fn daemon_mode_with_a_pid_file() {
+    let dir = std::env::temp_dir().join(format!("segcore-daemon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pidfile = dir.join("segcore.pid");
+    let port = common::free_port();
+    let (code, text) = run(&[
+        "-d",
+        "-P",
+        pidfile.to_str().unwrap(),
+        "-p",
+        &port.to_string(),
+        "--threads",
+        "1",
+        "-m",
+        "8",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    eventually("the daemon answers", || common::answers_version(port));
+    eventually("the pid file", || pidfile.exists());
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: getsid/kill on a pid; no memory is passed.
+    let (session, own_session) = unsafe { (libc::getsid(pid), libc::getsid(0)) };
+    assert_eq!(session, pid, "the daemon leads its own session");
+    assert_ne!(session, own_session);
+    // SAFETY: as above.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    eventually("the pid file is removed at exit", || !pidfile.exists());
+    // SAFETY: signal 0 only checks that the process exists.
+    eventually("the daemon exits", || unsafe { libc::kill(pid, 0) } != 0);
+    std::fs::remove_dir(&dir).unwrap();
+}
+
+/// `-u`: started as root, the server runs as that user; otherwise the flag
+/// changes nothing (memcached ignores it too).
+#[test]
+fn user_flag_drops_root() {
+    let server = common::TestServer::start(&["-u", "nobody"]);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let uids: Vec<u32> = uid_line
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse().unwrap())
+        .collect();
+    // SAFETY: getuid cannot fail.
+    let ours = unsafe { libc::getuid() };
+    if ours == 0 {
+        // SAFETY: getpwnam on a NUL-terminated literal; read at once.
+        let nobody = unsafe { (*libc::getpwnam(c"nobody".as_ptr())).pw_uid };
+        assert!(uids.iter().all(|&u| u == nobody), "{uid_line}");
+    } else {
+        assert_eq!(uids[0], ours, "{uid_line}");
+    }
+    // And it still serves.
+    let mut c = server.connect();
+    common::exchange(&mut c, b"set k 0 0 1\r\nx\r\n", b"STORED\r\n");
 }

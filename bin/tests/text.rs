@@ -538,6 +538,41 @@ fn server_wide_counters_and_settings() {
     }
 }
 
+/// `-F` refuses flush_all (counted all the same, as memcached counts it);
+/// `-D` picks the prefix delimiter and turns `stats detail` on at start.
+#[test]
+fn flush_disabled_and_detail_from_the_command_line() {
+    let server = TestServer::start(&["-F", "-D", "/"]);
+    let mut c = server.connect();
+    exchange(&mut c, b"set img/1 0 0 1\r\nx\r\n", b"STORED\r\n");
+    exchange(
+        &mut c,
+        b"flush_all\r\n",
+        b"CLIENT_ERROR flush_all not allowed\r\n",
+    );
+    exchange(&mut c, b"flush_all 0 noreply\r\nmn\r\n", b"MN\r\n");
+    exchange(
+        &mut c,
+        b"get img/1 user:1\r\n",
+        b"VALUE img/1 0 1\r\nx\r\nEND\r\n",
+    );
+    exchange(
+        &mut c,
+        b"stats detail dump\r\n",
+        b"PREFIX img get 1 hit 1 set 1 del 0\r\nEND\r\n",
+    );
+    let stats = common::stats(&mut c, "");
+    assert_eq!(common::stat(&stats, "cmd_flush"), 2);
+    let settings = common::stats(&mut c, "settings");
+    for (name, value) in [
+        ("flush_enabled", "no"),
+        ("detail_enabled", "yes"),
+        ("stat_key_prefix", "/"),
+    ] {
+        assert!(settings.contains(&(name.into(), value.into())), "{name}");
+    }
+}
+
 /// memcached unlinks the old value of a `set` (and of any `ms`) refused as
 /// too large, so no stale value outlives the attempt to replace it; `add`,
 /// `append` and the rest leave it. Keys on both cores.

@@ -12,6 +12,7 @@ pub fn limits() -> Limits {
         max_value_len: 64,
         max_line_len: 128,
         max_get_line_len: 512,
+        flush_enabled: true,
     }
 }
 

@@ -56,6 +56,8 @@ pub enum ErrorKind {
     /// `slabs reassign`: segcore has no slab classes to move memory
     /// between, so it answers as memcached does with reassignment disabled.
     SlabReassignDisabled,
+    /// `flush_all` on a server started with `-F`.
+    FlushDisabled,
     /// A binary packet that does not start with the request magic: memcached
     /// closes the connection without a reply.
     BinaryBadMagic,
@@ -97,6 +99,7 @@ impl ErrorKind {
             ErrorKind::MetaInvalidDelta => b"CLIENT_ERROR invalid numeric delta value\r\n",
             ErrorKind::MetaOpaqueTooLong => b"CLIENT_ERROR opaque token too long\r\n",
             ErrorKind::SlabReassignDisabled => b"CLIENT_ERROR slab reassignment disabled\r\n",
+            ErrorKind::FlushDisabled => b"CLIENT_ERROR flush_all not allowed\r\n",
             ErrorKind::LineTooLong
             | ErrorKind::HttpRequest
             | ErrorKind::BinaryBadMagic
@@ -202,6 +205,22 @@ impl ParseError {
                     ..
                 }
         )
+    }
+
+    /// A flush refused because flushing is disabled (memcached still
+    /// counts it in `cmd_flush`).
+    pub fn is_refused_flush(&self) -> bool {
+        match self.kind {
+            ErrorKind::FlushDisabled => true,
+            ErrorKind::Binary { status, opcode, .. } => {
+                status == binary::Status::AuthError
+                    && matches!(
+                        binary::Opcode::from_u8(opcode),
+                        Some(binary::Opcode::Flush | binary::Opcode::FlushQ)
+                    )
+            }
+            _ => false,
+        }
     }
 
     /// Appends the reply memcached sends for this error (possibly nothing).

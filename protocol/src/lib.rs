@@ -71,6 +71,9 @@ pub struct Limits {
     /// Longest retrieval line (`get`, `gets`, `gat`, `gats`): multi-key gets
     /// are legitimately long, so they get a bound of their own.
     pub max_get_line_len: usize,
+    /// Whether `flush_all` (binary Flush) is allowed; memcached's `-F`
+    /// turns it off so no client can empty a shared cache.
+    pub flush_enabled: bool,
 }
 
 impl Default for Limits {
@@ -79,6 +82,7 @@ impl Default for Limits {
             max_value_len: 1024 * 1024,
             max_line_len: 2048,
             max_get_line_len: 1024 * 1024,
+            flush_enabled: true,
         }
     }
 }

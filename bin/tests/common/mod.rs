@@ -41,6 +41,18 @@ pub fn free_port() -> u16 {
     panic!("no free port in 20000..32000");
 }
 
+/// Whether something on `port` answers `version` as memcached does.
+pub fn answers_version(port: u16) -> bool {
+    let Ok(mut probe) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = probe.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reply = [0u8; 8];
+    probe.write_all(b"version\r\n").is_ok()
+        && probe.read_exact(&mut reply).is_ok()
+        && &reply == b"VERSION "
+}
+
 impl TestServer {
     /// Starts `segcore --threads 2 -m 16` plus `extra` arguments, on a fresh
     /// port; if the server exits before it answers (its port was taken in
@@ -94,14 +106,7 @@ impl TestServer {
     }
 
     fn answers_version(&self) -> bool {
-        let Ok(mut probe) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = probe.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut reply = [0u8; 8];
-        probe.write_all(b"version\r\n").is_ok()
-            && probe.read_exact(&mut reply).is_ok()
-            && &reply == b"VERSION "
+        answers_version(self.port)
     }
 
     /// The server's process id.

@@ -63,6 +63,12 @@ pub struct Settings {
     pub verbosity: u8,
     /// Honour the `shutdown` command (memcached's `-A`).
     pub enable_shutdown: bool,
+    /// Allow `flush_all` (memcached's `-F` turns it off).
+    pub flush_enabled: bool,
+    /// The byte ending a key's prefix in `stats detail` (memcached's `-D`).
+    pub prefix_delimiter: u8,
+    /// Count `stats detail` from the start (memcached's `-D` does).
+    pub detail_enabled: bool,
     /// The `version` reply.
     pub version: String,
     /// Unix time the server started.
@@ -89,6 +95,7 @@ impl Settings {
     pub fn limits(&self) -> Limits {
         Limits {
             max_value_len: self.max_item_size,
+            flush_enabled: self.flush_enabled,
             ..Limits::default()
         }
     }
@@ -392,7 +399,10 @@ async fn core_main(
         settings: settings.clone(),
         shard: RefCell::new(shard),
         counters: RefCell::new(ConnCounters::default()),
-        prefixes: RefCell::new(PrefixStats::default()),
+        prefixes: RefCell::new(PrefixStats::new(
+            settings.prefix_delimiter,
+            settings.detail_enabled,
+        )),
         router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),
         phase: phase.clone(),

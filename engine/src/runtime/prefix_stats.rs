@@ -10,8 +10,9 @@ use hashbrown::HashMap;
 
 use super::op::{Op, Outcome};
 
-/// The byte that ends a key's prefix (memcached's default `-D`).
-pub const PREFIX_DELIMITER: u8 = b':';
+/// The byte that ends a key's prefix unless `-D` says otherwise
+/// (memcached's default).
+pub const DEFAULT_DELIMITER: u8 = b':';
 
 /// Most distinct prefixes one core tracks: the table is grown by what
 /// clients send, so it is bounded; prefixes past the cap go uncounted.
@@ -40,20 +41,36 @@ impl PrefixCounts {
 }
 
 /// One core's `stats detail` state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PrefixStats {
+    delimiter: u8,
     enabled: bool,
     counts: HashMap<Box<[u8]>, PrefixCounts>,
 }
 
-/// The prefix of `key`, or `None` when it has no delimiter (memcached also
-/// stops looking at a NUL byte).
-fn prefix_of(key: &[u8]) -> Option<&[u8]> {
-    let end = key.iter().position(|&b| b == PREFIX_DELIMITER || b == 0)?;
-    (key[end] == PREFIX_DELIMITER).then_some(&key[..end])
+impl Default for PrefixStats {
+    fn default() -> Self {
+        PrefixStats::new(DEFAULT_DELIMITER, false)
+    }
 }
 
 impl PrefixStats {
+    /// Counts prefixes ending at `delimiter`, from the start if `enabled`.
+    pub fn new(delimiter: u8, enabled: bool) -> PrefixStats {
+        PrefixStats {
+            delimiter,
+            enabled,
+            counts: HashMap::new(),
+        }
+    }
+
+    /// The prefix of `key`, or `None` when it has no delimiter (memcached
+    /// also stops looking at a NUL byte).
+    fn prefix_of<'k>(&self, key: &'k [u8]) -> Option<&'k [u8]> {
+        let end = key.iter().position(|&b| b == self.delimiter || b == 0)?;
+        (key[end] == self.delimiter).then_some(&key[..end])
+    }
+
     /// Whether requests are being counted (`stats detail on`).
     #[inline]
     pub fn enabled(&self) -> bool {
@@ -78,7 +95,7 @@ impl PrefixStats {
             Op::Delete { key, .. } => (key, |c, _| c.deletes += 1),
             _ => return,
         };
-        let Some(prefix) = prefix_of(key) else {
+        let Some(prefix) = self.prefix_of(key) else {
             return;
         };
         let hit = matches!(outcome, Outcome::Hit(_));
@@ -218,6 +235,18 @@ mod tests {
         assert_eq!(
             dump(&[a.snapshot(), b.snapshot()]),
             "PREFIX  get 1 hit 0 set 0 del 0\r\nPREFIX k get 2 hit 2 set 0 del 0\r\nEND\r\n"
+        );
+    }
+
+    #[test]
+    fn the_delimiter_can_be_chosen() {
+        let mut stats = PrefixStats::new(b'/', true);
+        assert!(stats.enabled());
+        stats.record(&get(b"img/1"), &hit());
+        stats.record(&get(b"user:1"), &hit());
+        assert_eq!(
+            dump(&[stats.snapshot()]),
+            "PREFIX img get 1 hit 1 set 0 del 0\r\nEND\r\n"
         );
     }
 

@@ -220,6 +220,8 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                 e.write_reply(out);
                 if e.is_too_large() {
                     core.counters.borrow_mut().store_too_large += 1;
+                } else if e.is_refused_flush() {
+                    core.counters.borrow_mut().cmd_flush += 1;
                 }
                 let mut scratch = [0; MAX_KEY_LEN];
                 if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {

@@ -173,7 +173,7 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("num_threads", settings.cpus.len().to_string());
             put(
                 "stat_key_prefix",
-                char::from(super::prefix_stats::PREFIX_DELIMITER).to_string(),
+                char::from(settings.prefix_delimiter).to_string(),
             );
             put(
                 "detail_enabled",
@@ -189,7 +189,10 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("binding_protocol", "auto-negotiate".into());
             put("auth_enabled_sasl", "no".into());
             put("auth_enabled_ascii", "no".into());
-            put("flush_enabled", "yes".into());
+            put(
+                "flush_enabled",
+                if settings.flush_enabled { "yes" } else { "no" }.into(),
+            );
             put(
                 "shutdown_command",
                 if settings.enable_shutdown {

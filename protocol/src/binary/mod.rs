@@ -518,6 +518,10 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     let Some(body) = buf.get(HEADER_LEN..total) else {
         return Ok(None);
     };
+    if matches!(opcode, Opcode::Flush | Opcode::FlushQ) && !limits.flush_enabled {
+        // memcached's answer to a flush it was told (-F) not to allow.
+        return Err(ParseError::skip(binary_error(Status::AuthError), total));
+    }
     let (extras, rest) = body.split_at(extras_len);
     let (key, value) = rest.split_at(key_len);
     let request = Request {

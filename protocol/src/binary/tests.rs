@@ -291,6 +291,32 @@ fn unknown_opcode_is_answered_and_skipped() {
 }
 
 #[test]
+fn flush_is_refused_when_disabled() {
+    let limits = Limits {
+        flush_enabled: false,
+        ..Limits::default()
+    };
+    for (opcode, extras) in [(0x08u8, &[][..]), (0x18, &[0, 0, 0, 5][..])] {
+        let p = packet(opcode, extras, b"", b"", 7, 0);
+        let e = parse(&p, &limits).unwrap_err();
+        assert_eq!(e.recovery, Recovery::Skip(p.len()));
+        assert!(e.is_refused_flush());
+        // Even the quiet flush gets memcached's auth error.
+        let reply = reply_of(&e);
+        assert_eq!(&reply[..2], &[0x81, opcode]);
+        assert_eq!(u16::from_be_bytes([reply[6], reply[7]]), 0x20);
+        assert_eq!(&reply[12..16], &7u32.to_be_bytes());
+        assert_eq!(&reply[24..], b"Auth failure.");
+    }
+    assert!(
+        parse(&packet(0x08, &[], b"", b"", 7, 0), &Limits::default())
+            .unwrap()
+            .is_some()
+    );
+    assert!(!err(&packet(0x55, &[], b"", b"", 0, 0)).is_refused_flush());
+}
+
+#[test]
 fn too_large_values_are_refused_before_they_arrive() {
     let limits = Limits {
         max_value_len: 4,

@@ -76,7 +76,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         b"incr" => arith(ArithOp::Incr, rest, line_end)?,
         b"decr" => arith(ArithOp::Decr, rest, line_end)?,
         b"touch" => touch(rest, line_end)?,
-        b"flush_all" => flush_all(rest, line_end)?,
+        b"flush_all" => flush_all(rest, line_end, limits)?,
         b"version" => Request::Version,
         b"verbosity" => {
             let (args, n) = split_args::<2>(rest);
@@ -381,7 +381,20 @@ fn touch(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
     })
 }
 
-fn flush_all(rest: &[u8], line_end: usize) -> Result<Request<'_>, ParseError> {
+fn flush_all<'a>(
+    rest: &'a [u8],
+    line_end: usize,
+    limits: &Limits,
+) -> Result<Request<'a>, ParseError> {
+    if !limits.flush_enabled {
+        // memcached refuses before it reads the arguments; a trailing
+        // `noreply` still silences the refusal.
+        let noreply = rest
+            .split(|&b| b == b' ')
+            .rfind(|w| !w.is_empty())
+            .is_some_and(|w| w == b"noreply");
+        return Err(ParseError::skip(ErrorKind::FlushDisabled, line_end).silenced(noreply));
+    }
     let (args, n) = split_args::<2>(rest);
     if n > 2 {
         return Err(ParseError::skip(ErrorKind::UnknownCommand, line_end));

@@ -460,6 +460,38 @@ fn touch_flush_and_misc() {
         Recovery::Skip(13),
     );
     assert_err(b"flush_all 1 2 3\r\n", b"ERROR\r\n", Recovery::Skip(17));
+    // -F: refused whatever the arguments; noreply silences the refusal.
+    let no_flush = Limits {
+        flush_enabled: false,
+        ..Limits::default()
+    };
+    for (line, reply) in [
+        (
+            &b"flush_all\r\n"[..],
+            &b"CLIENT_ERROR flush_all not allowed\r\n"[..],
+        ),
+        (
+            b"flush_all 10\r\n",
+            b"CLIENT_ERROR flush_all not allowed\r\n",
+        ),
+        (
+            b"flush_all x\r\n",
+            b"CLIENT_ERROR flush_all not allowed\r\n",
+        ),
+        (b"flush_all noreply\r\n", b""),
+        (b"flush_all 0  noreply \r\n", b""),
+    ] {
+        let e = parse(line, &no_flush).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FlushDisabled);
+        assert!(e.is_refused_flush());
+        assert_eq!(e.recovery, Recovery::Skip(line.len()));
+        let mut out = Vec::new();
+        e.write_reply(&mut out);
+        assert_eq!(out, reply, "{:?}", String::from_utf8_lossy(line));
+    }
+    assert!(!parse(b"flush_all x\r\n", &Limits::default())
+        .unwrap_err()
+        .is_refused_flush());
 
     assert_eq!(ok(b"version\r\n"), Request::Version);
     assert_eq!(

@@ -6,13 +6,14 @@
 use segcore_protocol::{binary, text, Limits, ParseError, Recovery};
 
 /// Small limits so the fuzzer reaches the "too large" and "line too long"
-/// paths with short inputs.
-pub fn limits() -> Limits {
+/// paths with short inputs; inputs of odd length run with flushing
+/// disabled (`-F`), so both configurations are explored.
+pub fn limits_for(data: &[u8]) -> Limits {
     Limits {
         max_value_len: 64,
         max_line_len: 128,
         max_get_line_len: 512,
-        flush_enabled: true,
+        flush_enabled: data.len() % 2 == 0,
     }
 }
 
@@ -56,7 +57,7 @@ fn drive<'a, R: PartialEq + std::fmt::Debug>(
 
 /// Text and meta commands.
 pub fn check_text(data: &[u8]) -> usize {
-    let limits = limits();
+    let limits = limits_for(data);
     drive(
         data,
         |buf| text::parse(buf, &limits),
@@ -76,7 +77,7 @@ pub fn check_text(data: &[u8]) -> usize {
 
 /// Binary packets.
 pub fn check_binary(data: &[u8]) -> usize {
-    let limits = limits();
+    let limits = limits_for(data);
     drive(
         data,
         |buf| binary::parse(buf, &limits),

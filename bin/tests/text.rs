@@ -573,6 +573,67 @@ fn flush_disabled_and_detail_from_the_command_line() {
     }
 }
 
+/// `stats conns`: every listener (one per core) and client by fd, with
+/// memcached's fields; a client that sent half a request is `conn_nread`.
+#[test]
+fn stats_conns_lists_listeners_and_clients() {
+    let server = TestServer::start(&[]);
+    let mut waiting = server.connect();
+    waiting.write_all(b"set foo 0 0 6\r\n").unwrap();
+    let mut c = server.connect();
+    let waiting_addr = format!("tcp:{}", waiting.local_addr().unwrap());
+    let own_addr = format!("tcp:{}", c.local_addr().unwrap());
+    let listen_addr = format!("tcp:127.0.0.1:{}", server.port);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let stats = loop {
+        let stats = common::stats(&mut c, "conns");
+        let fd_of = |addr: &str| {
+            stats
+                .iter()
+                .find(|(k, v)| k.ends_with(":addr") && v == addr)
+                .map(|(k, _)| k.trim_end_matches(":addr").to_string())
+        };
+        let nread = fd_of(&waiting_addr)
+            .is_some_and(|fd| stats.contains(&(format!("{fd}:state"), "conn_nread".into())));
+        if nread {
+            break stats;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stats:?}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let listeners: Vec<&String> = stats
+        .iter()
+        .filter(|(_, v)| v == "conn_listening")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(listeners.len(), 2, "one listener per core: {stats:?}");
+    for state in listeners {
+        let fd = state.trim_end_matches(":state");
+        assert!(stats.contains(&(format!("{fd}:addr"), listen_addr.clone())));
+    }
+    let own = stats
+        .iter()
+        .find(|(k, v)| k.ends_with(":addr") && *v == own_addr)
+        .map(|(k, _)| k.trim_end_matches(":addr").to_string())
+        .expect("the asking connection is listed");
+    for (field, value) in [
+        ("listen_addr", listen_addr.as_str()),
+        ("state", "conn_parse_cmd"),
+        ("secs_since_last_cmd", "0"),
+    ] {
+        assert!(
+            stats.contains(&(format!("{own}:{field}"), value.into())),
+            "{field}: {stats:?}"
+        );
+    }
+    // Finishing the request puts the other one back to waiting for commands.
+    waiting.write_all(b"foobar\r\n").unwrap();
+    let mut reply = [0u8; 8];
+    std::io::Read::read_exact(&mut waiting, &mut reply).unwrap();
+    assert_eq!(&reply, b"STORED\r\n");
+    drop(waiting);
+}
+
 /// memcached unlinks the old value of a `set` (and of any `ms`) refused as
 /// too large, so no stale value outlives the attempt to replace it; `add`,
 /// `append` and the rest leave it. Keys on both cores.

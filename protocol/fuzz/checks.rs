@@ -13,7 +13,7 @@ pub fn limits_for(data: &[u8]) -> Limits {
         max_value_len: 64,
         max_line_len: 128,
         max_get_line_len: 512,
-        flush_enabled: data.len() % 2 == 0,
+        flush_enabled: data.len().is_multiple_of(2),
     }
 }
 

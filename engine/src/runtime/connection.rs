@@ -7,6 +7,7 @@
 //! (waiting for the client to take them) before more is read, so a client
 //! that pipelines without reading stalls itself, not the server.
 
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -14,6 +15,7 @@ use glommio::net::TcpStream;
 use segcore_protocol::Protocol as Wire;
 
 use super::binary::Binary;
+use super::conns::ConnEntry;
 use super::proto::{run_batch, BatchEnd, Flow};
 use super::text::Text;
 use super::Core;
@@ -76,14 +78,62 @@ impl ReadBuf {
     }
 }
 
+/// A connection's place in its core's table and counters, given back
+/// however the connection ends.
+struct Registered<'a> {
+    core: &'a Core,
+    slot: Option<usize>,
+}
+
+impl<'a> Registered<'a> {
+    fn new(core: &'a Core, stream: &TcpStream) -> Self {
+        {
+            let mut counters = core.counters.borrow_mut();
+            counters.curr_connections += 1;
+            counters.total_connections += 1;
+        }
+        let slot = match (stream.peer_addr(), stream.local_addr()) {
+            (Ok(peer), Ok(local)) => Some(core.conns.borrow_mut().add(ConnEntry {
+                fd: stream.as_raw_fd(),
+                peer,
+                local,
+                last_cmd: core.last_tick.get(),
+                mid_request: false,
+            })),
+            // Already gone: nothing to list.
+            _ => None,
+        };
+        Registered { core, slot }
+    }
+
+    /// After a read: whether it completed any request (the time of the
+    /// last command), and whether part of one waits for the rest.
+    #[inline]
+    fn read_done(&self, ran: bool, mid_request: bool) {
+        if let Some(slot) = self.slot {
+            if let Some(entry) = self.core.conns.borrow_mut().get_mut(slot) {
+                if ran {
+                    entry.last_cmd = self.core.last_tick.get();
+                }
+                entry.mid_request = mid_request;
+            }
+        }
+    }
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot {
+            self.core.conns.borrow_mut().remove(slot);
+        }
+        self.core.counters.borrow_mut().curr_connections -= 1;
+    }
+}
+
 /// Serves one connection until the client leaves, asks to quit, sends
 /// something that closes it, or the server stops.
 pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
-    {
-        let mut counters = core.counters.borrow_mut();
-        counters.curr_connections += 1;
-        counters.total_connections += 1;
-    }
+    let registered = Registered::new(&core, &stream);
     let _ = stream.set_nodelay(true);
     let max = core.limits.max_value_len + core.limits.max_get_line_len + 4096;
     let mut input = ReadBuf::new(max);
@@ -109,6 +159,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
             input.consume(skip);
             discard -= skip;
         }
+        let mut ran = false;
         while !input.unread().is_empty() {
             let wire = *wire.get_or_insert_with(|| Wire::detect(input.unread()[0]));
             let end: BatchEnd = match wire {
@@ -120,6 +171,7 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 }
             };
             input.consume(end.consumed);
+            ran |= end.consumed > 0;
             discard = end.discard;
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
@@ -140,10 +192,11 @@ pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
                 break;
             }
         }
+        registered.read_done(ran, discard > 0 || !input.unread().is_empty());
         if stop.fired() {
             break;
         }
     }
     let _ = stream.close().await;
-    core.counters.borrow_mut().curr_connections -= 1;
+    drop(registered);
 }

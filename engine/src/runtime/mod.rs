@@ -6,6 +6,7 @@
 //! - [`proto`]: running one read's worth of pipelined requests in order.
 //! - [`text`], [`binary`]: the wire protocols on top of ops.
 //! - [`connection`]: a client connection's read/execute/write loop.
+//! - [`conns`]: each core's open connections, for `stats conns`.
 //! - [`stats`]: `stats` output, summed from per-core reports.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
@@ -17,6 +18,7 @@
 
 pub mod binary;
 pub mod connection;
+pub mod conns;
 pub mod op;
 pub mod prefix_stats;
 pub mod proto;
@@ -37,6 +39,7 @@ use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
+use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport};
 use prefix_stats::PrefixStats;
 use router::{Envelope, ReplyEnvelope, Router};
@@ -129,6 +132,10 @@ pub struct Core {
     pub counters: RefCell<ConnCounters>,
     /// `stats detail` counts of this core's connections.
     pub prefixes: RefCell<PrefixStats>,
+    /// This core's client connections (`stats conns`).
+    pub conns: RefCell<ConnTable>,
+    /// This core's listening socket: fd and address.
+    pub listening: Option<(i32, SocketAddr)>,
     /// Cross-core forwarding.
     pub router: Router,
     /// Fired when the server starts shutting down.
@@ -158,6 +165,8 @@ impl Core {
             index_bytes: shard.index_bytes(),
             dead_bytes: shard.dead_bytes(),
             prefixes: self.prefixes.borrow().snapshot(),
+            listening: self.listening,
+            clients: self.conns.borrow().snapshot(),
         }
     }
 
@@ -392,6 +401,10 @@ async fn core_main(
     // glommio numbers mesh peers in the order they join, not by executor:
     // a core's identity (which keys it owns) is its request-mesh peer id.
     let id = request_tx.peer_id();
+    let listening = listener
+        .local_addr()
+        .ok()
+        .map(|addr| (std::os::fd::AsRawFd::as_raw_fd(&listener), addr));
     let core = Rc::new(Core {
         id,
         cores: settings.cpus.len(),
@@ -403,6 +416,8 @@ async fn core_main(
             settings.prefix_delimiter,
             settings.detail_enabled,
         )),
+        conns: RefCell::new(ConnTable::default()),
+        listening,
         router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),
         phase: phase.clone(),

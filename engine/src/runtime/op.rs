@@ -300,6 +300,10 @@ pub struct CoreReport {
     pub dead_bytes: u64,
     /// `stats detail` counts of this core's connections.
     pub prefixes: Vec<(Box<[u8]>, PrefixCounts)>,
+    /// Its listening socket (fd, address).
+    pub listening: Option<(i32, std::net::SocketAddr)>,
+    /// Its client connections.
+    pub clients: Vec<super::conns::ConnEntry>,
 }
 
 /// Per-core connection counters: plain integers, summed on request.

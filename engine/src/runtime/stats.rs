@@ -38,9 +38,10 @@ pub fn query(args: &[u8]) -> StatsQuery<'_> {
             Some(b"dump") => StatsQuery::DetailDump,
             _ => StatsQuery::DetailUsage,
         },
-        Some(group @ (b"settings" | b"cores" | b"segments" | b"slabs" | b"items" | b"sizes")) => {
-            StatsQuery::Group(group)
-        }
+        Some(
+            group @ (b"settings" | b"cores" | b"segments" | b"slabs" | b"items" | b"sizes"
+            | b"conns"),
+        ) => StatsQuery::Group(group),
         Some(_) => StatsQuery::Unknown,
     }
 }
@@ -221,6 +222,14 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("total_malloced", malloced.to_string());
         }
         b"items" => {}
+        b"conns" => {
+            let listeners: Vec<_> = reports.iter().filter_map(|r| r.listening).collect();
+            let clients: Vec<_> = reports
+                .iter()
+                .flat_map(|r| r.clients.iter().copied())
+                .collect();
+            lines.extend(super::conns::lines(&listeners, &clients, super::unix_now()));
+        }
         // memcached's answer while item-size tracking is off, as it always
         // is here.
         b"sizes" => put("sizes_status", "disabled".into()),

@@ -90,6 +90,13 @@ impl FromRawFd for TcpListener {
     }
 }
 
+// segcore: `stats conns` lists each core's listening socket by its fd.
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
+    }
+}
+
 impl TcpListener {
     /// Creates a TCP listener bound to the specified address.
     ///

@@ -1,0 +1,180 @@
+//! `stats conns`: every open socket — each core's listener and its client
+//! connections — by file descriptor, with memcached's fields, so operators
+//! can see who is connected and who has gone quiet.
+//!
+//! Each core keeps a table of its own connections (no sharing); a
+//! connection updates its slot once per batch of requests, without hashing.
+
+use std::net::SocketAddr;
+
+/// One client connection as `stats conns` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnEntry {
+    /// The socket's file descriptor.
+    pub fd: i32,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The local address it connected to.
+    pub local: SocketAddr,
+    /// When it last sent a complete request (unix seconds).
+    pub last_cmd: u32,
+    /// Holds part of a request and waits for the rest (memcached's
+    /// `conn_nread`) rather than for a new command (`conn_parse_cmd`).
+    pub mid_request: bool,
+}
+
+/// One core's open connections, in reusable slots.
+#[derive(Debug, Default)]
+pub struct ConnTable {
+    slots: Vec<Option<ConnEntry>>,
+    free: Vec<usize>,
+}
+
+impl ConnTable {
+    /// Adds a connection; the slot number finds it again.
+    pub fn add(&mut self, entry: ConnEntry) -> usize {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(entry);
+                slot
+            }
+            None => {
+                self.slots.push(Some(entry));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    /// The connection in `slot`.
+    #[inline]
+    pub fn get_mut(&mut self, slot: usize) -> Option<&mut ConnEntry> {
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// Forgets the connection in `slot`.
+    pub fn remove(&mut self, slot: usize) {
+        if let Some(entry) = self.slots.get_mut(slot) {
+            if entry.take().is_some() {
+                self.free.push(slot);
+            }
+        }
+    }
+
+    /// The open connections, for a `stats` report.
+    pub fn snapshot(&self) -> Vec<ConnEntry> {
+        self.slots.iter().flatten().copied().collect()
+    }
+}
+
+/// memcached's address text: `tcp:1.2.3.4:11211`, `tcp6:[::1]:11211`.
+pub fn addr_text(addr: &SocketAddr) -> String {
+    match addr {
+        SocketAddr::V4(a) => format!("tcp:{a}"),
+        SocketAddr::V6(a) => format!("tcp6:[{}]:{}", a.ip(), a.port()),
+    }
+}
+
+/// The `stats conns` lines for these listeners (fd, address) and clients,
+/// in fd order as memcached lists them.
+pub fn lines(
+    listeners: &[(i32, SocketAddr)],
+    clients: &[ConnEntry],
+    now: u32,
+) -> Vec<(String, String)> {
+    let mut sockets: Vec<(i32, Option<&ConnEntry>, SocketAddr)> = listeners
+        .iter()
+        .map(|&(fd, addr)| (fd, None, addr))
+        .chain(clients.iter().map(|c| (c.fd, Some(c), c.peer)))
+        .collect();
+    sockets.sort_by_key(|&(fd, ..)| fd);
+    let mut out = Vec::new();
+    for (fd, client, addr) in sockets {
+        out.push((format!("{fd}:addr"), addr_text(&addr)));
+        let (state, since) = match client {
+            Some(c) => {
+                out.push((format!("{fd}:listen_addr"), addr_text(&c.local)));
+                let state = if c.mid_request {
+                    "conn_nread"
+                } else {
+                    "conn_parse_cmd"
+                };
+                (state, now.saturating_sub(c.last_cmd))
+            }
+            None => ("conn_listening", 0),
+        };
+        out.push((format!("{fd}:state"), state.to_string()));
+        out.push((format!("{fd}:secs_since_last_cmd"), since.to_string()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(fd: i32, last_cmd: u32, mid_request: bool) -> ConnEntry {
+        ConnEntry {
+            fd,
+            peer: "127.0.0.1:50000".parse().unwrap(),
+            local: "127.0.0.1:11211".parse().unwrap(),
+            last_cmd,
+            mid_request,
+        }
+    }
+
+    #[test]
+    fn slots_are_reused_and_removed_once() {
+        let mut table = ConnTable::default();
+        let a = table.add(client(10, 0, false));
+        let b = table.add(client(11, 0, false));
+        table.remove(a);
+        table.remove(a);
+        let c = table.add(client(12, 0, false));
+        assert_eq!(c, a);
+        assert_eq!(
+            table.add(client(13, 0, false)),
+            2,
+            "a freed slot is used once"
+        );
+        table.get_mut(b).unwrap().last_cmd = 5;
+        let mut fds: Vec<(i32, u32)> = table
+            .snapshot()
+            .iter()
+            .map(|e| (e.fd, e.last_cmd))
+            .collect();
+        fds.sort();
+        assert_eq!(fds, [(11, 5), (12, 0), (13, 0)]);
+        assert!(table.get_mut(99).is_none());
+    }
+
+    #[test]
+    fn lines_follow_memcached() {
+        let listeners = [(7, "127.0.0.1:11211".parse().unwrap())];
+        let lines = lines(
+            &listeners,
+            &[client(12, 90, true), client(9, 100, false)],
+            100,
+        );
+        let text: Vec<String> = lines.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        assert_eq!(
+            text,
+            [
+                "7:addr tcp:127.0.0.1:11211",
+                "7:state conn_listening",
+                "7:secs_since_last_cmd 0",
+                "9:addr tcp:127.0.0.1:50000",
+                "9:listen_addr tcp:127.0.0.1:11211",
+                "9:state conn_parse_cmd",
+                "9:secs_since_last_cmd 0",
+                "12:addr tcp:127.0.0.1:50000",
+                "12:listen_addr tcp:127.0.0.1:11211",
+                "12:state conn_nread",
+                "12:secs_since_last_cmd 10",
+            ]
+        );
+        assert_eq!(
+            addr_text(&"[::1]:11211".parse().unwrap()),
+            "tcp6:[::1]:11211"
+        );
+    }
+}

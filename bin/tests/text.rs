@@ -573,6 +573,14 @@ fn flush_disabled_and_detail_from_the_command_line() {
     }
 }
 
+/// The fd `stats conns` lists with address `addr`.
+fn fd_with_addr(stats: &[(String, String)], addr: &str) -> Option<String> {
+    stats
+        .iter()
+        .find(|(k, v)| k.ends_with(":addr") && v == addr)
+        .map(|(k, _)| k.trim_end_matches(":addr").to_string())
+}
+
 /// `stats conns`: every listener (one per core) and client by fd, with
 /// memcached's fields; a client that sent half a request is `conn_nread`.
 #[test]
@@ -587,13 +595,7 @@ fn stats_conns_lists_listeners_and_clients() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     let stats = loop {
         let stats = common::stats(&mut c, "conns");
-        let fd_of = |addr: &str| {
-            stats
-                .iter()
-                .find(|(k, v)| k.ends_with(":addr") && v == addr)
-                .map(|(k, _)| k.trim_end_matches(":addr").to_string())
-        };
-        let nread = fd_of(&waiting_addr)
+        let nread = fd_with_addr(&stats, &waiting_addr)
             .is_some_and(|fd| stats.contains(&(format!("{fd}:state"), "conn_nread".into())));
         if nread {
             break stats;
@@ -611,11 +613,7 @@ fn stats_conns_lists_listeners_and_clients() {
         let fd = state.trim_end_matches(":state");
         assert!(stats.contains(&(format!("{fd}:addr"), listen_addr.clone())));
     }
-    let own = stats
-        .iter()
-        .find(|(k, v)| k.ends_with(":addr") && *v == own_addr)
-        .map(|(k, _)| k.trim_end_matches(":addr").to_string())
-        .expect("the asking connection is listed");
+    let own = fd_with_addr(&stats, &own_addr).expect("the asking connection is listed");
     for (field, value) in [
         ("listen_addr", listen_addr.as_str()),
         ("state", "conn_parse_cmd"),

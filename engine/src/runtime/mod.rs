@@ -40,7 +40,7 @@ use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
 use conns::ConnTable;
-use op::{ConnCounters, CoreAccess, CoreReport};
+use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
 use prefix_stats::PrefixStats;
 use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
@@ -154,8 +154,8 @@ impl Core {
         }
     }
 
-    /// This core's contribution to `stats`.
-    pub fn report(&self, shard: &Shard) -> CoreReport {
+    /// This core's contribution to `stats`, with the lists asked for.
+    pub fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
         CoreReport {
             core: self.id,
             shard: *shard.stats(),
@@ -164,9 +164,17 @@ impl Core {
             buckets: shard.bucket_occupancy(),
             index_bytes: shard.index_bytes(),
             dead_bytes: shard.dead_bytes(),
-            prefixes: self.prefixes.borrow().snapshot(),
+            prefixes: if also.prefixes {
+                self.prefixes.borrow().snapshot()
+            } else {
+                Vec::new()
+            },
             listening: self.listening,
-            clients: self.conns.borrow().snapshot(),
+            clients: if also.conns {
+                self.conns.borrow().snapshot()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -183,8 +191,8 @@ impl Core {
 }
 
 impl CoreAccess for Core {
-    fn report(&self, shard: &Shard) -> CoreReport {
-        Core::report(self, shard)
+    fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
+        Core::report(self, shard, also)
     }
 
     fn reset_counters(&self) {

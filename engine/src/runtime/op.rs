@@ -111,8 +111,11 @@ pub enum Op<B> {
         /// Delay in seconds (memcached exptime rules), `None` for now.
         delay: Option<i64>,
     },
-    /// Collect a shard's counters.
-    Stats,
+    /// Collect a core's counters, plus the lists `also` names.
+    Stats {
+        /// The per-core lists this request needs.
+        also: ReportLists,
+    },
     /// `stats reset`, on every core.
     ResetStats,
     /// `stats detail on|off`, on every core.
@@ -122,11 +125,21 @@ pub enum Op<B> {
     },
 }
 
+/// The per-core lists a `stats` request needs besides the counters: copied
+/// only for the group that prints them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReportLists {
+    /// `stats detail dump`: the prefix counts.
+    pub prefixes: bool,
+    /// `stats conns`: the listener and client connections.
+    pub conns: bool,
+}
+
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
 /// the core's own counters.
 pub trait CoreAccess {
-    /// This core's contribution to `stats`.
-    fn report(&self, shard: &Shard) -> CoreReport;
+    /// This core's contribution to `stats`, with the lists asked for.
+    fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport;
     /// Zeroes the core's connection counters (`stats reset`).
     fn reset_counters(&self);
     /// Turns per-prefix counting on or off (`stats detail on|off`).
@@ -203,7 +216,7 @@ impl<B> Op<B> {
             | Op::Touch { key, .. }
             | Op::Debug { key }
             | Op::Unlink { key } => Some(key),
-            Op::Flush { .. } | Op::Stats | Op::ResetStats | Op::Detail { .. } => None,
+            Op::Flush { .. } | Op::Stats { .. } | Op::ResetStats | Op::Detail { .. } => None,
         }
     }
 
@@ -226,7 +239,7 @@ impl<B> Op<B> {
             Op::Debug { key } => Op::Debug { key: f(key) },
             Op::Unlink { key } => Op::Unlink { key: f(key) },
             Op::Flush { delay } => Op::Flush { delay },
-            Op::Stats => Op::Stats,
+            Op::Stats { also } => Op::Stats { also },
             Op::ResetStats => Op::ResetStats,
             Op::Detail { on } => Op::Detail { on },
         }
@@ -298,11 +311,11 @@ pub struct CoreReport {
     pub index_bytes: usize,
     /// Dead bytes in segments in use.
     pub dead_bytes: u64,
-    /// `stats detail` counts of this core's connections.
+    /// `stats detail` counts of this core's connections (when asked for).
     pub prefixes: Vec<(Box<[u8]>, PrefixCounts)>,
     /// Its listening socket (fd, address).
     pub listening: Option<(i32, std::net::SocketAddr)>,
-    /// Its client connections.
+    /// Its client connections (when asked for).
     pub clients: Vec<super::conns::ConnEntry>,
 }
 
@@ -422,7 +435,7 @@ pub fn execute<'s>(
             shard.flush_all(delay);
             Outcome::Done
         }
-        Op::Stats => Outcome::Stats(Box::new(core.report(shard))),
+        Op::Stats { also } => Outcome::Stats(Box::new(core.report(shard, also))),
         Op::ResetStats => {
             shard.reset_stats();
             core.reset_counters();
@@ -523,11 +536,13 @@ mod tests {
                 key: b"a",
                 opts: MetaDeleteOptions::default(),
             },
-            Op::Stats,
+            Op::Stats {
+                also: ReportLists::default(),
+            },
         ];
         struct ShardOnly;
         impl CoreAccess for ShardOnly {
-            fn report(&self, s: &Shard) -> CoreReport {
+            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
                 CoreReport {
                     shard: *s.stats(),
                     ..CoreReport::default()

@@ -3,7 +3,7 @@
 //! per core, no shared atomics); they are summed here. Not on the hot path,
 //! so plain `String`s are fine.
 
-use super::op::{ConnCounters, CoreReport, Op};
+use super::op::{ConnCounters, CoreReport, Op, ReportLists};
 use super::Core;
 use crate::storage::ShardStats;
 
@@ -51,7 +51,18 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
     let op = match query {
         StatsQuery::Reset => Op::ResetStats,
         StatsQuery::Detail(on) => Op::Detail { on },
-        StatsQuery::Group(_) | StatsQuery::DetailDump => Op::Stats,
+        StatsQuery::Group(group) => Op::Stats {
+            also: ReportLists {
+                prefixes: false,
+                conns: group == b"conns",
+            },
+        },
+        StatsQuery::DetailDump => Op::Stats {
+            also: ReportLists {
+                prefixes: true,
+                conns: false,
+            },
+        },
         StatsQuery::DetailUsage | StatsQuery::Unknown => return,
     };
     for core in 0..cores {
@@ -328,10 +339,24 @@ mod tests {
             ops(StatsQuery::Detail(true)),
             [(0, Op::Detail { on: true }), (1, Op::Detail { on: true })]
         );
-        assert_eq!(
-            ops(StatsQuery::DetailDump),
-            [(0, Op::Stats), (1, Op::Stats)]
-        );
+        let dump = Op::Stats {
+            also: ReportLists {
+                prefixes: true,
+                conns: false,
+            },
+        };
+        assert_eq!(ops(StatsQuery::DetailDump), [(0, dump), (1, dump)]);
+        let conns = Op::Stats {
+            also: ReportLists {
+                prefixes: false,
+                conns: true,
+            },
+        };
+        assert_eq!(ops(StatsQuery::Group(b"conns")), [(0, conns), (1, conns)]);
+        let plain = Op::Stats {
+            also: ReportLists::default(),
+        };
+        assert_eq!(ops(StatsQuery::Group(b"")), [(0, plain), (1, plain)]);
         assert!(ops(StatsQuery::DetailUsage).is_empty());
         assert!(ops(StatsQuery::Unknown).is_empty());
     }

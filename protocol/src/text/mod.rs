@@ -389,10 +389,7 @@ fn flush_all<'a>(
     if !limits.flush_enabled {
         // memcached refuses before it reads the arguments; a trailing
         // `noreply` still silences the refusal.
-        let noreply = rest
-            .split(|&b| b == b' ')
-            .rfind(|w| !w.is_empty())
-            .is_some_and(|w| w == b"noreply");
+        let noreply = tokens(rest).last() == Some(&b"noreply"[..]);
         return Err(ParseError::skip(ErrorKind::FlushDisabled, line_end).silenced(noreply));
     }
     let (args, n) = split_args::<2>(rest);

@@ -39,9 +39,15 @@ struct Args {
     #[arg(short = 'm', long = "memory-limit", default_value_t = 64)]
     memory_limit: usize,
 
-    /// Maximum simultaneous connections (split evenly among cores).
+    /// Maximum simultaneous connections, for the whole server. A connection
+    /// over it gets "ERROR Too many open connections" and is closed.
     #[arg(short = 'c', long = "conn-limit", default_value_t = 1024)]
     conn_limit: usize,
+
+    /// Close connections that send no command for this many seconds
+    /// (memcached's -o idle_timeout=N); 0 never closes them.
+    #[arg(long = "idle-timeout", value_name = "SECONDS")]
+    idle_timeout: Option<u32>,
 
     /// Number of cores (one pinned executor each). Default: every CPU this
     /// process may run on.
@@ -61,6 +67,14 @@ struct Args {
     /// Verbose logging to stderr (repeat for more).
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     verbose: u8,
+
+    /// Memory each core may use beyond its pooled connection buffers to
+    /// receive large values (k/m suffixes; default: two of the largest
+    /// items, at least 16m). Past it, a new large value is refused with
+    /// "SERVER_ERROR out of memory storing object" instead of growing the
+    /// server: slow senders of big values cannot push memory past -m.
+    #[arg(long = "large-request-memory", value_name = "SIZE")]
+    large_request_memory: Option<String>,
 
     /// Bytes per storage segment, a power of two with k/m suffixes.
     #[arg(long = "segment-size", default_value = "1m")]
@@ -112,8 +126,9 @@ struct Args {
     #[arg(short = 'U', hide = true)]
     udp_port: Option<u16>,
 
-    /// memcached's extended options: ignored.
-    #[arg(short = 'o', hide = true)]
+    /// memcached's extended options, comma-separated: idle_timeout=N is
+    /// honoured, the others are ignored with a warning.
+    #[arg(short = 'o', value_name = "OPTIONS")]
     extended: Vec<String>,
 
     /// memcached's slab growth factor: no slabs here, ignored.
@@ -308,9 +323,25 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     if args.conn_limit == 0 {
         return Err("-c must be at least 1".into());
     }
+    let mut idle_timeout = args.idle_timeout;
+    for option in args.extended.iter().flat_map(|o| o.split(',')) {
+        let (name, value) = option.split_once('=').unwrap_or((option, ""));
+        match name.trim() {
+            "" => {}
+            "idle_timeout" => {
+                let seconds = value.trim().parse::<u32>().map_err(|_| {
+                    format!("-o idle_timeout={value}: expected a number of seconds")
+                })?;
+                idle_timeout = idle_timeout.or(Some(seconds));
+            }
+            other => eprintln!(
+                "segcore: warning: memcached option -o {other} does not apply to segcore and is \
+                 ignored"
+            ),
+        }
+    }
     for (flag, used) in [
         ("-U", args.udp_port.is_some_and(|p| p != 0)),
-        ("-o", !args.extended.is_empty()),
         ("-f", args.factor.is_some()),
         ("-n", args.min_space.is_some()),
         ("-b", args.backlog.is_some()),
@@ -339,6 +370,12 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         eviction: args.eviction.parse::<Policy>()?,
         max_item_size,
         conn_limit: args.conn_limit,
+        idle_timeout: idle_timeout.unwrap_or(0),
+        large_request_bytes: match args.large_request_memory.as_deref() {
+            None => Settings::default_large_request_bytes(max_item_size),
+            Some("0") => 0,
+            Some(text) => size(text)?,
+        },
         verbosity: args.verbose,
         enable_shutdown: args.enable_shutdown,
         flush_enabled: !args.disable_flush_all,
@@ -408,6 +445,26 @@ mod tests {
         assert!(s.enable_shutdown);
         // Harmless memcached flags are accepted.
         assert!(parse_args(&["-U", "0", "-o", "modern", "-f", "1.25", "-C"]).is_ok());
+    }
+
+    #[test]
+    fn idle_timeout_comes_from_o_or_its_own_flag() {
+        assert_eq!(parse_args(&[]).unwrap().idle_timeout, 0, "off by default");
+        let s = parse_args(&["-o", "modern,idle_timeout=30"]).unwrap();
+        assert_eq!(s.idle_timeout, 30);
+        assert_eq!(
+            parse_args(&["--idle-timeout", "5"]).unwrap().idle_timeout,
+            5
+        );
+        assert!(parse_args(&["-o", "idle_timeout=soon"]).is_err());
+        // The per-core budget for large requests holds two of the largest.
+        assert_eq!(parse_args(&[]).unwrap().large_request_bytes, 16 << 20);
+        let s = parse_args(&["-I", "16m"]).unwrap();
+        assert_eq!(s.large_request_bytes, 32 << 20);
+        let s = parse_args(&["--large-request-memory", "256k"]).unwrap();
+        assert_eq!(s.large_request_bytes, 256 << 10);
+        let s = parse_args(&["--large-request-memory", "0"]).unwrap();
+        assert_eq!(s.large_request_bytes, 0);
     }
 
     /// Debian's /etc/memcached.conf, as its wrapper passes it.

@@ -20,6 +20,16 @@ fn main() -> ExitCode {
     // Limits first (raising a hard limit needs root), then the identity,
     // then the fork: all before any executor thread exists.
     process::raise_memlock_limit();
+    match process::raise_open_files_limit(settings.conn_limit) {
+        Some(available) if available < settings.conn_limit as u64 + process::RESERVED_FDS => {
+            eprintln!(
+                "segcore: warning: only {available} file descriptors allowed (ulimit -n), too few \
+                 for -c {}: raise LimitNOFILE= / ulimit -n, start as root, or lower -c",
+                settings.conn_limit
+            )
+        }
+        _ => {}
+    }
     if options.core_dumps {
         process::raise_core_limit();
     }

@@ -34,7 +34,49 @@ pub fn raise_core_limit() {
     raise_limit(libc::RLIMIT_CORE);
 }
 
-fn raise_limit(resource: libc::__rlimit_resource_t) {
+/// Each connection is a file descriptor: make room for `-c` of them plus
+/// the listeners, rings and files a core needs (memcached raises the same
+/// limit for its `-c`). Returns the descriptors available, or `None` if
+/// the limit could not be read.
+pub fn raise_open_files_limit(connections: usize) -> Option<u64> {
+    let wanted = connections as u64 + RESERVED_FDS;
+    // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
+    unsafe {
+        let mut limit: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return None;
+        }
+        if limit.rlim_cur >= wanted {
+            return Some(limit.rlim_cur);
+        }
+        let raised = libc::rlimit {
+            rlim_cur: wanted,
+            rlim_max: limit.rlim_max.max(wanted),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            return Some(wanted);
+        }
+        // Not root: as far as the hard limit allows.
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            return Some(limit.rlim_max);
+        }
+        Some(limit.rlim_cur)
+    }
+}
+
+/// Descriptors besides client connections: listeners, io_uring rings,
+/// eventfds, standard streams.
+pub const RESERVED_FDS: u64 = 64;
+
+/// The resource argument of getrlimit/setrlimit: glibc gives it a type of
+/// its own, other C libraries an int.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+type Resource = libc::c_int;
+
+fn raise_limit(resource: Resource) {
     // SAFETY: getrlimit/setrlimit with a valid resource and a struct we own.
     unsafe {
         let mut limit: libc::rlimit = std::mem::zeroed();

@@ -7,13 +7,20 @@ use segcore_protocol::{binary, text, Limits, ParseError, Recovery};
 
 /// Small limits so the fuzzer reaches the "too large" and "line too long"
 /// paths with short inputs; inputs of odd length run with flushing
-/// disabled (`-F`), so both configurations are explored.
+/// disabled (`-F`), and inputs whose length is a multiple of three with
+/// little room for values (the server's out-of-memory refusal), so every
+/// configuration is explored.
 pub fn limits_for(data: &[u8]) -> Limits {
     Limits {
         max_value_len: 64,
         max_line_len: 128,
         max_get_line_len: 512,
         flush_enabled: data.len().is_multiple_of(2),
+        value_room: if data.len().is_multiple_of(3) {
+            16
+        } else {
+            usize::MAX
+        },
     }
 }
 

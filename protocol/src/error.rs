@@ -24,6 +24,9 @@ pub enum ErrorKind {
     BadDataChunk,
     /// The declared value is larger than the item size limit.
     TooLarge,
+    /// The declared value fits the item limit but not the room the server
+    /// has for values being received ([`crate::Limits::value_room`]).
+    OutOfMemory,
     /// A command line grew past the line limit without a newline. memcached
     /// closes such a connection without a reply.
     LineTooLong,
@@ -87,6 +90,7 @@ impl ErrorKind {
             ErrorKind::InvalidExptime => b"CLIENT_ERROR invalid exptime argument\r\n",
             ErrorKind::BadDataChunk => b"CLIENT_ERROR bad data chunk\r\n",
             ErrorKind::TooLarge => b"SERVER_ERROR object too large for cache\r\n",
+            ErrorKind::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
             ErrorKind::InvalidShutdownMode => b"CLIENT_ERROR invalid shutdown mode\r\n",
             ErrorKind::MetaInvalidFlag => b"CLIENT_ERROR invalid flag\r\n",
             ErrorKind::MetaDuplicateFlag => b"CLIENT_ERROR duplicate flag\r\n",
@@ -202,6 +206,19 @@ impl ParseError {
             ErrorKind::TooLarge
                 | ErrorKind::Binary {
                     status: binary::Status::TooLarge,
+                    ..
+                }
+        )
+    }
+
+    /// A storage command refused for want of room to receive its value
+    /// (memcached counts these as `store_no_memory`).
+    pub fn is_out_of_memory(&self) -> bool {
+        matches!(
+            self.kind,
+            ErrorKind::OutOfMemory
+                | ErrorKind::Binary {
+                    status: binary::Status::OutOfMemory,
                     ..
                 }
         )

@@ -74,6 +74,26 @@ pub struct Limits {
     /// Whether `flush_all` (binary Flush) is allowed; memcached's `-F`
     /// turns it off so no client can empty a shared cache.
     pub flush_enabled: bool,
+    /// Largest value the connection can take in right now: a larger one
+    /// (still within `max_value_len`) is refused as memcached refuses a set
+    /// it has no memory for (`SERVER_ERROR out of memory storing object`,
+    /// binary status 0x82) and its data skipped. The server lowers it when
+    /// its bounded room for half-received large values is used up.
+    pub value_room: usize,
+}
+
+impl Limits {
+    /// Why a declared value of `len` bytes is refused before its data
+    /// arrives, if it is: over the item limit, or over the room left.
+    pub(crate) fn refuse_value(&self, len: usize) -> Option<error::ErrorKind> {
+        if len > self.max_value_len {
+            Some(error::ErrorKind::TooLarge)
+        } else if len > self.value_room {
+            Some(error::ErrorKind::OutOfMemory)
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for Limits {
@@ -83,7 +103,18 @@ impl Default for Limits {
             max_line_len: 2048,
             max_get_line_len: 1024 * 1024,
             flush_enabled: true,
+            value_room: usize::MAX,
         }
+    }
+}
+
+/// The whole length of the request at the head of `buf` in `wire`, once
+/// enough of it has arrived to say, for requests that carry a data block
+/// (see [`text::request_len`], [`binary::request_len`]).
+pub fn request_len(wire: Protocol, buf: &[u8]) -> Option<usize> {
+    match wire {
+        Protocol::Text => text::request_len(buf),
+        Protocol::Binary => binary::request_len(buf),
     }
 }
 

@@ -232,6 +232,10 @@ impl Protocol for Binary {
         }
     }
 
+    fn reply_unavailable(req: &Request<'_>, out: &mut Vec<u8>) {
+        error(out, req, Status::TemporaryFailure);
+    }
+
     fn reply_end(
         req: &Request<'_>,
         out: &mut Vec<u8>,
@@ -305,5 +309,31 @@ impl Protocol for Binary {
                 | Command::Concat { .. }
                 | Command::Delete { .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use segcore_protocol::binary::Header;
+
+    /// A binary client whose key's owner stopped mid-request (server exit)
+    /// gets a binary error for that request, never a text line.
+    #[test]
+    fn an_unavailable_owner_is_answered_in_binary() {
+        let mut packet = vec![0x80, 0x0c, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 42];
+        packet.extend_from_slice(&[0; 8]);
+        packet.push(b'k');
+        let (req, _) = binary::parse(&packet, &Limits::default())
+            .expect("valid")
+            .expect("complete");
+        let mut out = Vec::new();
+        Binary::reply_unavailable(&req, &mut out);
+        assert_eq!(out[0], 0x81, "a binary response");
+        let header = Header::decode(out[..24].try_into().expect("header"));
+        assert_eq!(header.opcode, 0x0c);
+        assert_eq!(header.vbucket_or_status, Status::TemporaryFailure as u16);
+        assert_eq!(header.opaque, 42);
+        assert_eq!(&out[24..], b"Temporary failure");
     }
 }

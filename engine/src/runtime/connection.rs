@@ -1,91 +1,45 @@
 //! One client connection, for its whole life on the core that accepted it.
 //!
-//! Read into a reused buffer, run every complete request in it (see
-//! [`super::proto`]), write all the replies with one write, repeat. The
-//! protocol is fixed by the first byte. Buffers are bounded: the read buffer
-//! never grows past the largest legal request, and replies are written out
-//! (waiting for the client to take them) before more is read, so a client
-//! that pipelines without reading stalls itself, not the server.
+//! Wait for input holding no buffer, read into one borrowed from the core's
+//! pool, run every complete request in it (see [`super::proto`]), write all
+//! the replies with one write, give the buffers back, repeat. The protocol
+//! is fixed by the first byte. Buffers are bounded: a read buffer grows past
+//! the pool's size only for a large request and only within the core's
+//! budget (see [`super::buffers`]), and replies are written out (waiting for
+//! the client to take them) before more is read, so a client that pipelines
+//! without reading stalls itself, not the server.
+//!
+//! Nothing here waits on a timer or a signal: the core ends a connection's
+//! wait from outside by shutting its socket down (idle timeout, server
+//! stop; see [`super::conns`]).
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
-use segcore_protocol::Protocol as Wire;
+use segcore_protocol::text::Reply;
+use segcore_protocol::{request_len, Limits, Protocol as Wire};
 
 use super::binary::Binary;
+use super::buffers::{Full, ReadBuf, HEADER_ROOM};
 use super::conns::ConnEntry;
 use super::proto::{run_batch, BatchEnd, Flow};
 use super::text::Text;
 use super::Core;
 
-/// Initial read buffer; it grows only for large requests.
-const INITIAL_BUFFER: usize = 16 << 10;
-
-/// The unread bytes of a connection, in a buffer that is compacted and grown
-/// on demand up to a bound.
-struct ReadBuf {
-    data: Vec<u8>,
-    start: usize,
-    end: usize,
-    max: usize,
-}
-
-impl ReadBuf {
-    fn new(max: usize) -> Self {
-        ReadBuf {
-            data: vec![0; INITIAL_BUFFER.min(max)],
-            start: 0,
-            end: 0,
-            max,
-        }
-    }
-
-    fn unread(&self) -> &[u8] {
-        &self.data[self.start..self.end]
-    }
-
-    fn consume(&mut self, n: usize) {
-        self.start += n.min(self.end - self.start);
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-    }
-
-    /// Room to read into; `None` when a single request would need more than
-    /// the bound (cannot happen with the parser's limits, but never grow
-    /// without one).
-    fn spare(&mut self) -> Option<&mut [u8]> {
-        if self.end == self.data.len() && self.start > 0 {
-            self.data.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.end == self.data.len() {
-            if self.data.len() >= self.max {
-                return None;
-            }
-            let grown = (self.data.len() * 2).min(self.max);
-            self.data.resize(grown, 0);
-        }
-        Some(&mut self.data[self.end..])
-    }
-
-    fn filled(&mut self, n: usize) {
-        self.end += n;
-    }
-}
-
-/// A connection's place in its core's table and counters, given back
-/// however the connection ends.
+/// A connection's place in its core's table and in the connection counts,
+/// given back however the connection ends — before its socket closes (see
+/// [`super::conns`]).
 struct Registered<'a> {
     core: &'a Core,
     slot: Option<usize>,
 }
 
 impl<'a> Registered<'a> {
+    /// Registers a connection already counted in the server-wide total
+    /// (the accept loop admits it).
     fn new(core: &'a Core, stream: &TcpStream) -> Self {
         {
             let mut counters = core.counters.borrow_mut();
@@ -99,6 +53,7 @@ impl<'a> Registered<'a> {
                 local,
                 last_cmd: core.last_tick.get(),
                 mid_request: false,
+                kicked: false,
             })),
             // Already gone: nothing to list.
             _ => None,
@@ -127,76 +82,159 @@ impl Drop for Registered<'_> {
             self.core.conns.borrow_mut().remove(slot);
         }
         self.core.counters.borrow_mut().curr_connections -= 1;
+        self.core
+            .shared
+            .open_connections
+            .fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What serving the bytes of one read decided.
+enum Next {
+    /// Read more.
+    Read,
+    /// Close the connection.
+    Close,
+}
+
+/// One connection's state between reads.
+struct Conn<'a> {
+    core: &'a Core,
+    stream: TcpStream,
+    input: ReadBuf,
+    /// Bytes of a refused value still to skip as they arrive.
+    discard: usize,
+    wire: Option<Wire>,
+}
+
+impl Conn<'_> {
+    /// Runs every complete request in the input with `limits`, writing the
+    /// replies. Returns whether any request ran, and what to do next.
+    async fn serve_input(&mut self, limits: &Limits) -> (bool, Next) {
+        let core = self.core;
+        if self.discard > 0 {
+            let skip = self.discard.min(self.input.unread().len());
+            self.input.consume(skip);
+            self.discard -= skip;
+        }
+        let mut ran = false;
+        let mut next = Next::Read;
+        let mut out = core.buffers.take_write();
+        while !self.input.unread().is_empty() {
+            let unread = self.input.unread();
+            let wire = *self.wire.get_or_insert_with(|| Wire::detect(unread[0]));
+            let end: BatchEnd = match wire {
+                Wire::Text => {
+                    run_batch::<Text, _>(core, unread, limits, &mut out, &mut self.stream).await
+                }
+                Wire::Binary => {
+                    run_batch::<Binary, _>(core, unread, limits, &mut out, &mut self.stream).await
+                }
+            };
+            self.input.consume(end.consumed);
+            ran |= end.consumed > 0;
+            self.discard = end.discard;
+            if !out.is_empty() {
+                if self.stream.write_all(&out).await.is_err() {
+                    next = Next::Close;
+                    break;
+                }
+                core.counters.borrow_mut().bytes_written += out.len() as u64;
+                out.clear();
+            }
+            match end.flow {
+                Flow::Continue => {}
+                Flow::Close => {
+                    next = Next::Close;
+                    break;
+                }
+                Flow::Shutdown => core.request_shutdown(),
+            }
+            if end.consumed == 0 || self.discard > 0 {
+                break;
+            }
+        }
+        core.buffers.give_write(out);
+        (ran, next)
+    }
+
+    /// The request at the head of the input needs a bigger buffer than the
+    /// core has room for: refuse its value as memcached refuses a set it
+    /// cannot allocate (the value is skipped as it arrives). A request with
+    /// no value to refuse (a very long multi-get line) closes the
+    /// connection with memcached's "out of memory reading request".
+    async fn refuse_head(&mut self) -> (bool, Next) {
+        self.core.counters.borrow_mut().read_buf_oom += 1;
+        let limits = Limits {
+            value_room: self.input.capacity() - HEADER_ROOM,
+            ..self.core.limits.clone()
+        };
+        let before = self.input.unread().len();
+        let (ran, next) = self.serve_input(&limits).await;
+        let progressed = self.input.unread().len() < before || self.discard > 0;
+        if progressed || matches!(next, Next::Close) {
+            return (ran, next);
+        }
+        if self.wire == Some(Wire::Text) {
+            let _ = self.stream.write_all(Reply::NoRoomForRequest.bytes()).await;
+        }
+        (ran, Next::Close)
     }
 }
 
 /// Serves one connection until the client leaves, asks to quit, sends
-/// something that closes it, or the server stops.
-pub async fn serve(core: Rc<Core>, mut stream: TcpStream) {
-    let registered = Registered::new(&core, &stream);
+/// something that closes it, idles past the timeout, or the server stops.
+pub async fn serve(core: Rc<Core>, stream: TcpStream) {
+    let core = &*core;
     let _ = stream.set_nodelay(true);
-    let max = core.limits.max_value_len + core.limits.max_get_line_len + 4096;
-    let mut input = ReadBuf::new(max);
-    let mut out = Vec::with_capacity(INITIAL_BUFFER);
-    let mut discard = 0usize;
-    let mut wire: Option<Wire> = None;
-    let stop = core.stop.clone();
-    // No spare room means a request larger than any legal one: close.
-    'connection: while let Some(spare) = input.spare() {
-        let read = futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
-            stop.wait().await;
-            None
-        })
-        .await;
-        let n = match read {
-            Some(Ok(0)) | Some(Err(_)) | None => break,
-            Some(Ok(n)) => n,
-        };
-        core.counters.borrow_mut().bytes_read += n as u64;
-        input.filled(n);
-        if discard > 0 {
-            let skip = discard.min(input.unread().len());
-            input.consume(skip);
-            discard -= skip;
-        }
-        let mut ran = false;
-        while !input.unread().is_empty() {
-            let wire = *wire.get_or_insert_with(|| Wire::detect(input.unread()[0]));
-            let end: BatchEnd = match wire {
-                Wire::Text => {
-                    run_batch::<Text, _>(&core, input.unread(), &mut out, &mut stream).await
-                }
-                Wire::Binary => {
-                    run_batch::<Binary, _>(&core, input.unread(), &mut out, &mut stream).await
-                }
-            };
-            input.consume(end.consumed);
-            ran |= end.consumed > 0;
-            discard = end.discard;
-            if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() {
-                    break 'connection;
-                }
-                core.counters.borrow_mut().bytes_written += out.len() as u64;
-                out.clear();
-                if out.capacity() > 1 << 20 {
-                    out = Vec::with_capacity(INITIAL_BUFFER);
-                }
-            }
-            match end.flow {
-                Flow::Continue => {}
-                Flow::Close => break 'connection,
-                Flow::Shutdown => core.request_shutdown(),
-            }
-            if end.consumed == 0 || discard > 0 {
-                break;
-            }
-        }
-        registered.read_done(ran, discard > 0 || !input.unread().is_empty());
-        if stop.fired() {
+    let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
+    let mut conn = Conn {
+        core,
+        stream,
+        input: ReadBuf::new(max),
+        discard: 0,
+        wire: None,
+    };
+    // Declared after the stream, so it is dropped (and the table entry
+    // removed) before the socket closes, even if the task is dropped.
+    let registered = Registered::new(core, &conn.stream);
+    loop {
+        // A stop that fired before this connection registered did not
+        // reach its socket: check here rather than wait in a read.
+        if core.stop.fired() {
             break;
         }
+        // A buffer full of one request grows to that request's length.
+        let need = match conn.wire {
+            Some(wire) if conn.input.is_full() => request_len(wire, conn.input.unread()),
+            _ => None,
+        };
+        let (ran, next) = match conn.input.make_room(&core.buffers, need) {
+            Ok(()) => {
+                match conn.input.read(&core.buffers, &mut conn.stream).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => core.counters.borrow_mut().bytes_read += n as u64,
+                }
+                conn.serve_input(&core.limits).await
+            }
+            Err(Full::NoRoom) => conn.refuse_head().await,
+            // More than the largest legal request: not one.
+            Err(Full::Limit) => break,
+        };
+        registered.read_done(ran, conn.discard > 0 || !conn.input.unread().is_empty());
+        if matches!(next, Next::Close) {
+            break;
+        }
+        conn.input.release_if_empty(&core.buffers);
     }
-    let _ = stream.close().await;
+    conn.input.release(&core.buffers);
+    let _ = conn.stream.close().await;
     drop(registered);
+}
+
+/// Turns away a connection over the server's limit as memcached does: one
+/// error line, then close.
+pub async fn refuse(mut stream: TcpStream) {
+    let _ = stream.write_all(Reply::TooManyConnections.bytes()).await;
+    let _ = stream.close().await;
 }

@@ -4,6 +4,12 @@
 //!
 //! Each core keeps a table of its own connections (no sharing); a
 //! connection updates its slot once per batch of requests, without hashing.
+//! The table is also how a core reaches its connections from outside their
+//! tasks: to close idle ones (`idle_timeout`) and, at shutdown, to end the
+//! reads they wait in. Both act on the socket (`shutdown(2)`), so a waiting
+//! connection needs no timer or signal of its own. A connection removes its
+//! entry before its socket is closed, so every fd in the table is open and
+//! is that connection's.
 
 use std::net::SocketAddr;
 
@@ -21,6 +27,8 @@ pub struct ConnEntry {
     /// Holds part of a request and waits for the rest (memcached's
     /// `conn_nread`) rather than for a new command (`conn_parse_cmd`).
     pub mid_request: bool,
+    /// Already closed for idling; its task has yet to notice.
+    pub kicked: bool,
 }
 
 /// One core's open connections, in reusable slots.
@@ -60,9 +68,53 @@ impl ConnTable {
         }
     }
 
+    /// Slots allocated: the most connections this core has had open at
+    /// once (memcached's `connection_structures`).
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Connections registered now.
+    pub fn open(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Ends the read every connection waits in (the server is stopping):
+    /// each finishes what it was doing, then sees end of input and closes.
+    pub fn shut_down_reads(&self) {
+        for entry in self.slots.iter().flatten() {
+            shut_down(entry.fd, libc::SHUT_RD);
+        }
+    }
+
+    /// Closes the connections that sent no command for more than `timeout`
+    /// seconds up to `now` and are not in the middle of a request, as
+    /// memcached's `idle_timeout` does. Returns how many it closed.
+    pub fn kick_idle(&mut self, now: u32, timeout: u32) -> u64 {
+        let mut kicked = 0;
+        for entry in self.slots.iter_mut().flatten() {
+            if !entry.kicked && !entry.mid_request && now.saturating_sub(entry.last_cmd) > timeout {
+                entry.kicked = true;
+                shut_down(entry.fd, libc::SHUT_RDWR);
+                kicked += 1;
+            }
+        }
+        kicked
+    }
+
     /// The open connections, for a `stats` report.
     pub fn snapshot(&self) -> Vec<ConnEntry> {
         self.slots.iter().flatten().copied().collect()
+    }
+}
+
+fn shut_down(fd: i32, how: i32) {
+    // SAFETY: shutdown(2) takes an fd and a flag and touches no memory of
+    // ours. The fd is open and is this connection's: an entry leaves the
+    // table before its socket is closed (module doc), and the table is
+    // only used on its own core.
+    unsafe {
+        libc::shutdown(fd, how);
     }
 }
 
@@ -119,7 +171,42 @@ mod tests {
             local: "127.0.0.1:11211".parse().unwrap(),
             last_cmd,
             mid_request,
+            kicked: false,
         }
+    }
+
+    #[test]
+    fn idle_connections_are_kicked_once_and_busy_ones_kept() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (idle, mut idle_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (busy, busy_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (mid, mid_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut table = ConnTable::default();
+        table.add(client(idle.as_raw_fd(), 100, false));
+        table.add(client(busy.as_raw_fd(), 108, false));
+        table.add(client(mid.as_raw_fd(), 100, true));
+        // Idle for exactly the timeout is not yet past it.
+        assert_eq!(table.kick_idle(105, 5), 0);
+        assert_eq!(table.kick_idle(110, 5), 1);
+        assert_eq!(table.kick_idle(111, 5), 0, "kicked once");
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            idle_peer.read(&mut buf).unwrap(),
+            0,
+            "the client sees the close"
+        );
+        for peer in [&busy_peer, &mid_peer] {
+            peer.set_nonblocking(true).unwrap();
+            let err = (&*peer).read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        }
+        assert_eq!(table.open(), 3, "entries stay until their tasks end");
+        // At shutdown every connection's read ends.
+        table.shut_down_reads();
+        let mut byte = [0u8; 1];
+        assert_eq!((&busy).read(&mut byte).unwrap(), 0);
+        assert_eq!((&mid).read(&mut byte).unwrap(), 0);
     }
 
     #[test]

@@ -6,17 +6,23 @@
 //! - [`proto`]: running one read's worth of pipelined requests in order.
 //! - [`text`], [`binary`]: the wire protocols on top of ops.
 //! - [`connection`]: a client connection's read/execute/write loop.
-//! - [`conns`]: each core's open connections, for `stats conns`.
+//! - [`buffers`]: each core's pool of I/O buffers, lent only while a
+//!   connection has bytes to read or write.
+//! - [`conns`]: each core's open connections, for `stats conns`, idle kicks
+//!   and stopping.
 //! - [`stats`]: `stats` output, summed from per-core reports.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //!
 //! Nothing on the request path is shared between cores: each core's state
 //! lives in `Rc`/`RefCell` on its own thread. The only cross-thread state is
-//! read-only [`Settings`], the mesh rings, and a shutdown phase polled by a
-//! timer every 20 ms.
+//! read-only [`Settings`], the mesh rings, a shutdown phase polled by a
+//! timer every 20 ms with the count of cores that have drained, and the
+//! server-wide count of open connections (one atomic add per accept and
+//! per close, never per request) that enforces `-c`.
 
 pub mod binary;
+pub mod buffers;
 pub mod connection;
 pub mod conns;
 pub mod op;
@@ -39,6 +45,7 @@ use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
 use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
+use buffers::BufferPool;
 use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
 use prefix_stats::PrefixStats;
@@ -60,8 +67,15 @@ pub struct Settings {
     pub eviction: Policy,
     /// Largest value accepted (`-I`).
     pub max_item_size: usize,
-    /// Connection limit (`-c`), split evenly among cores.
+    /// Connection limit (`-c`) for the whole server.
     pub conn_limit: usize,
+    /// Close connections idle for longer than this many seconds (memcached's
+    /// `-o idle_timeout`); 0 keeps them forever.
+    pub idle_timeout: u32,
+    /// Bytes each core may hold in read buffers grown past the pooled size
+    /// for large requests (values being received); over it, a new large
+    /// value is refused with `SERVER_ERROR out of memory storing object`.
+    pub large_request_bytes: usize,
     /// `-v` count.
     pub verbosity: u8,
     /// Honour the `shutdown` command (memcached's `-A`).
@@ -94,6 +108,13 @@ impl Settings {
         }
     }
 
+    /// The default per-core budget for large requests (see
+    /// [`Settings::large_request_bytes`]): room for two of the largest
+    /// values being received at once, and at least 16 MiB.
+    pub fn default_large_request_bytes(max_item_size: usize) -> usize {
+        max_item_size.saturating_mul(2).max(16 << 20)
+    }
+
     /// The parser limits these settings imply.
     pub fn limits(&self) -> Limits {
         Limits {
@@ -116,6 +137,18 @@ const RUNNING: u8 = 0;
 const DRAINING: u8 = 1;
 const EXITING: u8 = 2;
 
+/// What the cores share with each other and the main thread: never
+/// touched per request.
+#[derive(Debug, Default)]
+struct Shared {
+    /// [`RUNNING`], [`DRAINING`] or [`EXITING`].
+    phase: AtomicU8,
+    /// Cores whose connections have all closed while draining.
+    drained: AtomicUsize,
+    /// Open client connections on all cores (enforces `-c`).
+    open_connections: AtomicUsize,
+}
+
 /// One core's state, shared by the tasks on its executor.
 pub struct Core {
     /// This core's index (0-based, not the CPU number).
@@ -134,13 +167,15 @@ pub struct Core {
     pub prefixes: RefCell<PrefixStats>,
     /// This core's client connections (`stats conns`).
     pub conns: RefCell<ConnTable>,
+    /// This core's I/O buffers.
+    pub buffers: BufferPool,
     /// This core's listening socket: fd and address.
     pub listening: Option<(i32, SocketAddr)>,
     /// Cross-core forwarding.
     pub router: Router,
     /// Fired when the server starts shutting down.
     pub stop: Signal,
-    phase: Arc<AtomicU8>,
+    shared: Arc<Shared>,
     last_tick: Cell<u32>,
 }
 
@@ -175,18 +210,31 @@ impl Core {
             } else {
                 Vec::new()
             },
+            conn_slots: self.conns.borrow().slots(),
+            stop_waiters: self.stop.waiters(),
+            buffers: self.buffers.usage(),
         }
     }
 
     /// Starts a graceful shutdown (the enabled `shutdown` command).
     pub fn request_shutdown(&self) {
-        let _ = self
-            .phase
-            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.shared.phase.compare_exchange(
+            RUNNING,
+            DRAINING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
-    fn connection_limit(&self) -> u64 {
-        self.settings.conn_limit.div_ceil(self.cores) as u64
+    /// Counts a new connection against the server-wide limit; `false`
+    /// (and nothing counted) when the server is full.
+    fn admit(&self) -> bool {
+        let open = &self.shared.open_connections;
+        if open.fetch_add(1, Ordering::AcqRel) < self.settings.conn_limit {
+            return true;
+        }
+        open.fetch_sub(1, Ordering::AcqRel);
+        false
     }
 }
 
@@ -242,8 +290,7 @@ impl std::error::Error for StartError {}
 /// A running server: one executor thread per core.
 pub struct Server {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
-    phase: Arc<AtomicU8>,
-    drained: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     cores: usize,
 }
 
@@ -272,25 +319,24 @@ impl Server {
         let settings = Arc::new(settings);
         let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
         let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
-        let phase = Arc::new(AtomicU8::new(RUNNING));
-        let drained = Arc::new(AtomicUsize::new(0));
+        let shared = Arc::new(Shared::default());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
         let mut handles = Vec::with_capacity(cores);
         for (index, &cpu) in settings.cpus.iter().enumerate() {
             let (core_settings, requests, replies) =
                 (settings.clone(), requests.clone(), replies.clone());
-            let (core_phase, drained, ready) = (phase.clone(), drained.clone(), ready_tx.clone());
+            let (core_shared, ready) = (shared.clone(), ready_tx.clone());
             let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
                 .name(&format!("segcore-{index}"))
                 .spin_before_park(settings.spin_before_park)
                 .spawn(move || async move {
-                    core_main(core_settings, requests, replies, core_phase, drained, ready).await;
+                    core_main(core_settings, requests, replies, core_shared, ready).await;
                 })
                 .map_err(|e| StartError::Executor(e.to_string()));
             match handle {
                 Ok(h) => handles.push(h),
                 Err(e) => {
-                    phase.store(EXITING, Ordering::Release);
+                    shared.phase.store(EXITING, Ordering::Release);
                     return Err(e);
                 }
             }
@@ -298,8 +344,7 @@ impl Server {
         drop(ready_tx);
         let server = Server {
             handles,
-            phase,
-            drained,
+            shared,
             cores,
         };
         for _ in 0..cores {
@@ -320,18 +365,21 @@ impl Server {
 
     /// Whether a client asked for shutdown (enabled `shutdown` command).
     pub fn shutdown_requested(&self) -> bool {
-        self.phase.load(Ordering::Acquire) != RUNNING
+        self.shared.phase.load(Ordering::Acquire) != RUNNING
     }
 
     /// Graceful stop: stop accepting, let connections finish what they are
     /// doing (idle ones close at once), wait up to `grace` for them, then
     /// stop every executor.
     pub fn shutdown(self, grace: Duration) {
-        let _ = self
-            .phase
-            .compare_exchange(RUNNING, DRAINING, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.shared.phase.compare_exchange(
+            RUNNING,
+            DRAINING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         let deadline = std::time::Instant::now() + grace;
-        while self.drained.load(Ordering::Acquire) < self.cores
+        while self.shared.drained.load(Ordering::Acquire) < self.cores
             && std::time::Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(10));
@@ -340,7 +388,7 @@ impl Server {
     }
 
     fn abort(self) {
-        self.phase.store(EXITING, Ordering::Release);
+        self.shared.phase.store(EXITING, Ordering::Release);
         for handle in self.handles {
             let _ = handle.join();
         }
@@ -377,8 +425,7 @@ async fn core_main(
     settings: Arc<Settings>,
     requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
     replies: MeshBuilder<ReplyEnvelope, glommio::channels::channel_mesh::Full>,
-    phase: Arc<AtomicU8>,
-    drained: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
     // Allocated here, after pinning: first touch puts the pages on this
@@ -425,10 +472,11 @@ async fn core_main(
             settings.detail_enabled,
         )),
         conns: RefCell::new(ConnTable::default()),
+        buffers: BufferPool::new(settings.large_request_bytes),
         listening,
         router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),
-        phase: phase.clone(),
+        shared: shared.clone(),
         last_tick: Cell::new(0),
     });
     core.tick();
@@ -482,13 +530,12 @@ async fn core_main(
                     })
                     .await;
                 match accepted {
-                    Some(Ok(stream)) => {
-                        if core.counters.borrow().curr_connections >= core.connection_limit() {
-                            core.counters.borrow_mut().rejected_connections += 1;
-                            drop(stream);
-                            continue;
-                        }
+                    Some(Ok(stream)) if core.admit() => {
                         glommio::spawn_local(connection::serve(core.clone(), stream)).detach();
+                    }
+                    Some(Ok(stream)) => {
+                        core.counters.borrow_mut().rejected_connections += 1;
+                        glommio::spawn_local(connection::refuse(stream)).detach();
                     }
                     // Out of file descriptors and the like: back off, retry.
                     Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
@@ -523,21 +570,40 @@ async fn core_main(
         .map(|task| task.detach());
     }
 
+    if settings.idle_timeout > 0 {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            // memcached checks about once a second too.
+            while !core.stop.fired() {
+                glommio::timer::sleep(Duration::from_secs(1)).await;
+                core.tick();
+                let now = core.last_tick.get();
+                let kicked = core
+                    .conns
+                    .borrow_mut()
+                    .kick_idle(now, core.settings.idle_timeout);
+                core.counters.borrow_mut().idle_kicks += kicked;
+            }
+        })
+        .detach();
+    }
+
     let _ = ready.send(Ok(()));
 
     // Watch the shutdown phase.
     let mut reported = false;
     loop {
         glommio::timer::sleep(Duration::from_millis(20)).await;
-        match phase.load(Ordering::Acquire) {
+        match shared.phase.load(Ordering::Acquire) {
             RUNNING => {}
             DRAINING => {
                 if !core.stop.fired() {
                     core.stop.fire();
+                    core.conns.borrow().shut_down_reads();
                 }
                 if !reported && core.counters.borrow().curr_connections == 0 {
                     reported = true;
-                    drained.fetch_add(1, Ordering::AcqRel);
+                    shared.drained.fetch_add(1, Ordering::AcqRel);
                 }
             }
             _ => break,

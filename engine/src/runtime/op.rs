@@ -317,6 +317,12 @@ pub struct CoreReport {
     pub listening: Option<(i32, std::net::SocketAddr)>,
     /// Its client connections (when asked for).
     pub clients: Vec<super::conns::ConnEntry>,
+    /// Connection slots allocated (its peak of open connections).
+    pub conn_slots: usize,
+    /// Tasks waiting on its stop signal.
+    pub stop_waiters: usize,
+    /// Its I/O buffers.
+    pub buffers: super::buffers::PoolUsage,
 }
 
 /// Per-core connection counters: plain integers, summed on request.
@@ -344,6 +350,13 @@ pub struct ConnCounters {
     /// Storage commands refused because the value is over the item size
     /// limit (refused by the parser, so no shard sees them).
     pub store_too_large: u64,
+    /// Storage commands refused because the core had no room left to
+    /// receive their values (the large-request budget was spent).
+    pub store_no_memory: u64,
+    /// Connections closed for idling past `idle_timeout`.
+    pub idle_kicks: u64,
+    /// Times a request needed more read buffer than the core had room for.
+    pub read_buf_oom: u64,
 }
 
 impl<B> Outcome<B> {

@@ -81,6 +81,10 @@ pub trait Protocol {
         state: &mut ReplyState,
     );
 
+    /// Writes the error for an op whose owning core stopped before it
+    /// answered (the server is exiting), in the client's own wire format.
+    fn reply_unavailable(req: &Self::Request<'_>, out: &mut Vec<u8>);
+
     /// Writes what follows the per-op replies (END, OK, stats, ...).
     fn reply_end(
         req: &Self::Request<'_>,
@@ -135,12 +139,13 @@ enum Stop {
     Close,
 }
 
-/// Runs every complete request at the start of `buf`, appending replies to
-/// `out`; once `out` passes [`FLUSH_BYTES`] it is written to `writer`
-/// mid-batch.
+/// Runs every complete request at the start of `buf`, parsed with
+/// `limits`, appending replies to `out`; once `out` passes [`FLUSH_BYTES`]
+/// it is written to `writer` mid-batch.
 pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     core: &Core,
     buf: &[u8],
+    limits: &Limits,
     out: &mut Vec<u8>,
     writer: &mut W,
 ) -> BatchEnd {
@@ -148,7 +153,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     let me = core.id;
     core.tick();
 
-    let (mut fanout, end, stop) = route::<P>(core, buf);
+    let (mut fanout, end, stop) = route::<P>(core, buf, limits);
 
     // Send every remote batch, then wait for all of them.
     if let Some(fanout) = fanout.as_mut() {
@@ -181,7 +186,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     let mut at = 0;
     let mut parsed = 0u64;
     while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
-        match P::parse(&buf[at..], &core.limits) {
+        match P::parse(&buf[at..], limits) {
             Ok(Some((req, used))) if at < end => {
                 parsed += 1;
                 let mut shard_borrow = core.shard.borrow_mut();
@@ -204,7 +209,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                                 )
                             }
                             // The owner is gone (shutting down).
-                            None => out.extend_from_slice(b"SERVER_ERROR shutting down\r\n"),
+                            None => P::reply_unavailable(&req, out),
                         }
                     }
                 });
@@ -220,6 +225,8 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                 e.write_reply(out);
                 if e.is_too_large() {
                     core.counters.borrow_mut().store_too_large += 1;
+                } else if e.is_out_of_memory() {
+                    core.counters.borrow_mut().store_no_memory += 1;
                 } else if e.is_refused_flush() {
                     core.counters.borrow_mut().cmd_flush += 1;
                 }
@@ -275,7 +282,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
 /// gains nothing from that, so only batches pay for the extra hashing).
 /// Returns the batches (none when every op is local), where pass 2 must
 /// stop, and why.
-fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Option<Fanout>, usize, Stop) {
+fn route<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanout>, usize, Stop) {
     let cores = core.cores;
     let me = core.id;
     let mut fanout: Option<Fanout> = None;
@@ -286,7 +293,7 @@ fn route<P: Protocol>(core: &Core, buf: &[u8]) -> (Option<Fanout>, usize, Stop) 
     let mut hashes = [0u64; PREFETCH_KEYS];
     let mut prefetched = 0;
     while at < buf.len() && requests < MAX_BATCH_REQUESTS {
-        match P::parse(&buf[at..], &core.limits) {
+        match P::parse(&buf[at..], limits) {
             Ok(Some((req, used))) => {
                 let pipelined = at + used < buf.len() || requests > 0;
                 if cores > 1 || pipelined {

@@ -3,6 +3,7 @@
 //! per core, no shared atomics); they are summed here. Not on the hot path,
 //! so plain `String`s are fine.
 
+use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::op::{ConnCounters, CoreReport, Op, ReportLists};
 use super::Core;
 use crate::storage::ShardStats;
@@ -108,7 +109,18 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 conns.bytes_written += r.conns.bytes_written;
                 conns.cmd_flush += r.conns.cmd_flush;
                 conns.store_too_large += r.conns.store_too_large;
+                conns.store_no_memory += r.conns.store_no_memory;
+                conns.idle_kicks += r.conns.idle_kicks;
+                conns.read_buf_oom += r.conns.read_buf_oom;
             }
+            let conn_slots: usize = reports.iter().map(|r| r.conn_slots).sum();
+            let buffers = reports.iter().fold((0, 0, 0), |(lent, idle, large), r| {
+                (
+                    lent + r.buffers.lent,
+                    idle + r.buffers.idle,
+                    large + r.buffers.large_bytes,
+                )
+            });
             let index_bytes: usize = reports.iter().map(|r| r.index_bytes).sum();
             let now = super::unix_now();
             let (user, system) = rusage();
@@ -129,7 +141,9 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 "rejected_connections",
                 conns.rejected_connections.to_string(),
             );
-            put("connection_structures", conns.curr_connections.to_string());
+            // Each core's connection table keeps a slot per connection it
+            // has had open at once, as memcached keeps its conn structs.
+            put("connection_structures", conn_slots.to_string());
             put("cmd_get", shard.cmd_get.to_string());
             put("cmd_set", shard.cmd_set.to_string());
             put("cmd_flush", conns.cmd_flush.to_string());
@@ -152,7 +166,10 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("touch_hits", shard.touch_hits.to_string());
             put("touch_misses", shard.touch_misses.to_string());
             put("store_too_large", conns.store_too_large.to_string());
-            put("store_no_memory", shard.out_of_memory.to_string());
+            put(
+                "store_no_memory",
+                (shard.out_of_memory + conns.store_no_memory).to_string(),
+            );
             put("auth_cmds", "0".into());
             put("auth_errors", "0".into());
             put("bytes_read", conns.bytes_read.to_string());
@@ -164,6 +181,17 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("listen_disabled_num", "0".into());
             put("time_in_listen_disabled_us", "0".into());
             put("threads", settings.cpus.len().to_string());
+            put("idle_kicks", conns.idle_kicks.to_string());
+            // memcached's read-buffer figures, for segcore's pooled
+            // connection buffers (read and reply buffers alike).
+            let (lent, idle, large) = buffers;
+            put("read_buf_count", (lent + idle).to_string());
+            put(
+                "read_buf_bytes",
+                ((lent + idle) * BUFFER_SIZE + large).to_string(),
+            );
+            put("read_buf_bytes_free", (idle * BUFFER_SIZE).to_string());
+            put("read_buf_oom", conns.read_buf_oom.to_string());
             put("hash_bytes", index_bytes.to_string());
             put("bytes", shard.bytes.to_string());
             put("curr_items", shard.curr_items.to_string());
@@ -213,6 +241,21 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                     "no"
                 }
                 .into(),
+            );
+            put("idle_timeout", settings.idle_timeout.to_string());
+            // The bound on connection buffer memory beyond -m: pooled
+            // buffers of conn_buffer_size (at most conn_buffer_pool_max idle
+            // per core, one or two lent per active connection) plus, per
+            // core, large_request_limit bytes for values being received.
+            put(
+                "read_buf_mem_limit",
+                (settings.large_request_bytes * settings.cpus.len()).to_string(),
+            );
+            put("conn_buffer_size", BUFFER_SIZE.to_string());
+            put("conn_buffer_pool_max", (2 * MAX_IDLE_BUFFERS).to_string());
+            put(
+                "large_request_limit",
+                settings.large_request_bytes.to_string(),
             );
             put("segment_size", settings.segment_size.to_string());
             put("eviction_policy", settings.eviction.name().into());
@@ -267,6 +310,23 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 put(
                     &format!("core:{c}:curr_items"),
                     r.shard.curr_items.to_string(),
+                );
+                put(&format!("core:{c}:conn_slots"), r.conn_slots.to_string());
+                put(
+                    &format!("core:{c}:stop_waiters"),
+                    r.stop_waiters.to_string(),
+                );
+                put(
+                    &format!("core:{c}:buffers_lent"),
+                    r.buffers.lent.to_string(),
+                );
+                put(
+                    &format!("core:{c}:buffers_idle"),
+                    r.buffers.idle.to_string(),
+                );
+                put(
+                    &format!("core:{c}:large_request_bytes"),
+                    r.buffers.large_bytes.to_string(),
                 );
             }
         }

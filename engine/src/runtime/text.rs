@@ -254,6 +254,10 @@ impl Protocol for Text {
         }
     }
 
+    fn reply_unavailable(_req: &Request<'_>, out: &mut Vec<u8>) {
+        Reply::ShuttingDown.write(out);
+    }
+
     fn reply_end(
         req: &Request<'_>,
         out: &mut Vec<u8>,
@@ -448,5 +452,20 @@ fn meta_arith_reply(m: &meta::MetaArith<'_>, key: &[u8], result: ArithResult, ou
             ArithResult::NonNumeric => Reply::NonNumeric.write(out),
             ArithResult::OutOfMemory => Reply::OutOfMemory.write(out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_owner_is_answered_in_text() {
+        let (req, _) = text::parse(b"get k\r\n", &Limits::default())
+            .expect("valid")
+            .expect("complete");
+        let mut out = Vec::new();
+        Text::reply_unavailable(&req, &mut out);
+        assert_eq!(out, b"SERVER_ERROR shutting down\r\n");
     }
 }

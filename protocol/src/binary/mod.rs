@@ -212,6 +212,9 @@ pub enum Status {
     UnknownCommand = 0x0081,
     /// No memory for the item, even after eviction.
     OutOfMemory = 0x0082,
+    /// The server cannot serve the request now (memcached's ETMPFAIL): the
+    /// core owning the key stopped before it answered.
+    TemporaryFailure = 0x0086,
 }
 
 impl Status {
@@ -229,6 +232,7 @@ impl Status {
             Status::AuthContinue => b"",
             Status::UnknownCommand => b"Unknown command",
             Status::OutOfMemory => b"Out of memory",
+            Status::TemporaryFailure => b"Temporary failure",
         }
     }
 }
@@ -457,6 +461,16 @@ fn shape(opcode: Opcode) -> Shape {
     Shape { extras, key, value }
 }
 
+/// The whole length of the packet at the head of `buf` once its header
+/// has arrived (header plus declared body); `None` before. A server uses it
+/// to size its read buffer once for a large value; it validates nothing
+/// else ([`parse`] does).
+pub fn request_len(buf: &[u8]) -> Option<usize> {
+    let header: &[u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
+    let body = usize::try_from(Header::decode(header).body_len).ok()?;
+    HEADER_LEN.checked_add(body)
+}
+
 /// Parses the first binary request in `buf`.
 pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     let Some(&magic) = buf.first() else {
@@ -502,8 +516,12 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
     if is_sasl && value_len > MAX_SASL_LEN {
         return invalid();
     }
-    if value_len > limits.max_value_len {
-        let refused = ParseError::skip(binary_error(Status::TooLarge), total);
+    if let Some(kind) = limits.refuse_value(value_len) {
+        let status = match kind {
+            ErrorKind::OutOfMemory => Status::OutOfMemory,
+            _ => Status::TooLarge,
+        };
+        let refused = ParseError::skip(binary_error(status), total);
         if !matches!(opcode, Opcode::Set | Opcode::SetQ) {
             return Err(refused);
         }

@@ -388,6 +388,7 @@ fn responses_are_memcached_bytes() {
         (Status::AuthError, 0x20, b"Auth failure."),
         (Status::UnknownCommand, 0x81, b"Unknown command"),
         (Status::OutOfMemory, 0x82, b"Out of memory"),
+        (Status::TemporaryFailure, 0x86, b"Temporary failure"),
     ] {
         let mut out = Vec::new();
         encode_error(&mut out, 0x00, status, 0);
@@ -414,4 +415,42 @@ fn requests_encode_back_to_the_same_bytes() {
         ok(p).encode(&mut out);
         assert_eq!(&out, p);
     }
+}
+
+#[test]
+fn values_over_the_room_left_are_refused_as_out_of_memory() {
+    let limits = Limits {
+        value_room: 4,
+        ..Limits::default()
+    };
+    let p = packet(0x01, &[0; 8], b"k", b"12345", 9, 0);
+    let e = parse(&p[..24 + 8 + 1], &limits).unwrap_err();
+    assert_eq!(e.recovery, Recovery::Skip(p.len()));
+    assert!(e.is_out_of_memory());
+    assert!(!e.is_too_large());
+    assert!(e.stale_key.is_some(), "a refused set still unlinks its key");
+    assert_eq!(
+        u16::from_be_bytes([reply_of(&e)[6], reply_of(&e)[7]]),
+        Status::OutOfMemory as u16
+    );
+    assert_eq!(&reply_of(&e)[24..], b"Out of memory");
+    // A value that fits the room is parsed as usual.
+    let fits = packet(0x01, &[0; 8], b"k", b"1234", 9, 0);
+    assert!(parse(&fits, &limits).unwrap().is_some());
+}
+
+#[test]
+fn request_len_is_known_once_the_header_is() {
+    use crate::binary::request_len;
+    let p = packet(0x01, &[0; 8], b"k", b"12345", 3, 0);
+    assert_eq!(request_len(&p[..23]), None);
+    assert_eq!(request_len(&p[..24]), Some(p.len()));
+    assert_eq!(
+        crate::request_len(crate::Protocol::Binary, &p),
+        Some(p.len())
+    );
+    assert_eq!(
+        crate::request_len(crate::Protocol::Text, b"set k 0 0 1\r\n"),
+        Some(16)
+    );
 }

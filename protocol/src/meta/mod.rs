@@ -270,9 +270,9 @@ pub(crate) fn parse_set<'a>(
     let fail = |kind| ParseError::skip(kind, total);
     let flags = MetaFlags::parse(flag_run).map_err(fail)?;
     let key = MetaKey::parse(key, flags.has(b'b')).map_err(fail)?;
-    if value_len > limits.max_value_len {
+    if let Some(kind) = limits.refuse_value(value_len) {
         // memcached unlinks the old value whatever the mode.
-        return Err(fail(ErrorKind::TooLarge).unlinking(buf, key.raw(), key.is_base64()));
+        return Err(fail(kind).unlinking(buf, key.raw(), key.is_base64()));
     }
     let mode = match flags.mode {
         None | Some(b'S' | b's') => SetMode::Set,

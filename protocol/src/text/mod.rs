@@ -247,6 +247,29 @@ fn retrieval<'a>(
 }
 
 /// A declared data length as memcached accepts it: `0..=i32::MAX - 2`.
+/// The whole length of the request at the head of `buf` (command line and
+/// data block) when its line is complete and declares a data block (the
+/// storage commands and `ms`); `None` otherwise. A server uses it to size
+/// its read buffer once for a large value instead of growing step by step;
+/// it validates nothing else ([`parse`] does).
+pub fn request_len(buf: &[u8]) -> Option<usize> {
+    let newline = memchr::memchr(b'\n', buf)?;
+    let line = match &buf[..newline] {
+        [line @ .., b'\r'] => line,
+        line => line,
+    };
+    let mut words = tokens(line);
+    let data_token = match words.next()? {
+        b"set" | b"add" | b"replace" | b"append" | b"prepend" | b"cas" => 3,
+        b"ms" => 1,
+        _ => return None,
+    };
+    let declared = parse_i32(words.nth(data_token)?)?;
+    (newline + 1)
+        .checked_add(block_len(declared)?)?
+        .checked_add(2)
+}
+
 pub(crate) fn block_len(declared: i32) -> Option<usize> {
     if declared > i32::MAX - 2 {
         return None;
@@ -293,8 +316,8 @@ fn store<'a>(
         return bad_line();
     };
     let total = line_end + value_len + 2;
-    if value_len > limits.max_value_len {
-        let refused = ParseError::skip(ErrorKind::TooLarge, total).silenced(noreply);
+    if let Some(kind) = limits.refuse_value(value_len) {
+        let refused = ParseError::skip(kind, total).silenced(noreply);
         return Err(if mode == StoreMode::Set {
             refused.unlinking(buf, key, false)
         } else {

@@ -34,6 +34,13 @@ pub enum Reply {
     OutOfMemory,
     /// `shutdown` when it is not enabled.
     ShutdownDisabled,
+    /// The core owning the key stopped before it answered (server exit).
+    ShuttingDown,
+    /// A request (a long multi-get line) needs more buffer than the server
+    /// has room for: the connection is closed after it.
+    NoRoomForRequest,
+    /// Sent to a connection over the connection limit, before closing it.
+    TooManyConnections,
     /// An unknown command (also used by the server for commands it refuses).
     Error,
 }
@@ -57,6 +64,9 @@ impl Reply {
             Reply::TooLarge => b"SERVER_ERROR object too large for cache\r\n",
             Reply::OutOfMemory => b"SERVER_ERROR out of memory storing object\r\n",
             Reply::ShutdownDisabled => b"ERROR: shutdown not enabled\r\n",
+            Reply::ShuttingDown => b"SERVER_ERROR shutting down\r\n",
+            Reply::NoRoomForRequest => b"SERVER_ERROR out of memory reading request\r\n",
+            Reply::TooManyConnections => b"ERROR Too many open connections\r\n",
             Reply::Error => b"ERROR\r\n",
         }
     }

@@ -1100,3 +1100,56 @@ fn http_request_lines_close_silently_and_slabs_answers_as_memcached() {
         assert_err(line, expected, skip(line));
     }
 }
+
+#[test]
+fn values_over_the_room_left_are_refused_as_out_of_memory() {
+    let limits = Limits {
+        value_room: 10,
+        ..Limits::default()
+    };
+    for head in [&b"set k 0 0 11\r\n"[..], b"ms k 11 T0\r\n"] {
+        let e = parse(head, &limits).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::OutOfMemory);
+        assert!(e.is_out_of_memory() && !e.is_too_large());
+        assert_eq!(reply(&e), b"SERVER_ERROR out of memory storing object\r\n");
+        assert_eq!(e.recovery, Recovery::Skip(head.len() + 11 + 2));
+        assert!(e.stale_key.is_some(), "memcached unlinks the old value");
+    }
+    assert!(
+        parse(b"set k 0 0 11 noreply\r\n", &limits)
+            .unwrap_err()
+            .silent
+    );
+    // The item limit is checked first, and values within the room parse.
+    let both = Limits {
+        max_value_len: 10,
+        ..limits.clone()
+    };
+    assert!(parse(b"set k 0 0 11\r\n", &both)
+        .unwrap_err()
+        .is_too_large());
+    assert!(parse(b"set k 0 0 10\r\n0123456789\r\n", &limits)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn request_len_reads_the_declared_block_of_storage_commands() {
+    use crate::text::request_len;
+    assert_eq!(request_len(b"set k 0 0 5\r\n"), Some(13 + 5 + 2));
+    assert_eq!(request_len(b"set k 0 0 5\r\nhel"), Some(20));
+    assert_eq!(request_len(b"cas k 0 0 100 7 noreply\r\n"), Some(25 + 102));
+    assert_eq!(request_len(b"ms k 1000 T0 F5\r\n"), Some(17 + 1002));
+    assert_eq!(request_len(b"append k 1 2 3\n"), Some(15 + 5));
+    // Not yet known, no block, or not a number: nothing to say.
+    for buf in [
+        &b"set k 0 0 5"[..],
+        b"get k\r\n",
+        b"set k 0 0\r\n",
+        b"set k 0 0 -1\r\n",
+        b"set k 0 0 2147483647\r\n",
+        b"mg k v\r\n",
+    ] {
+        assert_eq!(request_len(buf), None, "{:?}", String::from_utf8_lossy(buf));
+    }
+}

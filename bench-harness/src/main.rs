@@ -11,11 +11,13 @@
 //! only figures that hold on a noisy machine). `--verify` checks every hit
 //! byte for byte. `--rate` switches to an open loop with latency counted
 //! from intended send times. `hit-ratio` replays a key stream cache-aside;
-//! `memory` reports a local server's resident bytes per item. `--hgrm`
+//! `memory` reports a local server's resident bytes per item; `conns`
+//! what connection churn, idle connections and half-sent values cost it. `--hgrm`
 //! and `--plot` write the latency distribution for other tools and as an
 //! SVG percentile curve. Protocols: text (with `--mget` multi-gets), meta,
 //! binary.
 
+mod conns;
 mod cpu;
 mod load;
 mod modes;
@@ -95,6 +97,8 @@ enum Cli {
     HitRatio(HitRatioArgs),
     /// Load N items and report the server's resident memory per item.
     Memory(MemoryArgs),
+    /// What connections cost the server: churn, idle, half-sent values.
+    Conns(conns::ConnsArgs),
 }
 
 /// Hit-ratio and memory modes live beside the load modes.
@@ -570,6 +574,10 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
                 "memory: {:.1} resident bytes per item ({} stored, {} held; {}-byte keys, {}-byte values)",
                 m.bytes_per_item, m.items, m.held, a.key_size, a.value_size
             );
+        }
+        Cli::Conns(a) => {
+            let report = conns::run(resolve(&a.server)?, &a).map_err(|e| e.to_string())?;
+            println!("{}", report.summary(a.scenario));
         }
     }
     Ok(())

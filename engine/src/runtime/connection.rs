@@ -98,8 +98,8 @@ enum Next {
 }
 
 /// One connection's state between reads.
-struct Conn<'a> {
-    core: &'a Core,
+struct Conn {
+    core: Rc<Core>,
     stream: TcpStream,
     input: ReadBuf,
     /// Bytes of a refused value still to skip as they arrive.
@@ -107,11 +107,11 @@ struct Conn<'a> {
     wire: Option<Wire>,
 }
 
-impl Conn<'_> {
+impl Conn {
     /// Runs every complete request in the input with `limits`, writing the
     /// replies. Returns whether any request ran, and what to do next.
     async fn serve_input(&mut self, limits: &Limits) -> (bool, Next) {
-        let core = self.core;
+        let core = &*self.core;
         if self.discard > 0 {
             let skip = self.discard.min(self.input.unread().len());
             self.input.consume(skip);
@@ -157,79 +157,92 @@ impl Conn<'_> {
         core.buffers.give_write(out);
         (ran, next)
     }
-
-    /// The request at the head of the input needs a bigger buffer than the
-    /// core has room for: refuse its value as memcached refuses a set it
-    /// cannot allocate (the value is skipped as it arrives). A request with
-    /// no value to refuse (a very long multi-get line) closes the
-    /// connection with memcached's "out of memory reading request".
-    async fn refuse_head(&mut self) -> (bool, Next) {
-        self.core.counters.borrow_mut().read_buf_oom += 1;
-        let limits = Limits {
-            value_room: self.input.capacity() - HEADER_ROOM,
-            ..self.core.limits.clone()
-        };
-        let before = self.input.unread().len();
-        let (ran, next) = self.serve_input(&limits).await;
-        let progressed = self.input.unread().len() < before || self.discard > 0;
-        if progressed || matches!(next, Next::Close) {
-            return (ran, next);
-        }
-        if self.wire == Some(Wire::Text) {
-            let _ = self.stream.write_all(Reply::NoRoomForRequest.bytes()).await;
-        }
-        (ran, Next::Close)
-    }
 }
 
 /// Serves one connection until the client leaves, asks to quit, sends
 /// something that closes it, idles past the timeout, or the server stops.
-pub async fn serve(core: Rc<Core>, stream: TcpStream) {
-    let core = &*core;
+///
+/// The connection's state lives in its own allocation and the task's
+/// future holds a pointer to it: an async fn keeps its arguments and the
+/// locals they move into side by side, which would triple the socket's
+/// footprint in every (mostly idle) connection's task.
+pub fn serve(core: Rc<Core>, stream: TcpStream) -> impl std::future::Future<Output = ()> {
     let _ = stream.set_nodelay(true);
     let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
-    let mut conn = Conn {
+    let conn = Box::new(Conn {
         core,
         stream,
         input: ReadBuf::new(max),
         discard: 0,
         wire: None,
-    };
-    // Declared after the stream, so it is dropped (and the table entry
-    // removed) before the socket closes, even if the task is dropped.
-    let registered = Registered::new(core, &conn.stream);
-    loop {
-        // A stop that fired before this connection registered did not
-        // reach its socket: check here rather than wait in a read.
-        if core.stop.fired() {
-            break;
-        }
-        // A buffer full of one request grows to that request's length.
-        let need = match conn.wire {
-            Some(wire) if conn.input.is_full() => request_len(wire, conn.input.unread()),
-            _ => None,
-        };
-        let (ran, next) = match conn.input.make_room(&core.buffers, need) {
-            Ok(()) => {
-                match conn.input.read(&core.buffers, &mut conn.stream).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => core.counters.borrow_mut().bytes_read += n as u64,
-                }
-                conn.serve_input(&core.limits).await
+    });
+    conn.run()
+}
+
+impl Conn {
+    async fn run(mut self: Box<Self>) {
+        let core = self.core.clone();
+        let core = &*core;
+        // Dropped (and the table entry removed) before the socket closes,
+        // even if the task is dropped: it is declared after `self`.
+        let registered = Registered::new(core, &self.stream);
+        let mut no_room;
+        loop {
+            // A stop that fired before this connection registered did not
+            // reach its socket: check here rather than wait in a read.
+            if core.stop.fired() {
+                break;
             }
-            Err(Full::NoRoom) => conn.refuse_head().await,
-            // More than the largest legal request: not one.
-            Err(Full::Limit) => break,
-        };
-        registered.read_done(ran, conn.discard > 0 || !conn.input.unread().is_empty());
-        if matches!(next, Next::Close) {
-            break;
+            // A buffer full of one request grows to that request's length.
+            let need = match self.wire {
+                Some(wire) if self.input.is_full() => request_len(wire, self.input.unread()),
+                _ => None,
+            };
+            let (limits, refusing) = match self.input.make_room(&core.buffers, need) {
+                Ok(()) => {
+                    match self.input.read(&core.buffers, &mut self.stream).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => core.counters.borrow_mut().bytes_read += n as u64,
+                    }
+                    (&core.limits, false)
+                }
+                // The request at the head needs a bigger buffer than the
+                // core has room for: refuse its value as memcached refuses
+                // a set it cannot allocate (the value is skipped as it
+                // arrives).
+                Err(Full::NoRoom) => {
+                    core.counters.borrow_mut().read_buf_oom += 1;
+                    no_room = Limits {
+                        value_room: self.input.capacity() - HEADER_ROOM,
+                        ..core.limits.clone()
+                    };
+                    (&no_room, true)
+                }
+                // More than the largest legal request: not one.
+                Err(Full::Limit) => break,
+            };
+            let before = self.input.unread().len();
+            // The batch's state lives in a recycled slot, not in this
+            // (mostly idle) task.
+            let (ran, mut next) = core.slots.put(self.serve_input(limits)).await;
+            if refusing && self.input.unread().len() == before && self.discard == 0 {
+                // Nothing to refuse (a very long multi-get line): close,
+                // with memcached's "out of memory reading request".
+                if self.wire == Some(Wire::Text) {
+                    let _ = self.stream.write_all(Reply::NoRoomForRequest.bytes()).await;
+                }
+                next = Next::Close;
+            }
+            registered.read_done(ran, self.discard > 0 || !self.input.unread().is_empty());
+            if matches!(next, Next::Close) {
+                break;
+            }
+            self.input.release_if_empty(&core.buffers);
         }
-        conn.input.release_if_empty(&core.buffers);
+        self.input.release(&core.buffers);
+        let _ = self.stream.close().await;
+        drop(registered);
     }
-    conn.input.release(&core.buffers);
-    let _ = conn.stream.close().await;
-    drop(registered);
 }
 
 /// Turns away a connection over the server's limit as memcached does: one

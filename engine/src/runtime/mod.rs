@@ -13,6 +13,8 @@
 //! - [`stats`]: `stats` output, summed from per-core reports.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
+//! - [`slots`]: recycled storage for the state of a batch being served, so
+//!   idle connections do not carry it.
 //!
 //! Nothing on the request path is shared between cores: each core's state
 //! lives in `Rc`/`RefCell` on its own thread. The only cross-thread state is
@@ -30,6 +32,7 @@ pub mod prefix_stats;
 pub mod proto;
 pub mod router;
 pub mod signal;
+pub mod slots;
 pub mod stats;
 pub mod text;
 
@@ -51,6 +54,7 @@ use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
 use prefix_stats::PrefixStats;
 use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
+use slots::SlotPool;
 
 /// Server-wide settings, read-only once the server starts.
 #[derive(Clone, Debug)]
@@ -169,6 +173,8 @@ pub struct Core {
     pub conns: RefCell<ConnTable>,
     /// This core's I/O buffers.
     pub buffers: BufferPool,
+    /// Storage for the batches being served.
+    pub slots: SlotPool,
     /// This core's listening socket: fd and address.
     pub listening: Option<(i32, SocketAddr)>,
     /// Cross-core forwarding.
@@ -473,6 +479,7 @@ async fn core_main(
         )),
         conns: RefCell::new(ConnTable::default()),
         buffers: BufferPool::new(settings.large_request_bytes),
+        slots: SlotPool::default(),
         listening,
         router: Router::new(request_tx, reply_tx),
         stop: Signal::default(),

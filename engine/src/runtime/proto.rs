@@ -15,7 +15,7 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use super::op::{execute, CoreReport, Op, Outcome, Replies};
-use super::router::Fanout;
+use super::router::{Fanout, Sending};
 use super::Core;
 use crate::storage::HashedKey;
 
@@ -164,7 +164,11 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             }
             let batch = std::mem::take(&mut fanout.batches[dest]);
             core.counters.borrow_mut().forwarded_out += batch.ops.len() as u64;
-            fanout.tokens.push(core.router.send(dest, batch).await);
+            let token = match core.router.send(dest, batch) {
+                Sending::Sent(token) => token,
+                Sending::Full(wait) => wait.await,
+            };
+            fanout.tokens.push(token);
         }
         for dest in 0..cores {
             let replies = match fanout.tokens[dest] {

@@ -21,6 +21,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use glommio::channels::channel_mesh::Senders;
+use glommio::{GlommioError, ResourceType};
 
 use super::op::{Batch, Replies};
 
@@ -46,6 +47,14 @@ pub struct ReplyEnvelope {
     pub replies: Replies,
     /// The request's batch, its buffers going home for reuse.
     pub batch: Batch,
+}
+
+/// A batch handed to [`Router::send`].
+pub enum Sending<'a> {
+    /// Sent (its token), or not sendable (`None`: the owner shut down).
+    Sent(Option<u64>),
+    /// The owner's ring is full: await this for the token.
+    Full(Pin<Box<dyn Future<Output = Option<u64>> + 'a>>),
 }
 
 /// One read's forwarding state: a batch per core, the tokens of the sent
@@ -157,9 +166,14 @@ impl Router {
 
     /// Sends `batch` to core `dest`; the token then waits for its replies
     /// ([`Router::wait`]). Sending every batch of a read before waiting for
-    /// any lets the owners work in parallel. `None` when the destination has
-    /// shut down.
-    pub async fn send(&self, dest: usize, batch: Batch) -> Option<u64> {
+    /// any lets the owners work in parallel. The token is `None` when the
+    /// destination has shut down.
+    ///
+    /// Not async: the send is tried at once, and only a full ring (the
+    /// owner is that far behind) hands back a boxed future to wait on. Every
+    /// connection's task is as large as its largest await, and glommio's
+    /// send future would be the largest part of an idle connection.
+    pub fn send(&self, dest: usize, batch: Batch) -> Sending<'_> {
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         self.pending.borrow_mut().insert(token, Slot::default());
@@ -170,11 +184,23 @@ impl Router {
             batch,
             spare,
         };
-        if self.requests.send_to(dest, envelope).await.is_err() {
-            self.pending.borrow_mut().remove(&token);
-            return None;
+        match self.requests.try_send_to(dest, envelope) {
+            Ok(()) => Sending::Sent(Some(token)),
+            Err(GlommioError::WouldBlock(ResourceType::Channel(envelope))) => {
+                Sending::Full(Box::pin(async move {
+                    if self.requests.send_to(dest, envelope).await.is_ok() {
+                        Some(token)
+                    } else {
+                        self.pending.borrow_mut().remove(&token);
+                        None
+                    }
+                }))
+            }
+            Err(_) => {
+                self.pending.borrow_mut().remove(&token);
+                Sending::Sent(None)
+            }
         }
-        Some(token)
     }
 
     /// Waits for the replies to a sent batch.

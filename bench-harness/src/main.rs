@@ -94,55 +94,11 @@ enum Cli {
     },
     /// Cache-aside replay (get; set on a miss) of a key stream: the hit
     /// ratio a server reaches at its memory limit.
-    HitRatio(HitRatioArgs),
+    HitRatio(modes::HitRatioArgs),
     /// Load N items and report the server's resident memory per item.
-    Memory(MemoryArgs),
+    Memory(modes::MemoryArgs),
     /// What connections cost the server: churn, idle, half-sent values.
     Conns(conns::ConnsArgs),
-}
-
-/// Hit-ratio and memory modes live beside the load modes.
-#[derive(clap::Args, Debug)]
-struct HitRatioArgs {
-    /// Server address.
-    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
-    server: String,
-    /// Distinct keys in the stream.
-    #[arg(long, default_value_t = 2_000_000)]
-    keys: u64,
-    /// Gets to replay.
-    #[arg(long, default_value_t = 20_000_000)]
-    requests: u64,
-    /// Key distribution.
-    #[arg(long, default_value = "zipf:0.99")]
-    key_pattern: String,
-    /// Value size for the sets that fill misses.
-    #[arg(long, default_value_t = 64)]
-    value_size: usize,
-    /// Gets per pipelined batch. Repeats of a key inside one batch all miss
-    /// before its set, as concurrent clients would; 1 replays strictly.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-}
-
-/// Resident memory per item.
-#[derive(clap::Args, Debug)]
-struct MemoryArgs {
-    /// Server address.
-    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
-    server: String,
-    /// Server process id (its RSS is read from /proc, so it must be local).
-    #[arg(long)]
-    server_pid: u32,
-    /// Items to store.
-    #[arg(long, default_value_t = 1_000_000)]
-    items: u64,
-    /// Key length in bytes.
-    #[arg(long, default_value_t = 24)]
-    key_size: usize,
-    /// Value length in bytes.
-    #[arg(long, default_value_t = 64)]
-    value_size: usize,
 }
 
 /// The load shape, shared by every mode.

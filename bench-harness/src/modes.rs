@@ -10,6 +10,50 @@ use crate::load::{self, Proto};
 use crate::reply::{self, Outcome};
 use crate::workload::{key_name, KeyChooser, KeyPattern, Rng};
 
+/// Arguments of the `hit-ratio` mode.
+#[derive(clap::Args, Debug)]
+pub struct HitRatioArgs {
+    /// Server address.
+    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
+    pub server: String,
+    /// Distinct keys in the stream.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub keys: u64,
+    /// Gets to replay.
+    #[arg(long, default_value_t = 20_000_000)]
+    pub requests: u64,
+    /// Key distribution.
+    #[arg(long, default_value = "zipf:0.99")]
+    pub key_pattern: String,
+    /// Value size for the sets that fill misses.
+    #[arg(long, default_value_t = 64)]
+    pub value_size: usize,
+    /// Gets per pipelined batch. Repeats of a key inside one batch all miss
+    /// before its set, as concurrent clients would; 1 replays strictly.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+}
+
+/// Resident memory per item.
+#[derive(clap::Args, Debug)]
+pub struct MemoryArgs {
+    /// Server address.
+    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
+    pub server: String,
+    /// Server process id (its RSS is read from /proc, so it must be local).
+    #[arg(long)]
+    pub server_pid: u32,
+    /// Items to store.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub items: u64,
+    /// Key length in bytes.
+    #[arg(long, default_value_t = 24)]
+    pub key_size: usize,
+    /// Value length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub value_size: usize,
+}
+
 /// A blocking text-protocol connection that sends a batch and reads its
 /// replies in order.
 struct Pipe {

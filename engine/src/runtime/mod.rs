@@ -5,6 +5,7 @@
 //! - [`router`]: forwarding op batches to the owning core and back.
 //! - [`proto`]: running one read's worth of pipelined requests in order.
 //! - [`text`], [`binary`]: the wire protocols on top of ops.
+//! - `core_main`: one core's life, start to exit, step by step.
 //! - [`connection`]: a client connection's read/execute/write loop.
 //! - [`buffers`]: each core's pool of I/O buffers, lent only while a
 //!   connection has bytes to read or write.
@@ -27,6 +28,7 @@ pub mod binary;
 pub mod buffers;
 pub mod connection;
 pub mod conns;
+mod core_main;
 pub mod op;
 pub mod prefix_stats;
 pub mod proto;
@@ -38,13 +40,13 @@ pub mod text;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::rc::Rc;
+
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{Latency, LocalExecutorBuilder, Placement, Shares};
+use glommio::{LocalExecutorBuilder, Placement};
 use segcore_protocol::Limits;
 
 use crate::storage::{Policy, Shard, ShardConfig};
@@ -336,7 +338,8 @@ impl Server {
                 .name(&format!("segcore-{index}"))
                 .spin_before_park(settings.spin_before_park)
                 .spawn(move || async move {
-                    core_main(core_settings, requests, replies, core_shared, ready).await;
+                    core_main::core_main(core_settings, requests, replies, core_shared, ready)
+                        .await;
                 })
                 .map_err(|e| StartError::Executor(e.to_string()));
             match handle {
@@ -425,196 +428,4 @@ fn check_shard_config(config: &ShardConfig) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-async fn core_main(
-    settings: Arc<Settings>,
-    requests: MeshBuilder<Envelope, glommio::channels::channel_mesh::Full>,
-    replies: MeshBuilder<ReplyEnvelope, glommio::channels::channel_mesh::Full>,
-    shared: Arc<Shared>,
-    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
-) {
-    // Allocated here, after pinning: first touch puts the pages on this
-    // core's NUMA node.
-    let shard = match Shard::new(&settings.shard_config()) {
-        Ok(shard) => shard,
-        Err(e) => {
-            let _ = ready.send(Err(StartError::Config(e.to_string())));
-            return;
-        }
-    };
-    // Every core joins both meshes before any can fail, or peers would wait
-    // for it forever.
-    let (Ok((request_tx, mut request_rx)), Ok((reply_tx, mut reply_rx))) =
-        (requests.join().await, replies.join().await)
-    else {
-        let _ = ready.send(Err(StartError::Executor("mesh join failed".into())));
-        return;
-    };
-    let listener = match glommio::net::TcpListener::bind(settings.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            let io = std::io::Error::other(e.to_string());
-            let _ = ready.send(Err(StartError::Bind(settings.listen, io)));
-            return;
-        }
-    };
-    // glommio numbers mesh peers in the order they join, not by executor:
-    // a core's identity (which keys it owns) is its request-mesh peer id.
-    let id = request_tx.peer_id();
-    let listening = listener
-        .local_addr()
-        .ok()
-        .map(|addr| (std::os::fd::AsRawFd::as_raw_fd(&listener), addr));
-    let core = Rc::new(Core {
-        id,
-        cores: settings.cpus.len(),
-        limits: settings.limits(),
-        settings: settings.clone(),
-        shard: RefCell::new(shard),
-        counters: RefCell::new(ConnCounters::default()),
-        prefixes: RefCell::new(PrefixStats::new(
-            settings.prefix_delimiter,
-            settings.detail_enabled,
-        )),
-        conns: RefCell::new(ConnTable::default()),
-        buffers: BufferPool::new(settings.large_request_bytes),
-        slots: SlotPool::default(),
-        listening,
-        router: Router::new(request_tx, reply_tx),
-        stop: Signal::default(),
-        shared: shared.clone(),
-        last_tick: Cell::new(0),
-    });
-    core.tick();
-
-    for (_, rx) in request_rx.streams() {
-        let core = core.clone();
-        glommio::spawn_local(async move {
-            while let Some(envelope) = rx.recv().await {
-                core.tick();
-                core.counters.borrow_mut().forwarded_in += envelope.batch.ops.len() as u64;
-                // Routing and mesh numbering must agree: a forwarded key is
-                // always one this core owns.
-                debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {
-                    proto::owner_of(k.get(&envelope.batch.arena), core.cores) == core.id
-                })));
-                let Envelope {
-                    reply_to,
-                    token,
-                    batch,
-                    spare: mut replies,
-                } = envelope;
-                {
-                    let mut shard = core.shard.borrow_mut();
-                    batch.execute(&mut shard, &*core, &mut replies);
-                }
-                core.router.reply(reply_to, token, replies, batch).await;
-            }
-        })
-        .detach();
-    }
-    for (_, rx) in reply_rx.streams() {
-        let core = core.clone();
-        glommio::spawn_local(async move {
-            while let Some(envelope) = rx.recv().await {
-                core.router.complete(envelope);
-            }
-        })
-        .detach();
-    }
-
-    // Accept loop.
-    {
-        let core = core.clone();
-        glommio::spawn_local(async move {
-            let stop = core.stop.clone();
-            loop {
-                let accepted =
-                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                        stop.wait().await;
-                        None
-                    })
-                    .await;
-                match accepted {
-                    Some(Ok(stream)) if core.admit() => {
-                        glommio::spawn_local(connection::serve(core.clone(), stream)).detach();
-                    }
-                    Some(Ok(stream)) => {
-                        core.counters.borrow_mut().rejected_connections += 1;
-                        glommio::spawn_local(connection::refuse(stream)).detach();
-                    }
-                    // Out of file descriptors and the like: back off, retry.
-                    Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
-                    None => break,
-                }
-            }
-        })
-        .detach();
-    }
-
-    // Background expiry, in a low-priority queue: it yields to requests and
-    // each step is bounded by the budget.
-    {
-        let core = core.clone();
-        let queue = glommio::executor().create_task_queue(
-            Shares::Static(10),
-            Latency::NotImportant,
-            "expire",
-        );
-        let _ = glommio::spawn_local_into(
-            async move {
-                loop {
-                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                    core.tick();
-                    core.shard
-                        .borrow_mut()
-                        .expire_step(core.settings.expire_budget);
-                }
-            },
-            queue,
-        )
-        .map(|task| task.detach());
-    }
-
-    if settings.idle_timeout > 0 {
-        let core = core.clone();
-        glommio::spawn_local(async move {
-            // memcached checks about once a second too.
-            while !core.stop.fired() {
-                glommio::timer::sleep(Duration::from_secs(1)).await;
-                core.tick();
-                let now = core.last_tick.get();
-                let kicked = core
-                    .conns
-                    .borrow_mut()
-                    .kick_idle(now, core.settings.idle_timeout);
-                core.counters.borrow_mut().idle_kicks += kicked;
-            }
-        })
-        .detach();
-    }
-
-    let _ = ready.send(Ok(()));
-
-    // Watch the shutdown phase.
-    let mut reported = false;
-    loop {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
-        match shared.phase.load(Ordering::Acquire) {
-            RUNNING => {}
-            DRAINING => {
-                if !core.stop.fired() {
-                    core.stop.fire();
-                    core.conns.borrow().shut_down_reads();
-                }
-                if !reported && core.counters.borrow().curr_connections == 0 {
-                    reported = true;
-                    shared.drained.fetch_add(1, Ordering::AcqRel);
-                }
-            }
-            _ => break,
-        }
-    }
-    core.router.close();
 }

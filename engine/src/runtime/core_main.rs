@@ -1,0 +1,248 @@
+//! One core's life: what its executor does from start to exit, step by
+//! step. Each step is a named function so the order reads at a glance:
+//! build the core's state (after pinning, so its memory is first touched
+//! on its NUMA node), start its tasks (forwarding, accept, background
+//! expiry, idle kicks), report ready, then watch the shutdown phase.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers};
+use glommio::{Latency, Shares};
+
+use super::buffers::BufferPool;
+use super::conns::ConnTable;
+use super::op::ConnCounters;
+use super::prefix_stats::PrefixStats;
+use super::router::{Envelope, ReplyEnvelope, Router};
+use super::signal::Signal;
+use super::slots::SlotPool;
+use super::{connection, proto, Core, Settings, Shared, StartError, DRAINING, RUNNING};
+use crate::storage::Shard;
+
+/// Runs one core until the server exits; `ready` hears whether it started.
+pub(super) async fn core_main(
+    settings: Arc<Settings>,
+    requests: MeshBuilder<Envelope, Full>,
+    replies: MeshBuilder<ReplyEnvelope, Full>,
+    shared: Arc<Shared>,
+    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+) {
+    let (core, request_rx, reply_rx, listener) =
+        match build_core(settings, requests, replies, shared).await {
+            Ok(started) => started,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+    spawn_forwarding(&core, request_rx, reply_rx);
+    spawn_accept_loop(&core, listener);
+    spawn_expiry(&core);
+    if core.settings.idle_timeout > 0 {
+        spawn_idle_kicks(&core);
+    }
+    let _ = ready.send(Ok(()));
+    watch_shutdown(&core).await;
+    core.router.close();
+}
+
+type Started = (
+    Rc<Core>,
+    Receivers<Envelope>,
+    Receivers<ReplyEnvelope>,
+    glommio::net::TcpListener,
+);
+
+/// The core's shard, mesh ends, listener and state.
+async fn build_core(
+    settings: Arc<Settings>,
+    requests: MeshBuilder<Envelope, Full>,
+    replies: MeshBuilder<ReplyEnvelope, Full>,
+    shared: Arc<Shared>,
+) -> Result<Started, StartError> {
+    // Allocated here, after pinning: first touch puts the pages on this
+    // core's NUMA node.
+    let shard =
+        Shard::new(&settings.shard_config()).map_err(|e| StartError::Config(e.to_string()))?;
+    // Every core joins both meshes before any can fail, or peers would wait
+    // for it forever.
+    let (Ok((request_tx, request_rx)), Ok((reply_tx, reply_rx))) =
+        (requests.join().await, replies.join().await)
+    else {
+        return Err(StartError::Executor("mesh join failed".into()));
+    };
+    let listener = glommio::net::TcpListener::bind(settings.listen)
+        .map_err(|e| StartError::Bind(settings.listen, std::io::Error::other(e.to_string())))?;
+    // glommio numbers mesh peers in the order they join, not by executor:
+    // a core's identity (which keys it owns) is its request-mesh peer id.
+    let id = request_tx.peer_id();
+    let listening = listener
+        .local_addr()
+        .ok()
+        .map(|addr| (std::os::fd::AsRawFd::as_raw_fd(&listener), addr));
+    let core = Rc::new(Core {
+        id,
+        cores: settings.cpus.len(),
+        limits: settings.limits(),
+        shard: RefCell::new(shard),
+        counters: RefCell::new(ConnCounters::default()),
+        prefixes: RefCell::new(PrefixStats::new(
+            settings.prefix_delimiter,
+            settings.detail_enabled,
+        )),
+        conns: RefCell::new(ConnTable::default()),
+        buffers: BufferPool::new(settings.large_request_bytes),
+        slots: SlotPool::default(),
+        listening,
+        router: Router::new(request_tx, reply_tx),
+        stop: Signal::default(),
+        shared,
+        last_tick: Cell::new(0),
+        settings,
+    });
+    core.tick();
+    Ok((core, request_rx, reply_rx, listener))
+}
+
+/// A task per peer on each mesh: run the batches other cores send, and
+/// hand the replies to batches this core sent to their waiters.
+fn spawn_forwarding(
+    core: &Rc<Core>,
+    mut request_rx: Receivers<Envelope>,
+    mut reply_rx: Receivers<ReplyEnvelope>,
+) {
+    for (_, rx) in request_rx.streams() {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(envelope) = rx.recv().await {
+                core.tick();
+                core.counters.borrow_mut().forwarded_in += envelope.batch.ops.len() as u64;
+                // Routing and mesh numbering must agree: a forwarded key is
+                // always one this core owns.
+                debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {
+                    proto::owner_of(k.get(&envelope.batch.arena), core.cores) == core.id
+                })));
+                let Envelope {
+                    reply_to,
+                    token,
+                    batch,
+                    spare: mut replies,
+                } = envelope;
+                {
+                    let mut shard = core.shard.borrow_mut();
+                    batch.execute(&mut shard, &*core, &mut replies);
+                }
+                core.router.reply(reply_to, token, replies, batch).await;
+            }
+        })
+        .detach();
+    }
+    for (_, rx) in reply_rx.streams() {
+        let core = core.clone();
+        glommio::spawn_local(async move {
+            while let Some(envelope) = rx.recv().await {
+                core.router.complete(envelope);
+            }
+        })
+        .detach();
+    }
+}
+
+/// Accepts until the server stops: a task per connection, or memcached's
+/// refusal past `-c`.
+fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        let stop = core.stop.clone();
+        loop {
+            let accepted =
+                futures_lite::future::or(async { Some(listener.accept().await) }, async {
+                    stop.wait().await;
+                    None
+                })
+                .await;
+            match accepted {
+                Some(Ok(stream)) if core.admit() => {
+                    glommio::spawn_local(connection::serve(core.clone(), stream)).detach();
+                }
+                Some(Ok(stream)) => {
+                    core.counters.borrow_mut().rejected_connections += 1;
+                    glommio::spawn_local(connection::refuse(stream)).detach();
+                }
+                // Out of file descriptors and the like: back off, retry.
+                Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
+                None => break,
+            }
+        }
+    })
+    .detach();
+}
+
+/// Background expiry, in a low-priority queue: it yields to requests and
+/// each step is bounded by the budget.
+fn spawn_expiry(core: &Rc<Core>) {
+    let core = core.clone();
+    let queue =
+        glommio::executor().create_task_queue(Shares::Static(10), Latency::NotImportant, "expire");
+    let _ = glommio::spawn_local_into(
+        async move {
+            loop {
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                core.tick();
+                core.shard
+                    .borrow_mut()
+                    .expire_step(core.settings.expire_budget);
+            }
+        },
+        queue,
+    )
+    .map(|task| task.detach());
+}
+
+/// Closes connections idle past `idle_timeout`, checking once a second as
+/// memcached does.
+fn spawn_idle_kicks(core: &Rc<Core>) {
+    let core = core.clone();
+    glommio::spawn_local(async move {
+        while !core.stop.fired() {
+            glommio::timer::sleep(Duration::from_secs(1)).await;
+            core.tick();
+            let now = core.last_tick.get();
+            let kicked = core
+                .conns
+                .borrow_mut()
+                .kick_idle(now, core.settings.idle_timeout);
+            core.counters.borrow_mut().idle_kicks += kicked;
+        }
+    })
+    .detach();
+}
+
+/// Polls the shared shutdown phase: on draining, stops accepting and ends
+/// every connection's wait, then reports once no connection is left;
+/// returns when the server exits.
+async fn watch_shutdown(core: &Core) {
+    let shared = &core.shared;
+    let mut reported = false;
+    loop {
+        glommio::timer::sleep(Duration::from_millis(20)).await;
+        match shared.phase.load(Ordering::Acquire) {
+            RUNNING => {}
+            DRAINING => {
+                if !core.stop.fired() {
+                    core.stop.fire();
+                    core.conns.borrow().shut_down_reads();
+                }
+                if !reported && core.counters.borrow().curr_connections == 0 {
+                    reported = true;
+                    shared.drained.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+            _ => break,
+        }
+    }
+}

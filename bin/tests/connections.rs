@@ -241,3 +241,30 @@ fn half_sent_values_are_bounded_by_the_budget() {
     set.extend_from_slice(b"\r\n");
     exchange(&mut watch, &set, b"STORED\r\n");
 }
+
+/// Values up to the item limit still work through the pooled buffers: the
+/// read buffer grows for them and shrinks back, replies larger than a
+/// pooled buffer are written whole.
+#[test]
+fn large_values_round_trip() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let value: Vec<u8> = (0..1_000_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut pipeline = Vec::new();
+    for key in ["big1", "big2"] {
+        pipeline.extend_from_slice(format!("set {key} 0 0 {}\r\n", value.len()).as_bytes());
+        pipeline.extend_from_slice(&value);
+        pipeline.extend_from_slice(b"\r\n");
+    }
+    exchange(&mut c, &pipeline, b"STORED\r\nSTORED\r\n");
+    let mut expected = Vec::new();
+    for key in ["big1", "big2"] {
+        expected.extend_from_slice(format!("VALUE {key} 0 {}\r\n", value.len()).as_bytes());
+        expected.extend_from_slice(&value);
+        expected.extend_from_slice(b"\r\n");
+    }
+    expected.extend_from_slice(b"END\r\n");
+    exchange(&mut c, b"get big1 big2\r\n", &expected);
+    let mut watch = server.connect();
+    eventually(0, || per_core_sum(&mut watch, "large_request_bytes"));
+}

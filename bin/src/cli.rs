@@ -29,6 +29,12 @@ struct Args {
     #[arg(short = 'p', long = "port", default_value_t = 11211)]
     port: u16,
 
+    /// Per-core endpoints: core i listens on BASE+i and serves every key
+    /// that arrives there from its own shard, without forwarding (replaces
+    /// -p). Point a proxy's or client's consistent-hash ring at the ports.
+    #[arg(long = "port-per-core", value_name = "BASE")]
+    port_per_core: Option<u16>,
+
     /// Interface to listen on. Loopback by default: safe until you choose
     /// to expose it (e.g. -l 0.0.0.0).
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
@@ -363,7 +369,8 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         core_dumps: args.core_dumps,
     };
     let settings = Settings {
-        listen: SocketAddr::new(ip, args.port),
+        listen: SocketAddr::new(ip, args.port_per_core.unwrap_or(args.port)),
+        port_per_core: args.port_per_core.is_some(),
         cpus,
         memory_bytes,
         segment_size,
@@ -461,6 +468,11 @@ mod tests {
         assert_eq!(parse_args(&[]).unwrap().large_request_bytes, 16 << 20);
         let s = parse_args(&["-I", "16m"]).unwrap();
         assert_eq!(s.large_request_bytes, 32 << 20);
+        let s = parse_args(&["--port-per-core", "22000", "-p", "11211"]).unwrap();
+        assert!(s.port_per_core);
+        assert_eq!(s.listen.port(), 22000, "the base replaces -p");
+        assert_eq!(s.core_listen(1).port(), 22001);
+        assert!(!parse_args(&[]).unwrap().port_per_core);
         let s = parse_args(&["--large-request-memory", "256k"]).unwrap();
         assert_eq!(s.large_request_bytes, 256 << 10);
         let s = parse_args(&["--large-request-memory", "0"]).unwrap();

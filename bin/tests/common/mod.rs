@@ -59,17 +59,36 @@ impl TestServer {
     /// the meantime), tries again on another port.
     pub fn start(extra: &[&str]) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra) {
+            if let Some(server) = TestServer::try_start(extra, false) {
                 return server;
             }
         }
         panic!("segcore did not start on any of 5 ports");
     }
 
-    fn try_start(extra: &[&str]) -> Option<TestServer> {
-        let port = free_port();
+    /// Starts `segcore --port-per-core <port> --threads 2 -m 16` plus
+    /// `extra`: core 0 on `port`, core 1 on `port + 1`.
+    pub fn start_per_core(extra: &[&str]) -> TestServer {
+        for _ in 0..5 {
+            if let Some(server) = TestServer::try_start(extra, true) {
+                return server;
+            }
+        }
+        panic!("segcore did not start on any of 5 port pairs");
+    }
+
+    fn try_start(extra: &[&str], per_core: bool) -> Option<TestServer> {
+        let port = if per_core {
+            (0..100)
+                .map(|_| free_port())
+                .find(|&p| p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok())
+                .expect("two free ports in a row")
+        } else {
+            free_port()
+        };
         let port_arg = port.to_string();
-        let mut args = vec!["-p", &port_arg, "--threads", "2", "-m", "16"];
+        let port_flag = if per_core { "--port-per-core" } else { "-p" };
+        let mut args = vec![port_flag, &port_arg, "--threads", "2", "-m", "16"];
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_segcore"))
             .args(&args)

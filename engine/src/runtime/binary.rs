@@ -10,7 +10,7 @@ use segcore_protocol::binary::{
 use segcore_protocol::{Limits, ParseError};
 
 use super::op::{Op, Outcome, StoreFields};
-use super::proto::{owner_of, Flow, Protocol, ReplyState};
+use super::proto::{Flow, Protocol, ReplyState, Route};
 use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
@@ -56,7 +56,7 @@ impl Protocol for Binary {
         binary::parse(buf, limits)
     }
 
-    fn for_each_op(req: &Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+    fn for_each_op(req: &Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
         let key = req.key;
         let op = match req.command {
             Command::Get { .. } => Op::Get { key, touch: None },
@@ -130,13 +130,13 @@ impl Protocol for Binary {
                 let op = Op::Flush {
                     delay: (delay != 0).then_some(i64::from(delay)),
                 };
-                for core in 0..cores {
+                for core in 0..route.cores {
                     f(core, &op);
                 }
                 return;
             }
             Command::Stat => {
-                stats::for_each_core_op(stats::query(req.key), cores, f);
+                stats::for_each_core_op(stats::query(req.key), route.cores, f);
                 return;
             }
             Command::Quit { .. }
@@ -147,7 +147,7 @@ impl Protocol for Binary {
             | Command::SaslAuth
             | Command::SaslStep => return,
         };
-        f(owner_of(key, cores), &op);
+        f(route.owner(key), &op);
     }
 
     fn reply_op(

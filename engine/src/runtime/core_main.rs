@@ -75,11 +75,13 @@ async fn build_core(
     else {
         return Err(StartError::Executor("mesh join failed".into()));
     };
-    let listener = glommio::net::TcpListener::bind(settings.listen)
-        .map_err(|e| StartError::Bind(settings.listen, std::io::Error::other(e.to_string())))?;
     // glommio numbers mesh peers in the order they join, not by executor:
-    // a core's identity (which keys it owns) is its request-mesh peer id.
+    // a core's identity (which keys it owns, which port is its own with
+    // --port-per-core) is its request-mesh peer id.
     let id = request_tx.peer_id();
+    let addr = settings.core_listen(id);
+    let listener = glommio::net::TcpListener::bind(addr)
+        .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
     let listening = listener
         .local_addr()
         .ok()
@@ -120,7 +122,7 @@ fn spawn_forwarding(
         glommio::spawn_local(async move {
             while let Some(envelope) = rx.recv().await {
                 core.tick();
-                core.counters.borrow_mut().forwarded_in += envelope.batch.ops.len() as u64;
+                core.counters.borrow_mut().forwarded_in += envelope.batch.keyed_ops();
                 // Routing and mesh numbering must agree: a forwarded key is
                 // always one this core owns.
                 debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {

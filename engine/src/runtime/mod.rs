@@ -61,8 +61,14 @@ use slots::SlotPool;
 /// Server-wide settings, read-only once the server starts.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// Address every core listens on (SO_REUSEPORT).
+    /// Address every core listens on (SO_REUSEPORT); with
+    /// `port_per_core`, core *i* listens on this port + *i*.
     pub listen: SocketAddr,
+    /// Per-core endpoints (`--port-per-core`): each core has a port of its
+    /// own and owns every key that arrives there, so a proxy's or client's
+    /// consistent-hash ring, not segcore's hash, decides ownership and
+    /// nothing is forwarded.
+    pub port_per_core: bool,
     /// CPUs to run on, one executor and one shard each.
     pub cpus: Vec<usize>,
     /// Item memory for the whole server (`-m`), split evenly among cores.
@@ -119,6 +125,24 @@ impl Settings {
     /// values being received at once, and at least 16 MiB.
     pub fn default_large_request_bytes(max_item_size: usize) -> usize {
         max_item_size.saturating_mul(2).max(16 << 20)
+    }
+
+    /// The address core `core` listens on.
+    pub fn core_listen(&self, core: usize) -> SocketAddr {
+        let mut addr = self.listen;
+        if self.port_per_core {
+            addr.set_port(self.listen.port().saturating_add(core as u16));
+        }
+        addr
+    }
+
+    /// Every address the server listens on.
+    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
+        if self.port_per_core {
+            (0..self.cpus.len()).map(|c| self.core_listen(c)).collect()
+        } else {
+            vec![self.listen]
+        }
     }
 
     /// The parser limits these settings imply.
@@ -234,6 +258,15 @@ impl Core {
         );
     }
 
+    /// How this core routes keys.
+    #[inline]
+    pub fn route(&self) -> proto::Route {
+        proto::Route {
+            cores: self.cores,
+            local: self.settings.port_per_core.then_some(self.id),
+        }
+    }
+
     /// Counts a new connection against the server-wide limit; `false`
     /// (and nothing counted) when the server is full.
     fn admit(&self) -> bool {
@@ -321,8 +354,18 @@ impl Server {
         // Every executor binds with SO_REUSEPORT, which would silently share
         // a port with another SO_REUSEPORT server; a plain bind first makes
         // "address in use" an error, as with memcached.
-        std::net::TcpListener::bind(settings.listen)
-            .map_err(|e| StartError::Bind(settings.listen, e))?;
+        if settings.port_per_core
+            && usize::from(settings.listen.port()) + cores - 1 > usize::from(u16::MAX)
+        {
+            return Err(StartError::Config(format!(
+                "--port-per-core {}: {cores} cores need ports up to {}",
+                settings.listen.port(),
+                usize::from(settings.listen.port()) + cores - 1
+            )));
+        }
+        for addr in settings.listen_addrs() {
+            std::net::TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
+        }
 
         let settings = Arc::new(settings);
         let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);

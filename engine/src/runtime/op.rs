@@ -336,9 +336,9 @@ pub struct ConnCounters {
     pub rejected_connections: u64,
     /// Requests parsed.
     pub requests: u64,
-    /// Ops sent to other cores.
+    /// Key ops sent to other cores.
     pub forwarded_out: u64,
-    /// Ops received from other cores.
+    /// Key ops received from other cores.
     pub forwarded_in: u64,
     /// Bytes read from clients.
     pub bytes_read: u64,
@@ -481,6 +481,12 @@ impl Batch {
     /// True when nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
+    }
+
+    /// Ops on a key (what `forwarded_*` count: commands for every core,
+    /// such as `stats`, are not forwarding of data).
+    pub fn keyed_ops(&self) -> u64 {
+        self.ops.iter().filter(|op| op.key().is_some()).count() as u64
     }
 
     /// Runs every op on `shard`, copying outcomes into `replies`.

@@ -39,6 +39,30 @@ pub fn owner_of(key: &[u8], cores: usize) -> usize {
     }
 }
 
+/// Which core owns a key: by hash over the cores when they share one port,
+/// or always the receiving core with `--port-per-core`, where each core is
+/// a node of the proxy's or client's ring and nothing is forwarded.
+/// Commands for every core (`stats`, `flush_all`) go to every core either
+/// way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// Cores in the server.
+    pub cores: usize,
+    /// The core that owns every key (per-core endpoints).
+    pub local: Option<usize>,
+}
+
+impl Route {
+    /// The core that owns `key`.
+    #[inline]
+    pub fn owner(&self, key: &[u8]) -> usize {
+        match self.local {
+            Some(core) => core,
+            None => owner_of(key, self.cores),
+        }
+    }
+}
+
 /// What the connection does after a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -70,7 +94,7 @@ pub trait Protocol {
 
     /// Calls `f(owner, op)` for each op of `req`, in order; the same
     /// sequence every time it is called for the same request.
-    fn for_each_op(req: &Self::Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>));
+    fn for_each_op(req: &Self::Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>));
 
     /// Writes what `op`'s outcome means for `req`.
     fn reply_op(
@@ -151,9 +175,10 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
 ) -> BatchEnd {
     let cores = core.cores;
     let me = core.id;
+    let route = core.route();
     core.tick();
 
-    let (mut fanout, end, stop) = route::<P>(core, buf, limits);
+    let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
 
     // Send every remote batch, then wait for all of them.
     if let Some(fanout) = fanout.as_mut() {
@@ -163,7 +188,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                 continue;
             }
             let batch = std::mem::take(&mut fanout.batches[dest]);
-            core.counters.borrow_mut().forwarded_out += batch.ops.len() as u64;
+            core.counters.borrow_mut().forwarded_out += batch.keyed_ops();
             let token = match core.router.send(dest, batch) {
                 Sending::Sent(token) => token,
                 Sending::Full(wait) => wait.await,
@@ -194,7 +219,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             Ok(Some((req, used))) if at < end => {
                 parsed += 1;
                 let mut shard_borrow = core.shard.borrow_mut();
-                P::for_each_op(&req, cores, &mut |owner, op| {
+                P::for_each_op(&req, route, &mut |owner, op| {
                     if owner == me {
                         let outcome = execute(&mut shard_borrow, op, core);
                         count_detail::<P, _>(core, &req, op, &outcome);
@@ -235,7 +260,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
                     core.counters.borrow_mut().cmd_flush += 1;
                 }
                 let mut scratch = [0; MAX_KEY_LEN];
-                if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], route, &mut scratch) {
                     if owner == me {
                         let op = Op::Unlink { key };
                         execute(&mut core.shard.borrow_mut(), &op, core);
@@ -286,9 +311,10 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
 /// gains nothing from that, so only batches pay for the extra hashing).
 /// Returns the batches (none when every op is local), where pass 2 must
 /// stop, and why.
-fn route<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanout>, usize, Stop) {
+fn plan<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanout>, usize, Stop) {
     let cores = core.cores;
     let me = core.id;
+    let route = core.route();
     let mut fanout: Option<Fanout> = None;
     let mut at = 0;
     let mut requests = 0;
@@ -300,8 +326,10 @@ fn route<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanou
         match P::parse(&buf[at..], limits) {
             Ok(Some((req, used))) => {
                 let pipelined = at + used < buf.len() || requests > 0;
+                // Even with per-core ports, commands for every core
+                // (stats, flush_all) cross to the others.
                 if cores > 1 || pipelined {
-                    P::for_each_op(&req, cores, &mut |owner, op| {
+                    P::for_each_op(&req, route, &mut |owner, op| {
                         if owner != me {
                             fanout
                                 .get_or_insert_with(|| core.router.fanout(cores))
@@ -329,7 +357,7 @@ fn route<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanou
             Err(e) => {
                 // A refused set's unlink goes to the key's owner like an op.
                 let mut scratch = [0; MAX_KEY_LEN];
-                if let Some((owner, key)) = unlink_target(&e, &buf[at..], cores, &mut scratch) {
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], route, &mut scratch) {
                     if owner != me {
                         fanout
                             .get_or_insert_with(|| core.router.fanout(cores))
@@ -369,11 +397,11 @@ fn route<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanou
 fn unlink_target<'a>(
     e: &ParseError,
     parsed: &'a [u8],
-    cores: usize,
+    route: Route,
     scratch: &'a mut [u8; MAX_KEY_LEN],
 ) -> Option<(usize, &'a [u8])> {
     let key = e.stale_key?.key(parsed, scratch)?;
-    Some((owner_of(key, cores), key))
+    Some((route.owner(key), key))
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

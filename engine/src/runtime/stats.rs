@@ -257,6 +257,17 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 "large_request_limit",
                 settings.large_request_bytes.to_string(),
             );
+            // segcore's key routing: one port hashed over the cores, or a
+            // port per core whose core owns whatever arrives there.
+            put(
+                "routing",
+                if settings.port_per_core {
+                    "port_per_core"
+                } else {
+                    "hash"
+                }
+                .into(),
+            );
             put("segment_size", settings.segment_size.to_string());
             put("eviction_policy", settings.eviction.name().into());
             put("cpus", format!("{:?}", settings.cpus));

@@ -6,7 +6,7 @@ use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMod
 use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use super::op::{Hit, Op, Outcome, StoreFields};
-use super::proto::{owner_of, Flow, Protocol, ReplyState};
+use super::proto::{Flow, Protocol, ReplyState, Route};
 use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
@@ -66,9 +66,9 @@ impl Protocol for Text {
         text::parse(buf, limits)
     }
 
-    fn for_each_op(req: &Request<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+    fn for_each_op(req: &Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
         let mut keyed = |op: Op<&[u8]>| {
-            let owner = op.key().map_or(0, |key| owner_of(key, cores));
+            let owner = op.key().map_or(0, |key| route.owner(key));
             f(owner, &op);
         };
         match req {
@@ -110,11 +110,11 @@ impl Protocol for Text {
                 let op = Op::Flush {
                     delay: delay.map(i64::from),
                 };
-                for core in 0..cores {
+                for core in 0..route.cores {
                     f(core, &op);
                 }
             }
-            Request::Stats { args } => stats::for_each_core_op(stats::query(args), cores, f),
+            Request::Stats { args } => stats::for_each_core_op(stats::query(args), route.cores, f),
             Request::MetaGet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
                 keyed(Op::MetaGet {

@@ -2,7 +2,9 @@
 # Runs real memcached clients against segcore: pymemcache (text protocol)
 # and python-binary-memcached (binary protocol), from a virtualenv this
 # script creates. Starts segcore itself on a free port unless HOST:PORT is
-# given.
+# given; then also runs pymemcache's HashClient (client-side consistent
+# hashing) over three segcore nodes and over per-core endpoints, stopping
+# one node mid-test.
 #
 #   scripts/compat-clients.sh [HOST:PORT]
 set -euo pipefail
@@ -23,4 +25,8 @@ if [ -z "$target" ]; then
   target=127.0.0.1:$port
   wait_ready "$port" "$pid"
 fi
-"$venv/bin/python" scripts/compat_clients.py "$target"
+if [ -n "${pid:-}" ]; then
+  "$venv/bin/python" scripts/compat_clients.py "$target" target/debug/segcore
+else
+  "$venv/bin/python" scripts/compat_clients.py "$target"
+fi

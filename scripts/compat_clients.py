@@ -1,13 +1,24 @@
 """Common memcached client operations through pymemcache (text) and
-python-binary-memcached (binary) against HOST:PORT. Prints a line per check
-and a closing 'N passed, N failed' line; exits non-zero on any failure."""
+python-binary-memcached (binary) against HOST:PORT. Given a segcore binary,
+also client-side consistent hashing: pymemcache's HashClient over three
+nodes and over per-core endpoints, with one node stopped mid-test. Prints a
+line per check and a closing 'N passed, N failed' line; exits non-zero on
+any failure.
+
+    compat_clients.py HOST:PORT [SEGCORE_BINARY]
+"""
+import socket
+import subprocess
 import sys
+import time
 
 import bmemcached
 from pymemcache.client.base import Client
+from pymemcache.client.hash import HashClient
 
 host, port = sys.argv[1].rsplit(":", 1)
 port = int(port)
+segcore = sys.argv[2] if len(sys.argv) > 2 else None
 passed = failed = 0
 
 
@@ -67,7 +78,101 @@ def binary_checks():
     b.disconnect_all()
 
 
+def free_ports(count):
+    """`count` free loopback ports in a row, below the ephemeral range."""
+    import random
+    for _ in range(1000):
+        base = random.randrange(20000, 32000 - count)
+        held = []
+        try:
+            for p in range(base, base + count):
+                sk = socket.socket()
+                sk.bind(("127.0.0.1", p))
+                held.append(sk)
+            return base
+        except OSError:
+            continue
+        finally:
+            for sk in held:
+                sk.close()
+    raise SystemExit("no free ports")
+
+
+def start_node(args, port):
+    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", *args])
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            c = Client(("127.0.0.1", port), connect_timeout=1, timeout=1)
+            if c.version():
+                c.close()
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"segcore on {port} did not start")
+
+
+def hash_client_checks(label, endpoints, procs, victim):
+    """HashClient over `endpoints`; the process `victim` is stopped midway."""
+    servers = [("127.0.0.1", p) for p in endpoints]
+    hc = HashClient(servers, connect_timeout=1, timeout=1, ignore_exc=True,
+                    retry_attempts=1, retry_timeout=0.5, dead_timeout=60)
+    values = {f"ring:{label.replace(' ', '-')}:{i}": f"v{i}".encode() for i in range(300)}
+    hc.set_many(values)
+    check(f"{label}: all values through the ring", hc.get_many(list(values)) == values)
+    held = [int(Client(sv, timeout=2).stats()[b"curr_items"]) for sv in servers]
+    check(f"{label}: every endpoint holds a share", all(n > 0 for n in held))
+    procs[victim].kill()
+    procs[victim].wait()
+    # The client notices the dead node and keeps working on the rest: its
+    # keys miss, every other value is intact; after its retry it drops the
+    # node from its ring and rehashes those keys onto the others.
+    got = {}
+    for key in values:
+        got[key] = hc.get(key)
+    intact = all(v is None or v == values[k] for k, v in got.items())
+    served = sum(v is not None for v in got.values())
+    check(f"{label}: after a node stops, no value is wrong", intact)
+    check(f"{label}: after a node stops, the others still serve ({served}/300)", served >= 100)
+    # Once the client's retry for the node has failed it rehashes that
+    # node's keys onto the others: writing again makes every value
+    # readable.
+    deadline = time.time() + 10
+    whole = False
+    while not whole and time.time() < deadline:
+        hc.set_many(values)
+        whole = hc.get_many(list(values)) == values
+        time.sleep(0.1)
+    check(f"{label}: the client drops the dead node; rewritten values all readable", whole)
+    hc.quit()
+
+
+def cluster_checks():
+    procs = []
+    try:
+        ports = [free_ports(1) for _ in range(3)]
+        procs = [start_node(["-p", str(p)], p) for p in ports]
+        hash_client_checks("three nodes", ports, procs, 1)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    procs = []
+    try:
+        # Two nodes with per-core endpoints: four endpoints in the ring.
+        bases = [free_ports(2), free_ports(2)]
+        procs = [start_node(["--port-per-core", str(b)], b) for b in bases]
+        endpoints = [b + c for b in bases for c in range(2)]
+        hash_client_checks("per-core endpoints", endpoints, procs, 0)
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 text_checks()
 binary_checks()
+if segcore:
+    cluster_checks()
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -148,17 +148,23 @@ fn churn(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsRep
     })
 }
 
-fn idle(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsReport> {
+/// RSS growth while `count` connections made by `open` are held open.
+fn held(
+    server: SocketAddr,
+    pid: u32,
+    count: usize,
+    mut open: impl FnMut(usize) -> std::io::Result<TcpStream>,
+) -> std::io::Result<ConnsReport> {
     connect_and_get(server)?;
     settle();
     let rss_before = rss(pid)?;
-    let mut open = Vec::with_capacity(count);
-    for _ in 0..count {
-        open.push(connect_and_get(server)?);
+    let mut streams = Vec::with_capacity(count);
+    for i in 0..count {
+        streams.push(open(i)?);
     }
     settle();
     let rss_after = rss(pid)?;
-    drop(open);
+    drop(streams);
     Ok(ConnsReport {
         connections: count,
         rss_before,
@@ -167,33 +173,24 @@ fn idle(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsRepo
     })
 }
 
+fn idle(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsReport> {
+    held(server, pid, count, |_| connect_and_get(server))
+}
+
 fn half_sent(
     server: SocketAddr,
     pid: u32,
     count: usize,
     value_size: usize,
 ) -> std::io::Result<ConnsReport> {
-    connect_and_get(server)?;
-    settle();
-    let rss_before = rss(pid)?;
     let part = vec![b'h'; value_size / 10 * 9];
-    let mut open = Vec::with_capacity(count);
-    for i in 0..count {
+    held(server, pid, count, |i| {
         let mut stream = TcpStream::connect(server)?;
         stream.write_all(format!("set half-sent-{i} 0 0 {value_size}\r\n").as_bytes())?;
         // A server that refuses the value swallows it; one that cannot
         // keep up stops reading, so do not wait forever on it.
         stream.set_write_timeout(Some(Duration::from_secs(5)))?;
         let _ = stream.write_all(&part);
-        open.push(stream);
-    }
-    settle();
-    let rss_after = rss(pid)?;
-    drop(open);
-    Ok(ConnsReport {
-        connections: count,
-        rss_before,
-        rss_after,
-        connect_to_reply: None,
+        Ok(stream)
     })
 }

@@ -14,12 +14,7 @@ use std::time::{Duration, Instant};
 
 /// The sum over cores of `core:N:<name>` in `stats cores`.
 fn per_core_sum(c: &mut TcpStream, name: &str) -> u64 {
-    let suffix = format!(":{name}");
-    stats(c, "cores")
-        .iter()
-        .filter(|(k, _)| k.ends_with(&suffix))
-        .map(|(_, v)| v.parse::<u64>().expect("numeric"))
-        .sum()
+    common::per_core(c, name).iter().sum()
 }
 
 /// Polls `f` until it returns `want`; panics with the last value after 10 s

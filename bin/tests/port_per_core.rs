@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{exchange, keys_on, stat, stats, TestServer};
+use common::{exchange, keys_on, per_core, stat, stats, TestServer};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -12,15 +12,6 @@ fn connect(port: u16) -> TcpStream {
     let c = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     c
-}
-
-fn per_core(c: &mut TcpStream, name: &str) -> Vec<u64> {
-    let suffix = format!(":{name}");
-    stats(c, "cores")
-        .iter()
-        .filter(|(k, _)| k.ends_with(&suffix))
-        .map(|(_, v)| v.parse().expect("numeric"))
-        .collect()
 }
 
 #[test]

@@ -255,6 +255,16 @@ pub fn stats(stream: &mut TcpStream, group: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Each core's `core:N:<name>` from `stats cores`, in core order.
+pub fn per_core(stream: &mut TcpStream, name: &str) -> Vec<u64> {
+    let suffix = format!(":{name}");
+    stats(stream, "cores")
+        .iter()
+        .filter(|(k, _)| k.ends_with(&suffix))
+        .map(|(_, v)| v.parse().expect("numeric stat"))
+        .collect()
+}
+
 /// One stat as a number.
 pub fn stat(stats: &[(String, String)], name: &str) -> u64 {
     stats

@@ -22,8 +22,8 @@ mkdir -p "$out"
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
-proxy() { # name servers...
-  local name=$1 port conf="$out/$1.yml"
+proxy() { # name servers...; sets $port
+  local name=$1 conf="$out/$1.yml"
   shift
   port=$(free_port)
   {
@@ -35,10 +35,10 @@ proxy() { # name servers...
     echo "  servers:"
     for s in "$@"; do echo "   - 127.0.0.1:$s:1"; done
   } >"$conf"
-  "$(nutcracker_bin)" -c "$conf" -s "$(free_port)" -a 127.0.0.1 -o "$out/$name.log" &
+  "$(nutcracker_bin)" -c "$conf" -s "$(free_port)" -a 127.0.0.1 -o "$out/$name.log" \
+    >/dev/null 2>&1 &
   pids+=($!)
   wait_ready "$port" "$!"
-  echo "$port"
 }
 
 shared=$(free_port)
@@ -51,8 +51,10 @@ target/release/segcore --port-per-core "$per_core" --cores 0,1 -m 256 &
 per_core_pid=$!
 pids+=("$per_core_pid")
 wait_ready "$per_core" "$per_core_pid"
-proxy_a=$(proxy shared "$shared")
-proxy_b=$(proxy percore "$per_core" "$((per_core + 1))")
+proxy shared "$shared"
+proxy_a=$port
+proxy percore "$per_core" "$((per_core + 1))"
+proxy_b=$port
 
 target/release/segcore-bench compare --a 127.0.0.1:"$proxy_a" --b 127.0.0.1:"$proxy_b" \
   --a-pid "$shared_pid" --b-pid "$per_core_pid" --rounds "$rounds" \

@@ -96,7 +96,7 @@ rss_first=$(awk '$1 >= 60 {print $2; exit}' "$out/rss.txt")
 echo "soak: ${minutes} min, RSS ${rss_first:-?} kB at minute 1, ${rss_warm} kB after warm-up (${warm} s), ${rss_end} kB at the end; results in $out"
 if [ ${#failed[@]} -gt 0 ]; then
   printf 'soak FAILED: %s\n' "${failed[@]}"
-  tail -5 "$out"/verify-*.txt "$out/segcore.err" || true
+  tail -n 5 "$out"/verify-*.txt "$out/segcore.err" || true
   exit 1
 fi
 echo "soak passed"

@@ -82,6 +82,12 @@ struct Args {
     #[arg(long = "large-request-memory", value_name = "SIZE")]
     large_request_memory: Option<String>,
 
+    /// Keep item memory in files PATH.0, PATH.1, ... (one per core) so the
+    /// cache survives a restart (memcached's -e): put them on tmpfs
+    /// (/dev/shm), stop with SIGUSR1, start again with the same settings.
+    #[arg(short = 'e', long = "memory-file", value_name = "PATH")]
+    memory_file: Option<PathBuf>,
+
     /// Bytes per storage segment, a power of two with k/m suffixes.
     #[arg(long = "segment-size", default_value = "1m")]
     segment_size: String,
@@ -227,6 +233,31 @@ fn cpu_list(text: &str) -> Result<Vec<usize>, String> {
         return Err(format!("empty CPU list {text:?}"));
     }
     Ok(cpus)
+}
+
+/// `-e PATH`: its folder must exist; a folder not on tmpfs or hugetlbfs
+/// works but writes the cache to disk, so say so.
+fn check_memory_file(path: PathBuf) -> Result<PathBuf, String> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "-e {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        ));
+    }
+    if !crate::process::is_memory_filesystem(&folder) {
+        eprintln!(
+            "segcore: warning: -e {}: {} is not on tmpfs or hugetlbfs; the cache will be written \
+             to disk as it changes (use /dev/shm or a tmpfs mount)",
+            path.display(),
+            folder.display()
+        );
+    }
+    Ok(path)
 }
 
 fn allowed_cpus() -> Vec<usize> {
@@ -375,6 +406,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         memory_bytes,
         segment_size,
         eviction: args.eviction.parse::<Policy>()?,
+        memory_file: args.memory_file.map(check_memory_file).transpose()?,
         max_item_size,
         conn_limit: args.conn_limit,
         idle_timeout: idle_timeout.unwrap_or(0),

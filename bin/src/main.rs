@@ -1,7 +1,8 @@
 //! The `segcore` server: parse the command line (memcached's flags where
 //! they mean the same), set the process up as memcached would (limits, `-u`,
 //! `-d`, `-P`), start one executor per core, wait for SIGTERM/SIGINT (or an
-//! enabled `shutdown` command), drain, exit 0.
+//! enabled `shutdown` command), drain, exit 0. SIGUSR1 stops the same way
+//! and, with `-e`, keeps the cache for a warm restart.
 
 mod cli;
 mod process;
@@ -83,6 +84,7 @@ fn main() -> ExitCode {
             cpus.len()
         );
     }
+    let mut stop = 0;
     loop {
         let timeout = libc::timespec {
             tv_sec: 0,
@@ -91,14 +93,24 @@ fn main() -> ExitCode {
         // SAFETY: sigtimedwait reads the valid set and timeout; the info
         // pointer may be null.
         let signal = unsafe { libc::sigtimedwait(&signals, std::ptr::null_mut(), &timeout) };
-        if signal == libc::SIGTERM || signal == libc::SIGINT || server.shutdown_requested() {
+        if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGUSR1 {
+            stop = signal;
+            break;
+        }
+        if server.shutdown_requested() {
             break;
         }
     }
     if verbose {
         eprintln!("segcore: shutting down");
     }
-    server.shutdown(Duration::from_secs(10));
+    // As memcached: SIGUSR1 is the graceful stop that keeps the cache for
+    // a warm restart (with -e); SIGTERM and SIGINT drain and exit.
+    if stop == libc::SIGUSR1 {
+        server.shutdown_keeping_cache(Duration::from_secs(10));
+    } else {
+        server.shutdown(Duration::from_secs(10));
+    }
     ExitCode::SUCCESS
 }
 
@@ -110,6 +122,7 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         set
     }
 }

@@ -194,6 +194,25 @@ pub fn fix_malloc_thresholds() {
     }
 }
 
+/// Whether `folder` is on tmpfs or hugetlbfs (where `-e` files belong).
+pub fn is_memory_filesystem(folder: &Path) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let Ok(path) = CString::new(folder.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs reads the NUL-terminated path and writes one statfs
+    // into the zeroed struct we own.
+    let fs_type = unsafe {
+        let mut stat: libc::statfs = std::mem::zeroed();
+        if libc::statfs(path.as_ptr(), &mut stat) != 0 {
+            return false;
+        }
+        stat.f_type as i64
+    };
+    fs_type == TMPFS_MAGIC || fs_type == HUGETLBFS_MAGIC
+}
+
 /// `-k`: lock every page, present and future, in memory. Like memcached, a
 /// refusal (usually the locked-memory limit) is a warning, not an error.
 pub fn lock_all_memory() {

@@ -76,6 +76,7 @@ fn main() {
             memory_bytes: memory,
             segment_size: 1 << 20,
             eviction: policy,
+            restart: None,
             index_capacity: None,
         })
         .expect("config");

@@ -38,6 +38,7 @@ fn main() {
         memory_bytes: memory,
         segment_size: segment,
         eviction: Policy::Fifo,
+        restart: None,
         index_capacity: None,
     };
     // Prepare keys outside the measured window: a reused buffer.

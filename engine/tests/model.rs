@@ -1,14 +1,16 @@
 //! Model-based test: random operation sequences against a small shard (so it
 //! evicts constantly) and a plain HashMap. The shard may forget keys, but
 //! whatever it returns must be exactly the model's current value, and its
-//! invariants must hold after every step.
+//! invariants must hold after every step. With a memory file, the shard is
+//! also stopped and warm-restarted at random points, and must go on
+//! matching the model.
 
 use std::collections::HashMap;
 
 use proptest::prelude::*;
 use segcore_engine::storage::{
-    ArithRequest, ArithResult, DeleteResult, HashedKey, Policy, Shard, ShardConfig, StoreMode,
-    StoreRequest, StoreResult,
+    ArithRequest, ArithResult, DeleteResult, HashedKey, Policy, RestartFile, Shard, ShardConfig,
+    StoreMode, StoreRequest, StoreResult,
 };
 
 const T0: u32 = 1_700_000_000;
@@ -25,6 +27,8 @@ enum Op {
     Advance(u32),
     Flush,
     ExpireStep,
+    /// Graceful stop and warm restart (a no-op without a memory file).
+    Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -43,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4u32).prop_map(Op::Advance),
         1 => Just(Op::Flush),
         1 => Just(Op::ExpireStep),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -61,14 +66,43 @@ fn expire_at(exptime: i64, now: u32) -> Option<u32> {
     }
 }
 
+/// A memory file for one test case, removed with its metadata afterwards.
+struct MemoryFile(std::path::PathBuf);
+
+impl MemoryFile {
+    fn new() -> MemoryFile {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        MemoryFile(std::env::temp_dir().join(format!("segcore-model-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for MemoryFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let mut meta = self.0.clone().into_os_string();
+        meta.push(".meta");
+        let _ = std::fs::remove_file(meta);
+    }
+}
+
 fn run(policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut shard = Shard::new(&ShardConfig {
+    run_with(policy, ops, None)
+}
+
+fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(), TestCaseError> {
+    let config = ShardConfig {
         memory_bytes: 48 << 10,
         segment_size: 4096,
         eviction: policy,
+        restart: file.map(|f| RestartFile {
+            path: f.0.clone(),
+            layout_tag: 1,
+        }),
         index_capacity: Some(64),
-    })
-    .expect("valid config");
+    };
+    let mut shard = Shard::new(&config).expect("valid config");
     let mut now = T0;
     shard.set_time(now);
     let mut model: HashMap<Vec<u8>, Entry> = HashMap::new();
@@ -265,6 +299,27 @@ fn run(policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::ExpireStep => {
                 shard.expire_step(4);
             }
+            Op::Restart if file.is_some() => {
+                let held: Vec<(usize, Vec<u8>)> = (0..names.len())
+                    .filter_map(|k| {
+                        shard
+                            .get(HashedKey::new(&names[k]))
+                            .map(|item| (k, item.value.to_vec()))
+                    })
+                    .collect();
+                shard.save(&config).expect("save");
+                drop(shard);
+                shard = Shard::new(&config).expect("valid config");
+                shard.set_time(now);
+                let restored = shard.restore(&config);
+                prop_assert_eq!(restored, Ok(held.len() as u64));
+                // Everything held before the stop is back, unchanged.
+                for (k, value) in held {
+                    let item = shard.get(HashedKey::new(&names[k]));
+                    prop_assert_eq!(item.map(|i| i.value.to_vec()), Some(value));
+                }
+            }
+            Op::Restart => {}
         }
         if let Err(e) = shard.check_invariants() {
             prop_assert!(false, "invariant: {e}");
@@ -303,5 +358,15 @@ proptest! {
     #[test]
     fn merge_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
         run(Policy::Merge, ops)?;
+    }
+
+    #[test]
+    fn merge_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
+        run_with(Policy::Merge, ops, Some(&MemoryFile::new()))?;
+    }
+
+    #[test]
+    fn fifo_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
+        run_with(Policy::Fifo, ops, Some(&MemoryFile::new()))?;
     }
 }

@@ -47,7 +47,44 @@ pub(super) async fn core_main(
     }
     let _ = ready.send(Ok(()));
     watch_shutdown(&core).await;
+    if core.shared.keep.load(Ordering::Acquire) {
+        save_for_restart(&core);
+    }
     core.router.close();
+}
+
+/// Takes back what the last graceful stop saved (`-e`): the items
+/// restored, or `None` after a cold start (with one line saying why, when
+/// the memory file was there to restore from).
+fn warm_restart(
+    shard: &mut Shard,
+    config: &crate::storage::ShardConfig,
+    id: usize,
+    restarting: bool,
+) -> Option<u64> {
+    let file = config.restart.as_ref()?;
+    match shard.restore(config) {
+        Ok(items) => Some(items),
+        Err(_) if !restarting => None,
+        Err(why) => {
+            eprintln!(
+                "segcore: core {id}: starting empty, not from {}: {why}",
+                file.path.display()
+            );
+            None
+        }
+    }
+}
+
+/// A graceful stop that keeps the cache (SIGUSR1): requests have stopped,
+/// so the shard is at rest; write what a warm restart needs.
+fn save_for_restart(core: &Core) {
+    if let Err(e) = core.shard.borrow().save(&core.shard_config) {
+        eprintln!(
+            "segcore: core {}: could not save restart metadata: {e}",
+            core.id
+        );
+    }
 }
 
 type Started = (
@@ -64,10 +101,6 @@ async fn build_core(
     replies: MeshBuilder<ReplyEnvelope, Full>,
     shared: Arc<Shared>,
 ) -> Result<Started, StartError> {
-    // Allocated here, after pinning: first touch puts the pages on this
-    // core's NUMA node.
-    let shard =
-        Shard::new(&settings.shard_config()).map_err(|e| StartError::Config(e.to_string()))?;
     // Every core joins both meshes before any can fail, or peers would wait
     // for it forever.
     let (Ok((request_tx, request_rx)), Ok((reply_tx, reply_rx))) =
@@ -77,8 +110,26 @@ async fn build_core(
     };
     // glommio numbers mesh peers in the order they join, not by executor:
     // a core's identity (which keys it owns, which port is its own with
-    // --port-per-core) is its request-mesh peer id.
+    // --port-per-core, which memory file is its own with -e) is its
+    // request-mesh peer id.
     let id = request_tx.peer_id();
+    // Allocated here, after pinning: first touch puts the pages on this
+    // core's NUMA node.
+    let shard_config = settings.shard_config(id);
+    // A memory file that is not there yet is a first start, not a restart.
+    let restarting = shard_config
+        .restart
+        .as_ref()
+        .is_some_and(|file| file.path.exists());
+    let mut shard = Shard::new(&shard_config).map_err(|e| match &shard_config.restart {
+        Some(file) => StartError::Config(format!(
+            "cannot use the memory file {}: {e}",
+            file.path.display()
+        )),
+        None => StartError::Config(e.to_string()),
+    })?;
+    shard.set_time(super::unix_now());
+    let restored = warm_restart(&mut shard, &shard_config, id, restarting);
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
@@ -104,6 +155,8 @@ async fn build_core(
         stop: Signal::default(),
         shared,
         last_tick: Cell::new(0),
+        restored,
+        shard_config,
         settings,
     });
     core.tick();

@@ -49,7 +49,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use segcore_protocol::Limits;
 
-use crate::storage::{Policy, Shard, ShardConfig};
+use crate::storage::{Policy, RestartFile, Shard, ShardConfig};
 use buffers::BufferPool;
 use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
@@ -77,6 +77,9 @@ pub struct Settings {
     pub segment_size: usize,
     /// Eviction policy.
     pub eviction: Policy,
+    /// Keep item memory in files `<path>.<core>` (memcached's `-e`): a
+    /// graceful stop with SIGUSR1 saves what a warm restart needs.
+    pub memory_file: Option<std::path::PathBuf>,
     /// Largest value accepted (`-I`).
     pub max_item_size: usize,
     /// Connection limit (`-c`) for the whole server.
@@ -110,14 +113,37 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// One core's share of the memory, as a shard config.
-    pub fn shard_config(&self) -> ShardConfig {
+    /// Core `core`'s share of the memory, as a shard config.
+    pub fn shard_config(&self, core: usize) -> ShardConfig {
         ShardConfig {
             memory_bytes: self.memory_bytes / self.cpus.len().max(1),
             segment_size: self.segment_size,
             eviction: self.eviction,
             index_capacity: None,
+            restart: self.memory_file.as_ref().map(|path| {
+                let mut name = path.clone().into_os_string();
+                name.push(format!(".{core}"));
+                RestartFile {
+                    path: name.into(),
+                    layout_tag: self.layout_tag(core),
+                }
+            }),
         }
+    }
+
+    /// What, besides the shard's own config, decides which keys a core's
+    /// shard holds: the number of cores (keys are hashed over them), the
+    /// core's id, the item size limit and the routing mode.
+    fn layout_tag(&self, core: usize) -> u64 {
+        let fields = [
+            self.cpus.len() as u64,
+            core as u64,
+            self.max_item_size as u64,
+            u64::from(self.port_per_core),
+        ];
+        fields.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &f| {
+            (h ^ f).wrapping_mul(0x0100_0000_01b3).rotate_left(17)
+        })
     }
 
     /// The default per-core budget for large requests (see
@@ -177,6 +203,8 @@ struct Shared {
     drained: AtomicUsize,
     /// Open client connections on all cores (enforces `-c`).
     open_connections: AtomicUsize,
+    /// The stop keeps the cache: save restart metadata (SIGUSR1 with `-e`).
+    keep: std::sync::atomic::AtomicBool,
 }
 
 /// One core's state, shared by the tasks on its executor.
@@ -209,6 +237,10 @@ pub struct Core {
     pub stop: Signal,
     shared: Arc<Shared>,
     last_tick: Cell<u32>,
+    /// Items this core took back at start (`-e`), `None` after a cold start.
+    pub restored: Option<u64>,
+    /// Its shard's config (the memory file, for saving at a keeping stop).
+    shard_config: ShardConfig,
 }
 
 impl Core {
@@ -245,6 +277,7 @@ impl Core {
             conn_slots: self.conns.borrow().slots(),
             stop_waiters: self.stop.waiters(),
             buffers: self.buffers.usage(),
+            restored: self.restored,
         }
     }
 
@@ -347,7 +380,7 @@ impl Server {
             return Err(StartError::Config("no CPU to run on".into()));
         }
         // Validate the shard config before any thread starts.
-        let probe = settings.shard_config();
+        let probe = settings.shard_config(0);
         if let Err(e) = check_shard_config(&probe) {
             return Err(StartError::Config(e));
         }
@@ -418,6 +451,14 @@ impl Server {
     /// Whether a client asked for shutdown (enabled `shutdown` command).
     pub fn shutdown_requested(&self) -> bool {
         self.shared.phase.load(Ordering::Acquire) != RUNNING
+    }
+
+    /// Graceful stop that keeps the cache (memcached's SIGUSR1): as
+    /// [`Server::shutdown`], then every core with a memory file (`-e`)
+    /// saves what a warm restart needs before it exits.
+    pub fn shutdown_keeping_cache(self, grace: Duration) {
+        self.shared.keep.store(true, Ordering::Release);
+        self.shutdown(grace);
     }
 
     /// Graceful stop: stop accepting, let connections finish what they are

@@ -323,6 +323,8 @@ pub struct CoreReport {
     pub stop_waiters: usize,
     /// Its I/O buffers.
     pub buffers: super::buffers::PoolUsage,
+    /// Items it took back at start (`-e`), `None` after a cold start.
+    pub restored: Option<u64>,
 }
 
 /// Per-core connection counters: plain integers, summed on request.

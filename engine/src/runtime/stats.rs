@@ -199,6 +199,12 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             put("evictions", shard.evictions.to_string());
             put("reclaimed", shard.reclaimed.to_string());
             put("evicted_segments", shard.evicted_segments.to_string());
+            // Warm restart (-e): items every core took back at start, and
+            // whether every core did (a warm start) or began empty.
+            let restored: u64 = reports.iter().filter_map(|r| r.restored).sum();
+            let warm = !reports.is_empty() && reports.iter().all(|r| r.restored.is_some());
+            put("restart_restored_items", restored.to_string());
+            put("restart_warm_start", u8::from(warm).to_string());
             put("expired_segments", shard.expired_segments.to_string());
         }
         b"settings" => {
@@ -243,6 +249,13 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 .into(),
             );
             put("idle_timeout", settings.idle_timeout.to_string());
+            put(
+                "memory_file",
+                settings
+                    .memory_file
+                    .as_ref()
+                    .map_or("NULL".into(), |p| p.display().to_string()),
+            );
             // The bound on connection buffer memory beyond -m: pooled
             // buffers of conn_buffer_size (at most conn_buffer_pool_max idle
             // per core, one or two lent per active connection) plus, per

@@ -60,6 +60,53 @@ impl Memory {
     }
 }
 
+impl Memory {
+    /// Maps `len` bytes of the file at `path` (created, or resized to
+    /// `len`) shared, so what is written lands in the file: with the file
+    /// on tmpfs the items outlive the process (warm restart, `-e`). The
+    /// contents of an existing file of the same length are kept.
+    pub fn map_file(path: &std::path::Path, len: usize) -> std::io::Result<Memory> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if file.metadata()?.len() != len as u64 {
+            file.set_len(len as u64)?;
+        }
+        if len == 0 {
+            return Memory::new(0);
+        }
+        // SAFETY: a shared mapping of an open file we sized to `len`, no
+        // address hint; the result is checked against MAP_FAILED. The
+        // mapping keeps the file's pages after `file` is closed.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as in `new`: advice on the mapping just created.
+        unsafe {
+            libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
+        }
+        Ok(Memory {
+            // SAFETY: mmap succeeded, so `ptr` is not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr.cast::<u8>()) },
+            len,
+        })
+    }
+}
+
 impl Deref for Memory {
     type Target = [u8];
 
@@ -189,6 +236,24 @@ mod tests {
             }
             assert_eq!(alloc.last_block(), None);
         }
+    }
+
+    #[test]
+    fn a_file_mapping_keeps_what_was_written() {
+        let path = std::env::temp_dir().join(format!("segcore-memfile-{}", std::process::id()));
+        {
+            let mut m = Memory::map_file(&path, 8192).unwrap();
+            assert!(m.iter().all(|&b| b == 0));
+            m[4000..4005].copy_from_slice(b"hello");
+        }
+        let m = Memory::map_file(&path, 8192).unwrap();
+        assert_eq!(&m[4000..4005], b"hello", "kept across mappings");
+        drop(m);
+        // Another size starts over from a resized file.
+        let m = Memory::map_file(&path, 4096).unwrap();
+        assert_eq!(m.len(), 4096);
+        drop(m);
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -31,8 +31,9 @@ pub mod ttl;
 
 pub use eviction::Policy;
 pub use hash::HashedKey;
+pub use shard::restart::{RestartError, RESTART_FORMAT};
 pub use shard::{
     ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteResult, ItemView, MetaDeleteOptions,
-    MetaGetOptions, MetaHit, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
+    MetaGetOptions, MetaHit, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
 };
 pub use stats::ShardStats;

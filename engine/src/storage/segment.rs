@@ -93,11 +93,28 @@ impl Segments {
     /// Reserves `count` segments of `segment_size` bytes (a power of two).
     /// Pages become resident when first written.
     pub fn new(count: usize, segment_size: usize) -> std::io::Result<Self> {
+        Segments::in_memory(Memory::new(count * segment_size)?, count, segment_size)
+    }
+
+    /// The same over a shared mapping of the file at `path` (`-e`), whose
+    /// bytes survive the process; see [`super::memory::Memory::map_file`].
+    pub fn in_file(
+        path: &std::path::Path,
+        count: usize,
+        segment_size: usize,
+    ) -> std::io::Result<Self> {
+        Segments::in_memory(
+            Memory::map_file(path, count * segment_size)?,
+            count,
+            segment_size,
+        )
+    }
+
+    fn in_memory(memory: Memory, count: usize, segment_size: usize) -> std::io::Result<Self> {
         assert!(
             segment_size.is_power_of_two(),
             "segment size must be a power of two"
         );
-        let memory = Memory::new(count * segment_size)?;
         let mut meta = vec![SegmentMeta::EMPTY; count];
         for m in &mut meta {
             m.generation = 1;
@@ -162,6 +179,32 @@ impl Segments {
     #[inline]
     pub fn free_count(&self) -> usize {
         self.free.len()
+    }
+
+    /// Every segment's bookkeeping (saved for a warm restart).
+    pub fn metas(&self) -> &[SegmentMeta] {
+        &self.meta
+    }
+
+    /// Replaces every segment's bookkeeping with `metas` (one per segment,
+    /// restored from a warm-restart file) and rebuilds the free list.
+    pub fn restore_metas(&mut self, metas: &[SegmentMeta]) {
+        self.meta.copy_from_slice(metas);
+        self.free = (0..self.meta.len() as u32)
+            .rev()
+            .filter(|&id| self.meta[id as usize].state == SegmentState::Free)
+            .collect();
+    }
+
+    /// Every segment free again, as when built (a warm restart that was
+    /// refused half-way).
+    pub fn reset(&mut self) {
+        let fresh = SegmentMeta {
+            generation: 1,
+            ..SegmentMeta::EMPTY
+        };
+        let metas = vec![fresh; self.meta.len()];
+        self.restore_metas(&metas);
     }
 
     /// A segment's bookkeeping.

@@ -53,6 +53,21 @@ pub struct ShardConfig {
     /// Keys the index holds before it must grow; `None` sizes it from the
     /// memory budget at one key per 128 bytes ([`INDEX_BYTES_PER_KEY`]).
     pub index_capacity: Option<usize>,
+    /// Keep the items in a file, for a warm restart (`-e`); `None` keeps
+    /// them in anonymous memory.
+    pub restart: Option<RestartFile>,
+}
+
+/// Where a shard keeps its items across restarts (`-e`), and what must not
+/// change for them to be taken back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartFile {
+    /// The memory file; its metadata goes beside it, as `<path>.meta`.
+    pub path: std::path::PathBuf,
+    /// A digest of the server settings that decide which keys this shard
+    /// owns and what it may hold (cores, this core's id, item size limit):
+    /// a restart with other settings starts empty.
+    pub layout_tag: u64,
 }
 
 impl Default for ShardConfig {
@@ -62,6 +77,7 @@ impl Default for ShardConfig {
             segment_size: 1 << 20,
             eviction: Policy::default(),
             index_capacity: None,
+            restart: None,
         }
     }
 }
@@ -373,8 +389,11 @@ impl Shard {
         let capacity = config
             .index_capacity
             .unwrap_or(config.memory_bytes / INDEX_BYTES_PER_KEY);
-        let mut segments = Segments::new(count, config.segment_size)
-            .map_err(|e| ConfigError::Memory(e.to_string()))?;
+        let segments = match &config.restart {
+            Some(file) => Segments::in_file(&file.path, count, config.segment_size),
+            None => Segments::new(count, config.segment_size),
+        };
+        let mut segments = segments.map_err(|e| ConfigError::Memory(e.to_string()))?;
         let spare = if config.eviction == Policy::Merge {
             segments.alloc(SegmentState::Spare, 0, 0).unwrap_or(NONE)
         } else {
@@ -1446,5 +1465,6 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
     segcore_protocol::number::parse_u64(digits).filter(|_| digits[0].is_ascii_digit())
 }
 
+pub mod restart;
 #[cfg(test)]
 mod tests;

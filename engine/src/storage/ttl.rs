@@ -76,6 +76,12 @@ impl TtlBuckets {
         self.buckets[b]
     }
 
+    /// Sets bucket `b`'s chain ends (rebuilding buckets from restored
+    /// segment links).
+    pub fn set(&mut self, b: usize, bucket: TtlBucket) {
+        self.buckets[b] = bucket;
+    }
+
     /// Appends segment `id` as the newest of bucket `b`.
     pub fn push_back(&mut self, b: usize, id: u32, segs: &mut Segments) {
         let bucket = &mut self.buckets[b];

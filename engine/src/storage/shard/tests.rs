@@ -9,6 +9,7 @@ fn shard_with(policy: Policy, memory: usize, segment: usize) -> Shard {
         memory_bytes: memory,
         segment_size: segment,
         eviction: policy,
+        restart: None,
         index_capacity: Some(1024),
     })
     .unwrap();
@@ -431,6 +432,7 @@ fn config_errors() {
         segment_size: 1 << 20,
         eviction: Policy::Merge,
         index_capacity: None,
+        restart: None,
     };
     let err = Shard::new(&small).err().unwrap();
     assert_eq!(
@@ -767,6 +769,7 @@ fn shards_over_4_gib_align_items_and_still_work() {
         segment_size: 16 << 20,
         eviction: Policy::Fifo,
         index_capacity: Some(1024),
+        restart: None,
     })
     .unwrap();
     s.set_time(T0);

@@ -1,0 +1,401 @@
+//! Warm restart (`-e`): a shard whose segments live in a file keeps its
+//! items across a graceful stop.
+//!
+//! Segments are self-describing runs of items, so the only state a restart
+//! needs besides the file is the per-segment side table (write offsets,
+//! TTL-bucket links, generations: cas values stay unique because each
+//! segment's generation carries over) and a few shard fields. [`Shard::save`]
+//! writes that to `<file>.meta` at a graceful stop; [`Shard::restore`] reads
+//! it at start, rebuilds the TTL buckets from the segment links and the
+//! index by scanning every segment in use, drops what expired while the
+//! server was down, and removes the metadata so that a later crash can never
+//! restore stale state. Anything that does not match exactly (format
+//! version, memory, segment size, policy, the server settings in the layout
+//! tag, a checksum, an item that does not parse) is refused with a reason,
+//! and the shard starts empty.
+//!
+//! ```text
+//!  "SEGCMETA" | format u32 | memory u64 | segment size u64 | policy u8 |
+//!  layout tag u64 | now u32 | flush at u32 (0: none) | rng u64 | spare u32 |
+//!  segments u32 | per segment: write offset, live items, live bytes,
+//!  created at, max expire (u32 each), generation u16, bucket u16, prev u32,
+//!  next u32, state u8 | FNV-1a 64 of everything before
+//! ```
+//!
+//! All little-endian.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::super::hash::HashedKey;
+use super::super::item::{DEAD, HEADER_LEN};
+use super::super::segment::{SegmentMeta, SegmentState, NONE};
+use super::super::ttl::{TtlBucket, BUCKETS};
+use super::{Shard, ShardConfig};
+
+/// The metadata format; a file of another format is not restored.
+pub const RESTART_FORMAT: u32 = 1;
+
+const MAGIC: &[u8; 8] = b"SEGCMETA";
+const SEGMENT_RECORD: usize = 33;
+
+/// Why a shard started empty instead of taking its items back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RestartError {
+    /// No metadata: the last stop was not a graceful `SIGUSR1` stop (or
+    /// there was none).
+    NoMetadata,
+    /// The metadata could not be read.
+    Unreadable(String),
+    /// Written by another format version.
+    Version(u32),
+    /// Written with other settings.
+    Mismatch(&'static str),
+    /// Truncated, corrupt, or inconsistent with the memory file.
+    Torn(&'static str),
+}
+
+impl std::fmt::Display for RestartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RestartError::NoMetadata => {
+                write!(f, "no restart metadata (the last stop was not SIGUSR1)")
+            }
+            RestartError::Unreadable(e) => write!(f, "restart metadata unreadable: {e}"),
+            RestartError::Version(v) => write!(
+                f,
+                "restart metadata of format {v}, this build reads {RESTART_FORMAT}"
+            ),
+            RestartError::Mismatch(what) => write!(f, "started with another {what}"),
+            RestartError::Torn(what) => write!(f, "restart metadata is damaged ({what})"),
+        }
+    }
+}
+
+/// `<path>.meta`.
+fn meta_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".meta");
+    PathBuf::from(name)
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn state_code(state: SegmentState) -> u8 {
+    match state {
+        SegmentState::Free => 0,
+        SegmentState::Open => 1,
+        SegmentState::Sealed => 2,
+        SegmentState::Spare => 3,
+    }
+}
+
+fn state_of(code: u8) -> Option<SegmentState> {
+    Some(match code {
+        0 => SegmentState::Free,
+        1 => SegmentState::Open,
+        2 => SegmentState::Sealed,
+        3 => SegmentState::Spare,
+        _ => return None,
+    })
+}
+
+/// Reads little-endian fields off a byte slice.
+struct Fields<'a>(&'a [u8]);
+
+impl Fields<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], RestartError> {
+        let (head, rest) = self
+            .0
+            .split_first_chunk::<N>()
+            .ok_or(RestartError::Torn("truncated"))?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    fn u8(&mut self) -> Result<u8, RestartError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u16(&mut self) -> Result<u16, RestartError> {
+        self.take().map(u16::from_le_bytes)
+    }
+    fn u32(&mut self) -> Result<u32, RestartError> {
+        self.take().map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Result<u64, RestartError> {
+        self.take().map(u64::from_le_bytes)
+    }
+}
+
+impl Shard {
+    fn fingerprint(&self, out: &mut Vec<u8>, config: &ShardConfig) {
+        out.extend_from_slice(&(config.memory_bytes as u64).to_le_bytes());
+        out.extend_from_slice(&(config.segment_size as u64).to_le_bytes());
+        out.push(self.policy as u8);
+        let tag = config.restart.as_ref().map_or(0, |r| r.layout_tag);
+        out.extend_from_slice(&tag.to_le_bytes());
+    }
+
+    /// Writes the metadata a warm restart needs beside the memory file
+    /// (atomically: a torn write leaves no metadata, not a bad one). Call it
+    /// once requests have stopped. Does nothing without a memory file.
+    pub fn save(&self, config: &ShardConfig) -> std::io::Result<()> {
+        let Some(file) = &config.restart else {
+            return Ok(());
+        };
+        let metas = self.segments.metas();
+        let mut out = Vec::with_capacity(64 + metas.len() * SEGMENT_RECORD);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&RESTART_FORMAT.to_le_bytes());
+        self.fingerprint(&mut out, config);
+        out.extend_from_slice(&self.now.to_le_bytes());
+        out.extend_from_slice(&self.pending_flush.unwrap_or(0).to_le_bytes());
+        out.extend_from_slice(&self.rng.to_le_bytes());
+        out.extend_from_slice(&self.spare.to_le_bytes());
+        out.extend_from_slice(&(metas.len() as u32).to_le_bytes());
+        for m in metas {
+            for field in [
+                m.write_offset,
+                m.live_items,
+                m.live_bytes,
+                m.created_at,
+                m.max_expire,
+            ] {
+                out.extend_from_slice(&field.to_le_bytes());
+            }
+            out.extend_from_slice(&m.generation.to_le_bytes());
+            out.extend_from_slice(&m.bucket.to_le_bytes());
+            out.extend_from_slice(&m.prev.to_le_bytes());
+            out.extend_from_slice(&m.next.to_le_bytes());
+            out.push(state_code(m.state));
+        }
+        let sum = fnv1a(&out);
+        out.extend_from_slice(&sum.to_le_bytes());
+        let final_path = meta_path(&file.path);
+        let mut temp = final_path.clone().into_os_string();
+        temp.push(".tmp");
+        let temp = PathBuf::from(temp);
+        let mut f = std::fs::File::create(&temp)?;
+        f.write_all(&out)?;
+        f.sync_all()?;
+        std::fs::rename(&temp, &final_path)
+    }
+
+    /// Takes back the items a graceful stop saved: reads and checks the
+    /// metadata, rebuilds buckets and index, drops items that expired in
+    /// the meantime, removes the metadata. Returns the items restored; on
+    /// any error the shard is left empty (as built) and the error says why.
+    /// Call it right after [`Shard::new`] and [`Shard::set_time`].
+    pub fn restore(&mut self, config: &ShardConfig) -> Result<u64, RestartError> {
+        let Some(file) = &config.restart else {
+            return Err(RestartError::NoMetadata);
+        };
+        let path = meta_path(&file.path);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RestartError::NoMetadata)
+            }
+            Err(e) => return Err(RestartError::Unreadable(e.to_string())),
+        };
+        // Whatever happens next, this metadata is used at most once.
+        let _ = std::fs::remove_file(&path);
+        let result = self.restore_from(&bytes, config);
+        if result.is_err() {
+            // Back to the state `Shard::new` left.
+            self.index.clear();
+            self.buckets.clear();
+            self.stats.curr_items = 0;
+            self.stats.bytes = 0;
+            self.segments.reset();
+            self.spare = NONE;
+            if self.policy == super::Policy::Merge {
+                self.spare = self
+                    .segments
+                    .alloc(SegmentState::Spare, 0, 0)
+                    .unwrap_or(NONE);
+            }
+        }
+        result
+    }
+
+    fn restore_from(&mut self, bytes: &[u8], config: &ShardConfig) -> Result<u64, RestartError> {
+        let (body, sum) = bytes
+            .split_last_chunk::<8>()
+            .ok_or(RestartError::Torn("truncated"))?;
+        if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(RestartError::Torn("not a segcore restart file"));
+        }
+        let mut fields = Fields(&body[MAGIC.len()..]);
+        let version = fields.u32()?;
+        if version != RESTART_FORMAT {
+            return Err(RestartError::Version(version));
+        }
+        if fnv1a(body) != u64::from_le_bytes(*sum) {
+            return Err(RestartError::Torn("checksum"));
+        }
+        let mut expected = Vec::new();
+        self.fingerprint(&mut expected, config);
+        let mut stored = Fields(&expected);
+        if fields.u64()? != stored.u64()? {
+            return Err(RestartError::Mismatch("memory limit (-m) or core count"));
+        }
+        if fields.u64()? != stored.u64()? {
+            return Err(RestartError::Mismatch("segment size"));
+        }
+        if fields.u8()? != stored.u8()? {
+            return Err(RestartError::Mismatch("eviction policy"));
+        }
+        if fields.u64()? != stored.u64()? {
+            return Err(RestartError::Mismatch(
+                "core count, core placement or item size limit (-I)",
+            ));
+        }
+        let saved_now = fields.u32()?;
+        let flush_at = fields.u32()?;
+        let rng = fields.u64()?;
+        let spare = fields.u32()?;
+        let count = fields.u32()? as usize;
+        if count != self.segments.count() {
+            return Err(RestartError::Torn("segment count"));
+        }
+        let size = self.segments.segment_size() as u32;
+        let mut metas = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (write_offset, live_items, live_bytes, created_at, max_expire) = (
+                fields.u32()?,
+                fields.u32()?,
+                fields.u32()?,
+                fields.u32()?,
+                fields.u32()?,
+            );
+            let (generation, bucket, prev, next) =
+                (fields.u16()?, fields.u16()?, fields.u32()?, fields.u32()?);
+            let state = state_of(fields.u8()?).ok_or(RestartError::Torn("segment state"))?;
+            let link_ok = |id: u32| id == NONE || (id as usize) < count;
+            if write_offset > size
+                || usize::from(bucket) >= BUCKETS
+                || !link_ok(prev)
+                || !link_ok(next)
+            {
+                return Err(RestartError::Torn("segment record"));
+            }
+            metas.push(SegmentMeta {
+                write_offset,
+                live_items,
+                live_bytes,
+                created_at,
+                max_expire,
+                generation,
+                bucket,
+                prev,
+                next,
+                state,
+            });
+        }
+        if !fields.0.is_empty() {
+            return Err(RestartError::Torn("trailing bytes"));
+        }
+        if spare != NONE && metas.get(spare as usize).map(|m| m.state) != Some(SegmentState::Spare)
+        {
+            return Err(RestartError::Torn("spare segment"));
+        }
+        // The shard was built with its own spare; the saved one replaces it.
+        self.segments.restore_metas(&metas);
+        self.spare = spare;
+        self.rng = rng;
+        self.pending_flush = (flush_at != 0).then_some(flush_at);
+        // The clock may only move forward: the new process's time is at
+        // least the saved one unless the host clock was set back.
+        let now = self.now.max(saved_now);
+        self.rebuild_buckets()?;
+        let restored = self.rebuild_index()?;
+        // A delayed flush_all whose time came while the server was down.
+        self.set_time(now);
+        Ok(if self.stats.curr_items == 0 {
+            0
+        } else {
+            restored
+        })
+    }
+
+    /// Bucket chain ends from the restored segment links.
+    fn rebuild_buckets(&mut self) -> Result<(), RestartError> {
+        for id in 0..self.segments.count() as u32 {
+            let meta = *self.segments.meta(id);
+            let in_use = matches!(meta.state, SegmentState::Open | SegmentState::Sealed);
+            if !in_use || meta.prev != NONE {
+                continue;
+            }
+            let mut tail = id;
+            let mut steps = 0;
+            while self.segments.meta(tail).next != NONE {
+                tail = self.segments.meta(tail).next;
+                steps += 1;
+                if steps > self.segments.count() {
+                    return Err(RestartError::Torn("bucket chain loops"));
+                }
+            }
+            self.buckets
+                .set(usize::from(meta.bucket), TtlBucket { head: id, tail });
+        }
+        Ok(())
+    }
+
+    /// Indexes every live item of every segment in use; items that expired
+    /// while the server was down are marked dead instead.
+    fn rebuild_index(&mut self) -> Result<u64, RestartError> {
+        let now = self.now;
+        let mut restored = 0u64;
+        let (mut items, mut bytes) = (0u64, 0u64);
+        for id in 0..self.segments.count() as u32 {
+            let state = self.segments.meta(id).state;
+            if !matches!(state, SegmentState::Open | SegmentState::Sealed) {
+                continue;
+            }
+            let end = self.segments.meta(id).write_offset as usize;
+            let (mut live_items, mut live_bytes) = (0u32, 0u32);
+            let mut offset = 0usize;
+            while offset < end {
+                let loc = self.segments.location(id, offset as u32);
+                let mut header = self.segments.header(loc);
+                let total = header.total_len();
+                if header.key_len == 0 || total < HEADER_LEN || offset + total > end {
+                    return Err(RestartError::Torn("an item does not parse"));
+                }
+                let next = offset + self.segments.aligned(total);
+                if header.bits & DEAD == 0 {
+                    if header.expire_at != 0 && header.expire_at <= now {
+                        header.bits |= DEAD;
+                        self.segments.set_header(loc, &header);
+                    } else {
+                        let item = self.segments.item(loc);
+                        let key = HashedKey::new(item.key());
+                        if self.index.upsert(key, loc, &self.segments).is_some() {
+                            // A clean stop leaves one live copy per key.
+                            return Err(RestartError::Torn("a key is live twice"));
+                        }
+                        live_items += 1;
+                        live_bytes += total as u32;
+                        restored += 1;
+                    }
+                }
+                offset = next;
+            }
+            let meta = self.segments.meta_mut(id);
+            meta.live_items = live_items;
+            meta.live_bytes = live_bytes;
+            items += u64::from(live_items);
+            bytes += u64::from(live_bytes);
+        }
+        self.stats.curr_items = items;
+        self.stats.bytes = bytes;
+        Ok(restored)
+    }
+}
+
+#[cfg(test)]
+mod tests;

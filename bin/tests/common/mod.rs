@@ -54,12 +54,19 @@ pub fn answers_version(port: u16) -> bool {
 }
 
 impl TestServer {
-    /// Starts `segcore --threads 2 -m 16` plus `extra` arguments, on a fresh
+    /// Starts `segcore --threads 2 -m 16` plus `extra` arguments (which may
+    /// set `--threads` and `-m` themselves), on a fresh
     /// port; if the server exits before it answers (its port was taken in
     /// the meantime), tries again on another port.
     pub fn start(extra: &[&str]) -> TestServer {
+        TestServer::start_logging(extra, None)
+    }
+
+    /// As [`TestServer::start`], with the server's stderr appended to `log`
+    /// when given.
+    pub fn start_logging(extra: &[&str], log: Option<&std::path::Path>) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, false) {
+            if let Some(server) = TestServer::try_start(extra, false, log) {
                 return server;
             }
         }
@@ -70,14 +77,18 @@ impl TestServer {
     /// `extra`: core 0 on `port`, core 1 on `port + 1`.
     pub fn start_per_core(extra: &[&str]) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, true) {
+            if let Some(server) = TestServer::try_start(extra, true, None) {
                 return server;
             }
         }
         panic!("segcore did not start on any of 5 port pairs");
     }
 
-    fn try_start(extra: &[&str], per_core: bool) -> Option<TestServer> {
+    fn try_start(
+        extra: &[&str],
+        per_core: bool,
+        log: Option<&std::path::Path>,
+    ) -> Option<TestServer> {
         let port = if per_core {
             (0..100)
                 .map(|_| free_port())
@@ -88,12 +99,28 @@ impl TestServer {
         };
         let port_arg = port.to_string();
         let port_flag = if per_core { "--port-per-core" } else { "-p" };
-        let mut args = vec![port_flag, &port_arg, "--threads", "2", "-m", "16"];
+        // Two cores and 16 MB unless the test says otherwise.
+        let mut args = vec![port_flag, port_arg.as_str()];
+        if !extra.contains(&"--threads") {
+            args.extend_from_slice(&["--threads", "2"]);
+        }
+        if !extra.contains(&"-m") {
+            args.extend_from_slice(&["-m", "16"]);
+        }
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_segcore"))
             .args(&args)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(match log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .expect("log file"),
+                ),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("spawn segcore");
         let mut server = TestServer {
@@ -144,11 +171,17 @@ impl TestServer {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Sends `signal` (SIGUSR1: stop keeping the cache; SIGKILL: a crash)
+    /// and waits for the exit status.
+    pub fn stop_with(mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         // SAFETY: kill(2) on our own child's pid with a valid signal.
         unsafe {
-            libc::kill(child.id() as i32, libc::SIGTERM);
+            libc::kill(child.id() as i32, signal);
         }
         wait_with_timeout(&mut child, Duration::from_secs(20))
     }

@@ -228,7 +228,10 @@ fn cpu_list(text: &str) -> Result<Vec<usize>, String> {
             None => cpus.push(part.parse().map_err(|_| bad())?),
         }
     }
-    cpus.dedup();
+    // Each CPU once, in the order given: "0-1,0" must not start two
+    // executors on CPU 0.
+    let mut seen = std::collections::HashSet::new();
+    cpus.retain(|cpu| seen.insert(*cpu));
     if cpus.is_empty() {
         return Err(format!("empty CPU list {text:?}"));
     }
@@ -588,6 +591,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.cpus, vec![0, 1, 3]);
+        for (list, cpus) in [
+            ("0-1,0", vec![0, 1]),
+            ("0-3,1", vec![0, 1, 2, 3]),
+            ("2,0,2", vec![2, 0]),
+        ] {
+            assert_eq!(parse_args(&["--cores", list]).unwrap().cpus, cpus, "{list}");
+        }
         assert_eq!(
             (s.segment_size, s.eviction),
             (1 << 20, Policy::Fifo),

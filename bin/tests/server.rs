@@ -270,3 +270,37 @@ fn a_client_that_never_reads_cannot_grow_the_server() {
     let mut other = server.connect();
     exchange(&mut other, b"set x 0 0 1\r\nx\r\n", b"STORED\r\n");
 }
+
+/// `stats segments` shows what the merge policy did on each core.
+#[test]
+fn stats_segments_shows_merge_work() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
+    let value = vec![b'm'; 4000];
+    let mut batch = Vec::new();
+    for i in 0..8000 {
+        batch.extend_from_slice(format!("set fill{i} 0 0 {} noreply\r\n", value.len()).as_bytes());
+        batch.extend_from_slice(&value);
+        batch.extend_from_slice(b"\r\n");
+        if i % 500 == 499 {
+            c.write_all(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    exchange(&mut c, b"mn\r\n", b"MN\r\n");
+    let segments = |c: &mut TcpStream, name: &str| -> Vec<u64> {
+        let suffix = format!(":{name}");
+        common::stats(c, "segments")
+            .iter()
+            .filter(|(k, _)| k.ends_with(&suffix))
+            .map(|(_, v)| v.parse().expect("numeric"))
+            .collect()
+    };
+    let merges: u64 = segments(&mut c, "merges").iter().sum();
+    let kept: u64 = segments(&mut c, "merge_retained").iter().sum();
+    assert!(merges > 0, "32 MB into 16 MB merges segments");
+    assert!(kept <= 8000, "{kept}");
+    assert_eq!(segments(&mut c, "flushes"), [0, 0]);
+    exchange(&mut c, b"flush_all\r\n", b"OK\r\n");
+    assert_eq!(segments(&mut c, "flushes"), [1, 1]);
+}

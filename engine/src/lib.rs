@@ -1,9 +1,11 @@
-//! segcore's engine: per-core shard storage, and (to come) the
-//! thread-per-core runtime that serves it over the network.
+//! segcore's engine: per-core shard storage, and the thread-per-core
+//! runtime that serves it over the network.
 //!
 //! - [`storage`]: a [`storage::Shard`] is one core's cache: segments, index,
-//!   TTL buckets, eviction. Single-threaded by design; the runtime gives each
-//!   pinned core exactly one.
+//!   TTL buckets, eviction, warm restart. Single-threaded by design; the
+//!   runtime gives each pinned core exactly one.
+//! - [`runtime`]: one pinned glommio executor per core with its shard, its
+//!   listener and its connections, and the forwarding between cores.
 //!
 //! The crate depends on `segcore-protocol` so the runtime can parse and
 //! encode on the core that owns each connection.

@@ -286,6 +286,18 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         }
     }
     core.counters.borrow_mut().requests += parsed;
+    // Pass 2 must take exactly the remote outcomes pass 1 asked for: the
+    // two passes parse the same bytes into the same op sequence.
+    debug_assert!(
+        flow != Flow::Continue
+            || fanout.as_ref().is_none_or(|f| {
+                f.replies
+                    .iter()
+                    .zip(&f.cursors)
+                    .all(|(r, &taken)| r.as_ref().is_none_or(|r| r.outcomes.len() == taken))
+            }),
+        "pass 2 did not consume the ops pass 1 forwarded"
+    );
     if let Some(fanout) = fanout {
         core.router.recycle_fanout(fanout);
     }

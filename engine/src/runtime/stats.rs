@@ -367,6 +367,14 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
                 );
                 put(&format!("core:{c}:index_bytes"), r.index_bytes.to_string());
                 put(&format!("core:{c}:dead_bytes"), r.dead_bytes.to_string());
+                // The merge policy's work: merges done, items kept by them
+                // (second chance); and flush_all runs on this shard.
+                put(&format!("core:{c}:merges"), r.shard.merges.to_string());
+                put(
+                    &format!("core:{c}:merge_retained"),
+                    r.shard.merge_retained.to_string(),
+                );
+                put(&format!("core:{c}:flushes"), r.shard.cmd_flush.to_string());
                 for (bucket, segments) in &r.buckets {
                     put(
                         &format!("core:{c}:ttl_bucket:{bucket}"),

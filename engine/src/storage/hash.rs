@@ -1,5 +1,8 @@
-//! One hash per key, computed once, used twice: to pick the owning shard and
-//! to find the key's slot in that shard's index.
+//! One hash function per key, used twice: to pick the owning shard and to
+//! find the key's slot in that shard's index. A local request hashes its
+//! key once for both; a pipelined or forwarded one hashes it again where
+//! the key is handled (prefetch in pass 1, the owner's execution), since
+//! only the key bytes travel between cores.
 //!
 //! ahash with fixed seeds, so every core (and every process of the same
 //! build) agrees on which shard owns a key.

@@ -1,4 +1,4 @@
-//! The index: key -> [`Location`], a `hashbrown::HashTable` of packed u64s.
+//! The index: key -> [`Location`], a `hashbrown::HashTable` of packed u32s.
 //!
 //! The table stores only locations (4 bytes a slot plus hashbrown's control
 //! byte, whose 7 hash bits filter out nearly all non-matching slots); keys

@@ -8,7 +8,7 @@
 //! - [`segment`]: that memory carved into append-only segments.
 //! - [`item`]: the packed item layout inside a segment.
 //! - [`access`]: an item's last-access time in 16 bits.
-//! - [`location`]: the packed u64 an index slot holds.
+//! - [`location`]: the packed u32 an index slot holds.
 //! - [`index`]: key -> location.
 //! - [`ttl`]: TTL buckets grouping segments by lifetime.
 //! - [`eviction`]: the policies that pick victim segments.

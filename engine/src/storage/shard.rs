@@ -434,11 +434,6 @@ impl Shard {
         &self.stats
     }
 
-    /// Largest item (header, key and value) a segment holds.
-    pub fn max_item_len(&self) -> usize {
-        self.segments.segment_size()
-    }
-
     /// Segments in all, free now, and bytes per segment.
     pub fn segment_counts(&self) -> (usize, usize, usize) {
         (

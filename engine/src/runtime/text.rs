@@ -309,7 +309,7 @@ impl Protocol for Text {
                     return Flow::Shutdown;
                 }
             }
-            Request::MetaNoop => out.extend_from_slice(b"MN\r\n"),
+            Request::MetaNoop => meta::write_status(out, Status::Noop),
             _ => {}
         }
         Flow::Continue

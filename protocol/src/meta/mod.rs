@@ -10,7 +10,9 @@
 
 mod reply;
 
-pub use reply::{write_flags, write_header, write_value, ItemMeta, ReturnFlags, Status};
+pub use reply::{
+    write_flags, write_header, write_status, write_value, ItemMeta, ReturnFlags, Status,
+};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;

@@ -42,6 +42,12 @@ pub fn write_header(out: &mut Vec<u8>, status: Status) {
     out.extend_from_slice(code);
 }
 
+/// A status with nothing after it (`MN\r\n`, a bare `EN\r\n`).
+pub fn write_status(out: &mut Vec<u8>, status: Status) {
+    write_header(out, status);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The letters a command may echo back. memcached answers, for example, `c`
 /// on `ms` but not `f`; a letter outside the set is accepted and ignored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -308,13 +308,12 @@ impl Shard {
         self.spare = spare;
         self.rng = rng;
         self.pending_flush = (flush_at != 0).then_some(flush_at);
-        // The clock may only move forward: the new process's time is at
-        // least the saved one unless the host clock was set back.
-        let now = self.now.max(saved_now);
+        // Kept in the file for diagnosis; expiry is judged by the clock now.
+        let _ = saved_now;
         self.rebuild_buckets()?;
         let restored = self.rebuild_index()?;
         // A delayed flush_all whose time came while the server was down.
-        self.set_time(now);
+        self.set_time(self.now);
         Ok(if self.stats.curr_items == 0 {
             0
         } else {

@@ -206,3 +206,27 @@ fn other_settings_or_damaged_metadata_start_empty() {
     let (_, r) = restore_under("empty", same, |m| m.clear());
     assert!(matches!(r, Err(RestartError::Torn(_))), "{r:?}");
 }
+
+#[test]
+fn a_delayed_flush_survives_the_restart() {
+    let file = TempFile::new("flush");
+    let config = config(&file);
+    for (restart_at, present) in [(T0 + 5, true), (T0 + 20, false)] {
+        let (mut shard, _) = open(&config, T0);
+        store(&mut shard, StoreMode::Set, "k", b"v", 0, 0);
+        shard.flush_all(Some(10));
+        shard.save(&config).expect("save");
+        drop(shard);
+        let (mut shard, restored) = open(&config, restart_at);
+        assert!(restored.is_ok());
+        assert_eq!(
+            read(&mut shard, "k").is_some(),
+            present,
+            "restart at +{}",
+            restart_at - T0
+        );
+        // Still pending when restored early: it applies on time.
+        shard.set_time(T0 + 20);
+        assert_eq!(read(&mut shard, "k"), None);
+    }
+}

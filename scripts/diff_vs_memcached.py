@@ -54,7 +54,7 @@ cases = [
  b"incr k 1 noreply\r\nget k\r\n", b"verbosity 1\r\n", b"verbosity\r\n", b"verbosity 1 noreply\r\nmn\r\n",
  b"flush_all 0\r\n", b"flush_all noreply\r\nmn\r\n", b"flush_all -1\r\n", b"flush_all abc\r\n",
  b"mn\r\n", b"ms mk 2 T0 F5\r\nhi\r\nmg mk v f t s k\r\n", b"mg mk v c O123 q\r\nmn\r\n", b"mg missing v q\r\nmn\r\n",
- b"mg missing v\r\n", b"mg missing\r\n", b"mg mk\r\n", b"md mk q\r\nmn\r\n", b"md mk\r\n",
+ b"mg missing v\r\n", b"mg missing\r\n", b"mg mk\r\n", b"md mk q\r\nmn\r\n", b"md mk\r\n", b"md missing q\r\nmn\r\n",
  b"ma cnt N0 J5 v\r\n", b"ma cnt v\r\n", b"ma cnt MD D10 v\r\n", b"ma nonum\r\n",
  b"ms big S2 I\r\nhi\r\n", b"ms mk2 2 MA\r\nhi\r\n", b"ms mk3 2 MZ\r\nhi\r\n", b"mg mk3 s v\r\n",
  b"ms bk 2 b\r\nhi\r\n", b"ms Ymsk 2 b\r\nhi\r\nmg Ymsk b k v\r\n",

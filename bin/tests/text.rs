@@ -240,6 +240,7 @@ fn meta_commands() {
         (b"ms foo 1 MR k\r\ny\r\n", b"HD kfoo\r\n"),
         (b"ms nothing 1 MR\r\ny\r\n", b"NS\r\n"),
         (b"md foo q\r\nmn\r\n", b"MN\r\n"),
+        (b"md foo q\r\nmn\r\n", b"NF\r\nMN\r\n"),
         (b"md foo\r\n", b"NF\r\n"),
         (b"ma cnt\r\n", b"NF\r\n"),
         (b"ma cnt N0 J10 v\r\n", b"VA 2\r\n10\r\n"),

@@ -216,9 +216,11 @@ impl Protocol for Text {
             (Request::MetaGet(m), outcome) => meta_get_reply(m, key, &outcome, out),
             (Request::MetaSet(m), Outcome::Stored(result)) => meta_set_reply(m, key, result, out),
             (Request::MetaDelete(m), Outcome::Deleted(result)) => {
+                // memcached 1.6.18's quiet mode hides only HD for md: a
+                // miss still answers NF.
                 let (status, quiet_ok) = match result {
                     DeleteResult::Deleted => (Status::Stored, true),
-                    DeleteResult::NotFound => (Status::NotFound, true),
+                    DeleteResult::NotFound => (Status::NotFound, false),
                     DeleteResult::Exists => (Status::Exists, false),
                 };
                 if !(quiet_ok && m.flags.has(b'q')) {

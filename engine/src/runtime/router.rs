@@ -289,69 +289,66 @@ mod tests {
     use glommio::channels::channel_mesh::MeshBuilder;
     use glommio::LocalExecutorBuilder;
 
-    /// Forwarding reuses its buffers: a recycled fanout's batches and
-    /// replies come back, emptied, with their memory.
-    #[test]
-    fn large_forwarding_buffers_are_not_pooled() {
+    /// Runs `test` on an executor with a one-core router.
+    fn with_router(test: impl FnOnce(Router) + Send + 'static) {
         LocalExecutorBuilder::default()
             .spawn(|| async {
                 let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(1, 8);
                 let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(1, 8);
                 let (request_tx, _request_rx) = requests.join().await.unwrap();
                 let (reply_tx, _reply_rx) = replies.join().await.unwrap();
-                let router = Router::new(request_tx, reply_tx);
-                let mut big = Replies::default();
-                big.arena.reserve(POOLED_BYTES + 1);
-                big.outcomes.push(Outcome::Miss);
-                router.recycle_replies(big);
-                assert!(router.replies_pool.borrow().is_empty());
-                for _ in 0..POOL_LIMIT + 5 {
-                    let mut small = Replies::default();
-                    small.outcomes.push(Outcome::Miss);
-                    router.recycle_replies(small);
-                }
-                assert_eq!(router.replies_pool.borrow().len(), POOL_LIMIT);
+                test(Router::new(request_tx, reply_tx));
             })
             .unwrap()
             .join()
             .unwrap();
     }
 
+    /// Buffers that grew large are freed, and the pool is bounded.
+    #[test]
+    fn large_forwarding_buffers_are_not_pooled() {
+        with_router(|router| {
+            let mut big = Replies::default();
+            big.arena.reserve(POOLED_BYTES + 1);
+            big.outcomes.push(Outcome::Miss);
+            router.recycle_replies(big);
+            assert!(router.replies_pool.borrow().is_empty());
+            for _ in 0..POOL_LIMIT + 5 {
+                let mut small = Replies::default();
+                small.outcomes.push(Outcome::Miss);
+                router.recycle_replies(small);
+            }
+            assert_eq!(router.replies_pool.borrow().len(), POOL_LIMIT);
+        });
+    }
+
+    /// Forwarding reuses its buffers: a recycled fanout's batches and
+    /// replies come back, emptied, with their memory.
     #[test]
     fn forwarding_buffers_are_reused() {
-        LocalExecutorBuilder::default()
-            .spawn(|| async {
-                let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(1, 8);
-                let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(1, 8);
-                let (request_tx, _request_rx) = requests.join().await.unwrap();
-                let (reply_tx, _reply_rx) = replies.join().await.unwrap();
-                let router = Router::new(request_tx, reply_tx);
+        with_router(|router| {
+            let mut fanout = router.fanout(2);
+            assert_eq!(fanout.batches.len(), 2);
+            fanout.batches[1].push(&Op::Debug { key: b"key" });
+            let batch_memory = fanout.batches[1].ops.as_ptr();
+            let mut answered = Replies::default();
+            answered.arena.extend_from_slice(b"value");
+            answered.outcomes.push(Outcome::Miss);
+            let replies_memory = answered.outcomes.as_ptr();
+            fanout.replies.push(Some(answered));
+            router.recycle_fanout(fanout);
 
-                let mut fanout = router.fanout(2);
-                assert_eq!(fanout.batches.len(), 2);
-                fanout.batches[1].push(&Op::Debug { key: b"key" });
-                let batch_memory = fanout.batches[1].ops.as_ptr();
-                let mut answered = Replies::default();
-                answered.arena.extend_from_slice(b"value");
-                answered.outcomes.push(Outcome::Miss);
-                let replies_memory = answered.outcomes.as_ptr();
-                fanout.replies.push(Some(answered));
-                router.recycle_fanout(fanout);
-
-                let fanout = router.fanout(2);
-                let reused = fanout
-                    .batches
-                    .iter()
-                    .find(|b| b.ops.as_ptr() == batch_memory)
-                    .expect("the batch's memory is reused");
-                assert!(reused.is_empty() && reused.arena.is_empty());
-                assert!(fanout.replies.is_empty() && fanout.tokens.is_empty());
-                let spare = router.replies_pool.borrow_mut().pop().unwrap();
-                assert_eq!(spare.outcomes.as_ptr(), replies_memory);
-                assert!(spare.outcomes.is_empty() && spare.arena.is_empty());
-            })
-            .unwrap()
-            .join()
-            .unwrap();
+            let fanout = router.fanout(2);
+            let reused = fanout
+                .batches
+                .iter()
+                .find(|b| b.ops.as_ptr() == batch_memory)
+                .expect("the batch's memory is reused");
+            assert!(reused.is_empty() && reused.arena.is_empty());
+            assert!(fanout.replies.is_empty() && fanout.tokens.is_empty());
+            let spare = router.replies_pool.borrow_mut().pop().unwrap();
+            assert_eq!(spare.outcomes.as_ptr(), replies_memory);
+            assert!(spare.outcomes.is_empty() && spare.arena.is_empty());
+        });
     }
 }

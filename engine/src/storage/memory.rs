@@ -25,21 +25,33 @@ unsafe impl Send for Memory {}
 impl Memory {
     /// Maps `len` bytes (rounded up to a page), asking for huge pages.
     pub fn new(len: usize) -> std::io::Result<Memory> {
+        Memory::map(
+            len,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+        )
+    }
+
+    /// `mmap` of `len` bytes with `flags` over `fd` (-1 for anonymous
+    /// memory), readable and writable, with huge pages asked for.
+    fn map(len: usize, flags: i32, fd: i32) -> std::io::Result<Memory> {
         if len == 0 {
             return Ok(Memory {
                 ptr: NonNull::dangling(),
                 len: 0,
             });
         }
-        // SAFETY: an anonymous private mapping with no address hint has no
-        // preconditions; the result is checked against MAP_FAILED.
+        // SAFETY: a mapping with no address hint over an anonymous region or
+        // an open file the caller sized to `len`; the result is checked
+        // against MAP_FAILED. A file mapping keeps the file's pages after
+        // the descriptor is closed.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
+                flags,
+                fd,
                 0,
             )
         };
@@ -47,8 +59,8 @@ impl Memory {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: `ptr..ptr+len` is the mapping just created. MADV_HUGEPAGE is
-        // advice: failure (no THP support) leaves ordinary pages, so the
-        // result is deliberately ignored.
+        // advice: failure (no THP support, or tmpfs without huge pages) leaves
+        // ordinary pages, so the result is deliberately ignored.
         unsafe {
             libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
         }
@@ -76,34 +88,7 @@ impl Memory {
         if file.metadata()?.len() != len as u64 {
             file.set_len(len as u64)?;
         }
-        if len == 0 {
-            return Memory::new(0);
-        }
-        // SAFETY: a shared mapping of an open file we sized to `len`, no
-        // address hint; the result is checked against MAP_FAILED. The
-        // mapping keeps the file's pages after `file` is closed.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: as in `new`: advice on the mapping just created.
-        unsafe {
-            libc::madvise(ptr, len, libc::MADV_HUGEPAGE);
-        }
-        Ok(Memory {
-            // SAFETY: mmap succeeded, so `ptr` is not null.
-            ptr: unsafe { NonNull::new_unchecked(ptr.cast::<u8>()) },
-            len,
-        })
+        Memory::map(len, libc::MAP_SHARED, file.as_raw_fd())
     }
 }
 

@@ -1,0 +1,176 @@
+//! The command line against memcached's meanings and segcore's own flags.
+use super::*;
+
+fn parse_args(args: &[&str]) -> Result<Settings, String> {
+    parse_all(args).map(|(settings, _)| settings)
+}
+
+fn parse_all(args: &[&str]) -> Result<(Settings, ProcessOptions), String> {
+    let args = Args::try_parse_from(std::iter::once("segcore").chain(args.iter().copied()))
+        .map_err(|e| e.to_string())?;
+    settings(args)
+}
+
+#[test]
+fn defaults_match_memcached() {
+    let s = parse_args(&[]).unwrap();
+    assert_eq!(s.listen, "127.0.0.1:11211".parse().unwrap());
+    assert_eq!(s.memory_bytes, 64 << 20);
+    assert_eq!(s.conn_limit, 1024);
+    assert_eq!(s.max_item_size, 1 << 20);
+    assert_eq!(s.eviction, Policy::Merge);
+    assert!(!s.enable_shutdown);
+    assert!(!s.cpus.is_empty());
+}
+
+#[test]
+fn memcached_flags_parse() {
+    let s = parse_args(&[
+        "-p", "22122", "-l", "0.0.0.0", "-m", "128", "-c", "10", "-t", "2", "-I", "2m", "-vv", "-A",
+    ])
+    .unwrap();
+    assert_eq!(s.listen, "0.0.0.0:22122".parse().unwrap());
+    assert_eq!(
+        (s.memory_bytes, s.conn_limit, s.cpus.len()),
+        (128 << 20, 10, 2)
+    );
+    assert_eq!(s.max_item_size, 2 << 20);
+    assert_eq!(s.segment_size, 2 << 20, "segments grow to fit items");
+    assert_eq!(s.verbosity, 2);
+    assert!(s.enable_shutdown);
+    // Harmless memcached flags are accepted.
+    assert!(parse_args(&["-U", "0", "-o", "modern", "-f", "1.25", "-C"]).is_ok());
+}
+
+#[test]
+fn idle_timeout_comes_from_o_or_its_own_flag() {
+    assert_eq!(parse_args(&[]).unwrap().idle_timeout, 0, "off by default");
+    let s = parse_args(&["-o", "modern,idle_timeout=30"]).unwrap();
+    assert_eq!(s.idle_timeout, 30);
+    assert_eq!(
+        parse_args(&["--idle-timeout", "5"]).unwrap().idle_timeout,
+        5
+    );
+    assert!(parse_args(&["-o", "idle_timeout=soon"]).is_err());
+    // The per-core budget for large requests holds two of the largest.
+    assert_eq!(parse_args(&[]).unwrap().large_request_bytes, 16 << 20);
+    let s = parse_args(&["-I", "16m"]).unwrap();
+    assert_eq!(s.large_request_bytes, 32 << 20);
+    let s = parse_args(&["--port-per-core", "22000", "-p", "11211"]).unwrap();
+    assert!(s.port_per_core);
+    assert_eq!(s.listen.port(), 22000, "the base replaces -p");
+    assert_eq!(s.core_listen(1).port(), 22001);
+    assert!(!parse_args(&[]).unwrap().port_per_core);
+    let s = parse_args(&["--large-request-memory", "256k"]).unwrap();
+    assert_eq!(s.large_request_bytes, 256 << 10);
+    let s = parse_args(&["--large-request-memory", "0"]).unwrap();
+    assert_eq!(s.large_request_bytes, 0);
+}
+
+/// Debian's /etc/memcached.conf, as its wrapper passes it.
+#[test]
+fn a_packaged_memcached_command_line_starts() {
+    let (s, p) = parse_all(&[
+        "-d",
+        "-m",
+        "64",
+        "-p",
+        "11211",
+        "-u",
+        "memcache",
+        "-l",
+        "127.0.0.1",
+        "-P",
+        "/var/run/memcached/memcached.pid",
+    ])
+    .unwrap();
+    assert_eq!(s.memory_bytes, 64 << 20);
+    assert_eq!(
+        p,
+        ProcessOptions {
+            user: Some("memcache".into()),
+            daemon: true,
+            pidfile: Some("/var/run/memcached/memcached.pid".into()),
+            lock_memory: false,
+            core_dumps: false,
+        }
+    );
+    let (_, p) = parse_all(&["-k", "-r"]).unwrap();
+    assert!(p.lock_memory && p.core_dumps && !p.daemon && p.user.is_none());
+}
+
+#[test]
+fn flush_and_detail_flags() {
+    let s = parse_args(&[]).unwrap();
+    assert!(s.flush_enabled && !s.detail_enabled);
+    assert_eq!(s.prefix_delimiter, b':');
+    assert!(s.limits().flush_enabled);
+    let s = parse_args(&["-F", "-D", "/"]).unwrap();
+    assert!(!s.flush_enabled && !s.limits().flush_enabled);
+    assert!(s.detail_enabled);
+    assert_eq!(s.prefix_delimiter, b'/');
+    for bad in [&["-D", ""][..], &["-D", "ab"], &["-D", " "]] {
+        assert!(parse_args(bad).is_err(), "{bad:?}");
+    }
+}
+
+/// Flags whose promise segcore cannot keep stop it, saying why.
+#[test]
+fn unkeepable_memcached_flags_are_refused() {
+    for args in [
+        &["-S"][..],
+        &["-Y", "/etc/memcached.auth"],
+        &["-Z"],
+        &["-s", "/tmp/memcached.sock"],
+        &["-M"],
+    ] {
+        let e = parse_args(args).unwrap_err();
+        assert!(
+            e.contains(args[0]) && e.contains("cannot be honoured"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn segcore_flags_and_errors() {
+    let s = parse_args(&[
+        "--cores",
+        "0-1,3",
+        "--segment-size",
+        "256k",
+        "--eviction",
+        "fifo",
+    ])
+    .unwrap();
+    assert_eq!(s.cpus, vec![0, 1, 3]);
+    for (list, cpus) in [
+        ("0-1,0", vec![0, 1]),
+        ("0-3,1", vec![0, 1, 2, 3]),
+        ("2,0,2", vec![2, 0]),
+    ] {
+        assert_eq!(parse_args(&["--cores", list]).unwrap().cpus, cpus, "{list}");
+    }
+    assert_eq!(
+        (s.segment_size, s.eviction),
+        (1 << 20, Policy::Fifo),
+        "grown to fit 1m items"
+    );
+    assert_eq!(
+        parse_args(&[]).unwrap().segment_size,
+        1 << 20,
+        "1 MiB by default"
+    );
+    for bad in [
+        &["-I", "0"][..],
+        &["-I", "17m"],
+        &["--segment-size", "1000"],
+        &["-l", "not-an-ip"],
+        &["--cores", "3-1"],
+        &["-t", "0"],
+        &["--eviction", "lru"],
+        &["-p", "70000"],
+    ] {
+        assert!(parse_args(bad).is_err(), "{bad:?}");
+    }
+}

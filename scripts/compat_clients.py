@@ -15,6 +15,7 @@ import time
 import bmemcached
 from pymemcache.client.base import Client
 from pymemcache.client.hash import HashClient
+from pymemcache.exceptions import MemcacheError
 
 host, port = sys.argv[1].rsplit(":", 1)
 port = int(port)
@@ -115,8 +116,18 @@ def start_node(args, port):
 def hash_client_checks(label, endpoints, procs, victim):
     """HashClient over `endpoints`; the process `victim` is stopped midway."""
     servers = [("127.0.0.1", p) for p in endpoints]
-    hc = HashClient(servers, connect_timeout=1, timeout=1, ignore_exc=True,
+    # ignore_exc=False: with it on, the per-server clients swallow their own
+    # connection errors, a retry of the dead node then looks like a success
+    # and the ring never drops it. Errors are caught here instead.
+    hc = HashClient(servers, connect_timeout=1, timeout=1, ignore_exc=False,
                     retry_attempts=1, retry_timeout=0.5, dead_timeout=60)
+
+    def attempt(call, default):
+        try:
+            return call()
+        except (OSError, MemcacheError):
+            return default
+
     values = {f"ring:{label.replace(' ', '-')}:{i}": f"v{i}".encode() for i in range(300)}
     hc.set_many(values)
     check(f"{label}: all values through the ring", hc.get_many(list(values)) == values)
@@ -129,7 +140,7 @@ def hash_client_checks(label, endpoints, procs, victim):
     # node from its ring and rehashes those keys onto the others.
     got = {}
     for key in values:
-        got[key] = hc.get(key)
+        got[key] = attempt(lambda: hc.get(key), None)
     intact = all(v is None or v == values[k] for k, v in got.items())
     served = sum(v is not None for v in got.values())
     check(f"{label}: after a node stops, no value is wrong", intact)
@@ -140,8 +151,8 @@ def hash_client_checks(label, endpoints, procs, victim):
     deadline = time.time() + 10
     whole = False
     while not whole and time.time() < deadline:
-        hc.set_many(values)
-        whole = hc.get_many(list(values)) == values
+        attempt(lambda: hc.set_many(values), None)
+        whole = attempt(lambda: hc.get_many(list(values)), {}) == values
         time.sleep(0.1)
     check(f"{label}: the client drops the dead node; rewritten values all readable", whole)
     hc.quit()

@@ -28,7 +28,7 @@
 
 mod reply;
 
-pub use reply::{encode_error, encode_response, Response};
+pub use reply::{encode_error, encode_response, Response, Status};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::{Limits, MAX_KEY_LEN};
@@ -184,57 +184,6 @@ opcodes! {
     GatK = 0x23,
     /// GatK; no reply on a miss.
     GatKQ = 0x24,
-}
-
-/// Response status codes, as memcached sends them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-pub enum Status {
-    /// Success.
-    NoError = 0x0000,
-    /// No such item.
-    KeyNotFound = 0x0001,
-    /// Item exists (add) or cas mismatch.
-    KeyExists = 0x0002,
-    /// Value over the item size limit.
-    TooLarge = 0x0003,
-    /// Lengths or extras that do not fit the opcode.
-    InvalidArguments = 0x0004,
-    /// Condition for append/prepend/replace not met.
-    NotStored = 0x0005,
-    /// incr/decr on a value that is not a number.
-    NonNumeric = 0x0006,
-    /// Authentication failed.
-    AuthError = 0x0020,
-    /// Authentication needs another step.
-    AuthContinue = 0x0021,
-    /// Opcode not known.
-    UnknownCommand = 0x0081,
-    /// No memory for the item, even after eviction.
-    OutOfMemory = 0x0082,
-    /// The server cannot serve the request now (memcached's ETMPFAIL): the
-    /// core owning the key stopped before it answered.
-    TemporaryFailure = 0x0086,
-}
-
-impl Status {
-    /// The message memcached puts in the body of an error response.
-    pub fn message(self) -> &'static [u8] {
-        match self {
-            Status::NoError => b"",
-            Status::KeyNotFound => b"Not found",
-            Status::KeyExists => b"Data exists for key.",
-            Status::TooLarge => b"Too large.",
-            Status::InvalidArguments => b"Invalid arguments",
-            Status::NotStored => b"Not stored.",
-            Status::NonNumeric => b"Non-numeric server-side value for incr or decr",
-            Status::AuthError => b"Auth failure.",
-            Status::AuthContinue => b"",
-            Status::UnknownCommand => b"Unknown command",
-            Status::OutOfMemory => b"Out of memory",
-            Status::TemporaryFailure => b"Temporary failure",
-        }
-    }
 }
 
 /// `Set`, `Add` or `Replace`.
@@ -461,10 +410,9 @@ fn shape(opcode: Opcode) -> Shape {
     Shape { extras, key, value }
 }
 
-/// The whole length of the packet at the head of `buf` once its header
-/// has arrived (header plus declared body); `None` before. A server uses it
-/// to size its read buffer once for a large value; it validates nothing
-/// else ([`parse`] does).
+/// The whole length of the packet at the head of `buf` (header plus declared
+/// body) once its header has arrived, to size a read buffer once for a
+/// large value; it validates nothing else ([`parse`] does).
 pub fn request_len(buf: &[u8]) -> Option<usize> {
     let header: &[u8; HEADER_LEN] = buf.get(..HEADER_LEN)?.try_into().ok()?;
     let body = usize::try_from(Header::decode(header).body_len).ok()?;

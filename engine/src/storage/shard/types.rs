@@ -1,0 +1,206 @@
+//! What the shard's commands take and return: requests, options and
+//! outcomes, in storage terms.
+
+/// Outcome of a storage command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    /// Stored; the item's new cas.
+    Stored(u64),
+    /// The add/replace/append/prepend condition failed.
+    NotStored,
+    /// The cas did not match.
+    Exists,
+    /// cas (or a cas-checked command) on a missing key.
+    NotFound,
+    /// Larger than a segment.
+    TooLarge,
+    /// No memory even after eviction.
+    OutOfMemory,
+}
+
+impl StoreResult {
+    /// True for [`StoreResult::Stored`].
+    pub fn is_stored(&self) -> bool {
+        matches!(self, StoreResult::Stored(_))
+    }
+}
+
+/// Outcome of a delete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteResult {
+    /// Removed (or, for meta invalidate, marked stale).
+    Deleted,
+    /// No such key.
+    NotFound,
+    /// The cas did not match.
+    Exists,
+}
+
+/// Outcome of incr/decr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithResult {
+    /// The new value and the item's new cas.
+    Value {
+        /// The number after the operation.
+        value: u64,
+        /// The item's cas.
+        cas: u64,
+        /// Remaining TTL (-1 for never), for meta `t`.
+        ttl: i64,
+    },
+    /// No such key (and no auto-create requested).
+    NotFound,
+    /// The stored value is not a decimal number.
+    NonNumeric,
+    /// The cas did not match.
+    Exists,
+    /// No memory for the new value.
+    OutOfMemory,
+}
+
+/// Storage conditions (text, binary and meta spell them differently).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreMode {
+    /// Unconditional.
+    Set,
+    /// Only if absent.
+    Add,
+    /// Only if present.
+    Replace,
+    /// Present: append the data.
+    Append,
+    /// Present: prepend the data.
+    Prepend,
+}
+
+/// A storage request.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreRequest<'a> {
+    /// The condition.
+    pub mode: StoreMode,
+    /// The data (appended/prepended data for those modes).
+    pub value: &'a [u8],
+    /// Client flags (ignored by append/prepend).
+    pub flags: u32,
+    /// memcached exptime (ignored by append/prepend).
+    pub exptime: i64,
+    /// Store only if the item's cas equals this (`cas` command, binary cas,
+    /// meta `C`).
+    pub compare_cas: Option<u64>,
+    /// Meta `E`: give the stored item this cas.
+    pub new_cas: Option<u64>,
+    /// Meta `I` with `C`: a cas older than the item's stores the value as
+    /// stale instead of failing.
+    pub invalidate: bool,
+    /// Meta `N` with append/prepend: create the item (with this exptime)
+    /// when missing.
+    pub vivify: Option<i64>,
+}
+
+impl<'a> StoreRequest<'a> {
+    /// A plain request: `mode`, value, flags, exptime; no cas conditions.
+    pub fn new(mode: StoreMode, value: &'a [u8], flags: u32, exptime: i64) -> Self {
+        StoreRequest {
+            mode,
+            value,
+            flags,
+            exptime,
+            compare_cas: None,
+            new_cas: None,
+            invalidate: false,
+            vivify: None,
+        }
+    }
+}
+
+/// A live item, borrowed from segment memory until the next `&mut` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ItemView<'a> {
+    /// The key.
+    pub key: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+    /// Client flags.
+    pub flags: u32,
+    /// The cas unique.
+    pub cas: u64,
+    /// Expiry (unix seconds, 0 = never).
+    pub expire_at: u32,
+}
+
+/// What a meta get learns beyond the item itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaHit<'a> {
+    /// The item after the request's changes.
+    pub item: ItemView<'a>,
+    /// Seconds left (-1 = never), after any `T`.
+    pub ttl: i64,
+    /// Read before this request (`h`).
+    pub hit_before: bool,
+    /// Seconds since the previous access (`l`), minute resolution.
+    pub last_access: u64,
+    /// This client won the recache token (`W`).
+    pub win: bool,
+    /// The item is stale (`X`).
+    pub stale: bool,
+    /// Another client already holds the token (`Z`).
+    pub win_sent: bool,
+}
+
+/// Options of a meta get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaGetOptions {
+    /// `T`: new exptime.
+    pub touch: Option<i64>,
+    /// `N`: create an empty item with this exptime on a miss; the creator wins.
+    pub vivify: Option<i64>,
+    /// `R`: win the recache token when fewer seconds than this remain.
+    pub recache: Option<i64>,
+    /// `u`: do not mark the item accessed.
+    pub no_bump: bool,
+}
+
+/// Options of a meta delete.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaDeleteOptions {
+    /// `C`: delete only if the cas matches.
+    pub compare_cas: Option<u64>,
+    /// `I`: mark stale (and give it a new cas) instead of deleting.
+    pub invalidate: bool,
+    /// `T` (with `I`): new exptime for the stale item.
+    pub ttl: Option<i64>,
+    /// `x`: drop the value but keep the item.
+    pub remove_value: bool,
+}
+
+/// An arithmetic request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArithRequest {
+    /// Increment (else decrement).
+    pub incr: bool,
+    /// Amount.
+    pub delta: u64,
+    /// Create the item with this value and exptime when missing.
+    pub create: Option<(u64, i64)>,
+    /// Only if the cas matches.
+    pub compare_cas: Option<u64>,
+    /// Meta `T`: new exptime on success.
+    pub touch: Option<i64>,
+}
+
+/// Debug information for `me`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugInfo {
+    /// Seconds until expiry, -1 for never.
+    pub ttl: i64,
+    /// Seconds since last access.
+    pub last_access: u64,
+    /// The cas unique.
+    pub cas: u64,
+    /// Read at least once.
+    pub fetched: bool,
+    /// Value length.
+    pub value_len: usize,
+    /// Total item bytes.
+    pub item_len: usize,
+}

@@ -138,6 +138,12 @@ struct Args {
     #[arg(short = 'U', hide = true)]
     udp_port: Option<u16>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics (memcached_exporter's
+    /// names, plus segcore_* per-core ones). ADDR is IP:PORT, or a bare
+    /// PORT on 127.0.0.1. Off by default.
+    #[arg(long = "metrics-listen", value_name = "ADDR")]
+    metrics_listen: Option<String>,
+
     /// memcached's extended options, comma-separated: idle_timeout=N is
     /// honoured, the others are ignored with a warning.
     #[arg(short = 'o', value_name = "OPTIONS")]
@@ -427,8 +433,22 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         started_at: unix_now(),
         spin_before_park: Duration::from_micros(args.spin_us),
         expire_budget: 64,
+        metrics_listen: args
+            .metrics_listen
+            .as_deref()
+            .map(metrics_addr)
+            .transpose()?,
     };
     Ok((settings, process))
+}
+
+/// `--metrics-listen`'s address: `IP:PORT`, or a bare port on loopback.
+fn metrics_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse::<SocketAddr>()
+        .map_err(|_| format!("--metrics-listen {text}: expected IP:PORT or PORT"))
 }
 
 /// Parses the command line; on error prints it and returns the exit code.

@@ -174,3 +174,24 @@ fn segcore_flags_and_errors() {
         assert!(parse_args(bad).is_err(), "{bad:?}");
     }
 }
+
+/// The metrics endpoint is off unless asked for, and a bare port means
+/// loopback.
+#[test]
+fn metrics_listen_takes_an_address_or_a_loopback_port() {
+    assert_eq!(parse_args(&[]).unwrap().metrics_listen, None);
+    assert_eq!(
+        parse_args(&["--metrics-listen", "9150"])
+            .unwrap()
+            .metrics_listen,
+        Some("127.0.0.1:9150".parse().unwrap())
+    );
+    assert_eq!(
+        parse_args(&["--metrics-listen", "0.0.0.0:9150"])
+            .unwrap()
+            .metrics_listen,
+        Some("0.0.0.0:9150".parse().unwrap())
+    );
+    let err = parse_args(&["--metrics-listen", "nowhere"]).unwrap_err();
+    assert!(err.contains("--metrics-listen"), "{err}");
+}

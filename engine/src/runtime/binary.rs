@@ -9,6 +9,7 @@ use segcore_protocol::binary::{
 };
 use segcore_protocol::{Limits, ParseError};
 
+use super::latency::Class;
 use super::op::{Op, Outcome, StoreFields};
 use super::proto::{Flow, Protocol, ReplyState, Route};
 use super::stats::{self, StatsQuery};
@@ -309,6 +310,25 @@ impl Protocol for Binary {
                 | Command::Concat { .. }
                 | Command::Delete { .. }
         )
+    }
+
+    fn class(req: &Request<'_>) -> Class {
+        match req.command {
+            Command::Get { .. } | Command::GetAndTouch { .. } => Class::Get,
+            Command::Store { .. } | Command::Concat { .. } => Class::Set,
+            Command::Delete { .. } => Class::Delete,
+            Command::Arith { .. } => Class::Arith,
+            Command::Touch { .. } => Class::Touch,
+            Command::Quit { .. }
+            | Command::Flush { .. }
+            | Command::NoOp
+            | Command::Version
+            | Command::Stat
+            | Command::Verbosity { .. }
+            | Command::SaslListMechs
+            | Command::SaslAuth
+            | Command::SaslStep => Class::Other,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use glommio::{Latency, Shares};
 
 use super::buffers::BufferPool;
 use super::conns::ConnTable;
-use super::op::ConnCounters;
+use super::metrics::ConnCounters;
 use super::prefix_stats::PrefixStats;
 use super::router::{Envelope, ReplyEnvelope, Router};
 use super::signal::Signal;
@@ -31,7 +31,7 @@ pub(super) async fn core_main(
     shared: Arc<Shared>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
-    let (core, request_rx, reply_rx, listener) =
+    let (core, request_rx, reply_rx, listener, metrics) =
         match build_core(settings, requests, replies, shared).await {
             Ok(started) => started,
             Err(e) => {
@@ -41,6 +41,9 @@ pub(super) async fn core_main(
         };
     spawn_forwarding(&core, request_rx, reply_rx);
     spawn_accept_loop(&core, listener);
+    if let Some(metrics) = metrics {
+        super::metrics::endpoint::spawn(&core, metrics);
+    }
     spawn_expiry(&core);
     if core.settings.idle_timeout > 0 {
         spawn_idle_kicks(&core);
@@ -92,6 +95,7 @@ type Started = (
     Receivers<Envelope>,
     Receivers<ReplyEnvelope>,
     glommio::net::TcpListener,
+    Option<glommio::net::TcpListener>,
 );
 
 /// The core's shard, mesh ends, listener and state.
@@ -133,6 +137,14 @@ async fn build_core(
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
+    // Core 0 serves the metrics endpoint.
+    let metrics = match settings.metrics_listen.filter(|_| id == 0) {
+        Some(addr) => Some(
+            glommio::net::TcpListener::bind(addr)
+                .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?,
+        ),
+        None => None,
+    };
     let listening = listener
         .local_addr()
         .ok()
@@ -147,6 +159,7 @@ async fn build_core(
             settings.prefix_delimiter,
             settings.detail_enabled,
         )),
+        latency: RefCell::default(),
         conns: RefCell::new(ConnTable::default()),
         buffers: BufferPool::new(settings.large_request_bytes),
         slots: SlotPool::default(),
@@ -160,7 +173,7 @@ async fn build_core(
         settings,
     });
     core.tick();
-    Ok((core, request_rx, reply_rx, listener))
+    Ok((core, request_rx, reply_rx, listener, metrics))
 }
 
 /// A task per peer on each mesh: run the batches other cores send, and

@@ -11,7 +11,10 @@
 //!   connection has bytes to read or write.
 //! - [`conns`]: each core's open connections, for `stats conns`, idle kicks
 //!   and stopping.
-//! - [`stats`]: `stats` output, summed from per-core reports.
+//! - [`metrics`]: the typed per-core reports, the rows `stats` and
+//!   Prometheus are rendered from, and the `--metrics-listen` endpoint.
+//! - [`stats`]: `stats` requests and their replies.
+//! - [`latency`]: per-command-class latency histograms.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //! - [`slots`]: recycled storage for the state of a batch being served, so
@@ -29,6 +32,8 @@ pub mod buffers;
 pub mod connection;
 pub mod conns;
 mod core_main;
+pub mod latency;
+pub mod metrics;
 pub mod op;
 pub mod prefix_stats;
 pub mod proto;
@@ -110,6 +115,8 @@ pub struct Settings {
     pub spin_before_park: Duration,
     /// How many segments the background expiry looks at per step.
     pub expire_budget: usize,
+    /// Where core 0 serves `GET /metrics` (`--metrics-listen`), if anywhere.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -223,6 +230,8 @@ pub struct Core {
     pub counters: RefCell<ConnCounters>,
     /// `stats detail` counts of this core's connections.
     pub prefixes: RefCell<PrefixStats>,
+    /// Latency of the requests this core's connections sent.
+    pub latency: RefCell<latency::Latency>,
     /// This core's client connections (`stats conns`).
     pub conns: RefCell<ConnTable>,
     /// This core's I/O buffers.
@@ -278,6 +287,9 @@ impl Core {
             stop_waiters: self.stop.waiters(),
             buffers: self.buffers.usage(),
             restored: self.restored,
+            latency: also
+                .latency
+                .then(|| Box::new(self.latency.borrow().clone())),
         }
     }
 
@@ -320,6 +332,7 @@ impl CoreAccess for Core {
     fn reset_counters(&self) {
         self.counters.borrow_mut().reset();
         self.prefixes.borrow_mut().clear();
+        self.latency.borrow_mut().reset();
     }
 
     fn set_detail(&self, on: bool) {

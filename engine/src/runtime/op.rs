@@ -9,10 +9,10 @@
 //! over how bytes are held: `&[u8]` inline, a [`Span`] of the message's
 //! arena when crossing cores.
 
-use super::prefix_stats::PrefixCounts;
+pub use super::metrics::{ConnCounters, CoreReport};
 use crate::storage::{
     ArithRequest, ArithResult, DebugInfo, DeleteResult, HashedKey, MetaDeleteOptions,
-    MetaGetOptions, Shard, ShardStats, StoreMode, StoreRequest, StoreResult,
+    MetaGetOptions, Shard, StoreMode, StoreRequest, StoreResult,
 };
 
 // Everything in a `Batch` or `Replies` crosses cores.
@@ -133,6 +133,8 @@ pub struct ReportLists {
     pub prefixes: bool,
     /// `stats conns`: the listener and client connections.
     pub conns: bool,
+    /// `stats latency`: the latency histograms.
+    pub latency: bool,
 }
 
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
@@ -144,16 +146,6 @@ pub trait CoreAccess {
     fn reset_counters(&self);
     /// Turns per-prefix counting on or off (`stats detail on|off`).
     fn set_detail(&self, on: bool);
-}
-
-impl ConnCounters {
-    /// `stats reset`: zeroes the counters, keeping `curr_connections`.
-    pub fn reset(&mut self) {
-        *self = ConnCounters {
-            curr_connections: self.curr_connections,
-            ..ConnCounters::default()
-        };
-    }
 }
 
 /// A [`StoreRequest`] without its value, so it can be copied across cores.
@@ -292,73 +284,6 @@ pub enum Outcome<B> {
     Unlinked,
     /// A core's counters (shard and connections).
     Stats(Box<CoreReport>),
-}
-
-/// One core's contribution to `stats`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CoreReport {
-    /// The core's index.
-    pub core: usize,
-    /// Its shard's counters.
-    pub shard: ShardStats,
-    /// Its connections' counters.
-    pub conns: ConnCounters,
-    /// Segments in all, free, and bytes each.
-    pub segments: (usize, usize, usize),
-    /// Segments per non-empty TTL bucket.
-    pub buckets: Vec<(usize, usize)>,
-    /// Bytes held by the index.
-    pub index_bytes: usize,
-    /// Dead bytes in segments in use.
-    pub dead_bytes: u64,
-    /// `stats detail` counts of this core's connections (when asked for).
-    pub prefixes: Vec<(Box<[u8]>, PrefixCounts)>,
-    /// Its listening socket (fd, address).
-    pub listening: Option<(i32, std::net::SocketAddr)>,
-    /// Its client connections (when asked for).
-    pub clients: Vec<super::conns::ConnEntry>,
-    /// Connection slots allocated (its peak of open connections).
-    pub conn_slots: usize,
-    /// Tasks waiting on its stop signal.
-    pub stop_waiters: usize,
-    /// Its I/O buffers.
-    pub buffers: super::buffers::PoolUsage,
-    /// Items it took back at start (`-e`), `None` after a cold start.
-    pub restored: Option<u64>,
-}
-
-/// Per-core connection counters: plain integers, summed on request.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnCounters {
-    /// Open connections.
-    pub curr_connections: u64,
-    /// Connections accepted since start.
-    pub total_connections: u64,
-    /// Connections closed at once for being over the limit.
-    pub rejected_connections: u64,
-    /// Requests parsed.
-    pub requests: u64,
-    /// Key ops sent to other cores.
-    pub forwarded_out: u64,
-    /// Key ops received from other cores.
-    pub forwarded_in: u64,
-    /// Bytes read from clients.
-    pub bytes_read: u64,
-    /// Bytes written to clients.
-    pub bytes_written: u64,
-    /// flush_all commands (counted once, on the core that received them,
-    /// though every shard runs them).
-    pub cmd_flush: u64,
-    /// Storage commands refused because the value is over the item size
-    /// limit (refused by the parser, so no shard sees them).
-    pub store_too_large: u64,
-    /// Storage commands refused because the core had no room left to
-    /// receive their values (the large-request budget was spent).
-    pub store_no_memory: u64,
-    /// Connections closed for idling past `idle_timeout`.
-    pub idle_kicks: u64,
-    /// Times a request needed more read buffer than the core had room for.
-    pub read_buf_oom: u64,
 }
 
 impl<B> Outcome<B> {

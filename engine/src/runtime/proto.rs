@@ -14,6 +14,7 @@
 use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
+use super::latency::{Class, ClassCounts};
 use super::op::{execute, CoreReport, Op, Outcome, Replies};
 use super::router::{Fanout, Sending};
 use super::Core;
@@ -124,6 +125,9 @@ pub trait Protocol {
     /// Whether `stats detail` counts `req`'s ops: memcached counts the
     /// classic get, storage and delete commands, not meta ones.
     fn counts_in_detail(req: &Self::Request<'_>) -> bool;
+
+    /// Which latency class `req` is recorded in.
+    fn class(req: &Self::Request<'_>) -> Class;
 }
 
 /// Counts an op in `stats detail` when that is on and `req` is counted.
@@ -177,6 +181,10 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     let me = core.id;
     let route = core.route();
     core.tick();
+    // Latency: one clock read here and one when the replies are queued,
+    // for the whole batch (see `latency`).
+    let started = std::time::Instant::now();
+    let mut classes = ClassCounts::default();
 
     let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
 
@@ -218,6 +226,7 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         match P::parse(&buf[at..], limits) {
             Ok(Some((req, used))) if at < end => {
                 parsed += 1;
+                classes[P::class(&req) as usize] += 1;
                 let mut shard_borrow = core.shard.borrow_mut();
                 P::for_each_op(&req, route, &mut |owner, op| {
                     if owner == me {
@@ -286,6 +295,10 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         }
     }
     core.counters.borrow_mut().requests += parsed;
+    if parsed > 0 {
+        let ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        core.latency.borrow_mut().record(&classes, ns);
+    }
     // Pass 2 must take exactly the remote outcomes pass 1 asked for: the
     // two passes parse the same bytes into the same op sequence.
     debug_assert!(

@@ -4,9 +4,10 @@
 //! so plain `String`s are fine.
 
 use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
-use super::op::{ConnCounters, CoreReport, Op, ReportLists};
+use super::latency::{self, Latency};
+use super::metrics::{table, CoreReport, Rows, Totals};
+use super::op::{Op, ReportLists};
 use super::Core;
-use crate::storage::ShardStats;
 
 /// What a `stats` request (the text command's arguments, or the binary
 /// Stat key) asks for.
@@ -41,7 +42,7 @@ pub fn query(args: &[u8]) -> StatsQuery<'_> {
         },
         Some(
             group @ (b"settings" | b"cores" | b"segments" | b"slabs" | b"items" | b"sizes"
-            | b"conns"),
+            | b"conns" | b"latency"),
         ) => StatsQuery::Group(group),
         Some(_) => StatsQuery::Unknown,
     }
@@ -56,12 +57,13 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
             also: ReportLists {
                 prefixes: false,
                 conns: group == b"conns",
+                latency: group == b"latency",
             },
         },
         StatsQuery::DetailDump => Op::Stats {
             also: ReportLists {
                 prefixes: true,
-                conns: false,
+                ..ReportLists::default()
             },
         },
         StatsQuery::DetailUsage | StatsQuery::Unknown => return,
@@ -76,138 +78,28 @@ pub fn write_detail_dump(out: &mut Vec<u8>, reports: &[CoreReport]) {
     super::prefix_stats::write_dump(out, reports.iter().map(|r| r.prefixes.as_slice()));
 }
 
-fn rusage() -> ((u64, u32), (u64, u32)) {
-    // SAFETY: getrusage writes one `rusage` into the zeroed struct we own.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let pair = |tv: libc::timeval| (tv.tv_sec as u64, tv.tv_usec as u32);
-    (pair(usage.ru_utime), pair(usage.ru_stime))
-}
-
-fn seconds((secs, micros): (u64, u32)) -> String {
-    format!("{secs}.{micros:06}")
+/// The `stats` lines of metric rows; `prefix` goes before each name
+/// (`core:N:` for per-core groups).
+fn stat_lines(lines: &mut Vec<(String, String)>, prefix: &str, rows: &Rows) {
+    for row in &rows.0 {
+        if let Some(stat) = row.stat {
+            lines.push((format!("{prefix}{stat}"), row.value.stat_text()));
+        }
+    }
 }
 
 /// The lines of a `stats` group, or `None` for an unknown group.
 pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
     let settings = &core.settings;
     let mut lines: Vec<(String, String)> = Vec::new();
-    let mut put = |name: &str, value: String| lines.push((name.to_string(), value));
     match group {
         b"" => {
-            let mut shard = ShardStats::default();
-            let mut conns = ConnCounters::default();
-            for r in reports {
-                shard.add(&r.shard);
-                conns.curr_connections += r.conns.curr_connections;
-                conns.total_connections += r.conns.total_connections;
-                conns.rejected_connections += r.conns.rejected_connections;
-                conns.bytes_read += r.conns.bytes_read;
-                conns.bytes_written += r.conns.bytes_written;
-                conns.cmd_flush += r.conns.cmd_flush;
-                conns.store_too_large += r.conns.store_too_large;
-                conns.store_no_memory += r.conns.store_no_memory;
-                conns.idle_kicks += r.conns.idle_kicks;
-                conns.read_buf_oom += r.conns.read_buf_oom;
-            }
-            let conn_slots: usize = reports.iter().map(|r| r.conn_slots).sum();
-            let buffers = reports.iter().fold((0, 0, 0), |(lent, idle, large), r| {
-                (
-                    lent + r.buffers.lent,
-                    idle + r.buffers.idle,
-                    large + r.buffers.large_bytes,
-                )
-            });
-            let index_bytes: usize = reports.iter().map(|r| r.index_bytes).sum();
-            let now = super::unix_now();
-            let (user, system) = rusage();
-            put("pid", std::process::id().to_string());
-            put(
-                "uptime",
-                now.saturating_sub(settings.started_at).to_string(),
-            );
-            put("time", now.to_string());
-            put("version", settings.version.clone());
-            put("pointer_size", (usize::BITS).to_string());
-            put("rusage_user", seconds(user));
-            put("rusage_system", seconds(system));
-            put("max_connections", settings.conn_limit.to_string());
-            put("curr_connections", conns.curr_connections.to_string());
-            put("total_connections", conns.total_connections.to_string());
-            put(
-                "rejected_connections",
-                conns.rejected_connections.to_string(),
-            );
-            // Each core's connection table keeps a slot per connection it
-            // has had open at once, as memcached keeps its conn structs.
-            put("connection_structures", conn_slots.to_string());
-            put("cmd_get", shard.cmd_get.to_string());
-            put("cmd_set", shard.cmd_set.to_string());
-            put("cmd_flush", conns.cmd_flush.to_string());
-            put("cmd_touch", shard.cmd_touch.to_string());
-            put("get_hits", shard.get_hits.to_string());
-            put("get_misses", shard.get_misses.to_string());
-            put("get_expired", shard.get_expired.to_string());
-            // flush_all empties the index at once, so no later get can
-            // find a flushed item (memcached invalidates lazily).
-            put("get_flushed", "0".into());
-            put("delete_misses", shard.delete_misses.to_string());
-            put("delete_hits", shard.delete_hits.to_string());
-            put("incr_misses", shard.incr_misses.to_string());
-            put("incr_hits", shard.incr_hits.to_string());
-            put("decr_misses", shard.decr_misses.to_string());
-            put("decr_hits", shard.decr_hits.to_string());
-            put("cas_misses", shard.cas_misses.to_string());
-            put("cas_hits", shard.cas_hits.to_string());
-            put("cas_badval", shard.cas_badval.to_string());
-            put("touch_hits", shard.touch_hits.to_string());
-            put("touch_misses", shard.touch_misses.to_string());
-            put("store_too_large", conns.store_too_large.to_string());
-            put(
-                "store_no_memory",
-                (shard.out_of_memory + conns.store_no_memory).to_string(),
-            );
-            put("auth_cmds", "0".into());
-            put("auth_errors", "0".into());
-            put("bytes_read", conns.bytes_read.to_string());
-            put("bytes_written", conns.bytes_written.to_string());
-            put("limit_maxbytes", settings.memory_bytes.to_string());
-            put("accepting_conns", "1".into());
-            // segcore never stops accepting: a connection over the limit is
-            // accepted and closed (rejected_connections).
-            put("listen_disabled_num", "0".into());
-            put("time_in_listen_disabled_us", "0".into());
-            put("threads", settings.cpus.len().to_string());
-            put("idle_kicks", conns.idle_kicks.to_string());
-            // memcached's read-buffer figures, for segcore's pooled
-            // connection buffers (read and reply buffers alike).
-            let (lent, idle, large) = buffers;
-            put("read_buf_count", (lent + idle).to_string());
-            put(
-                "read_buf_bytes",
-                ((lent + idle) * BUFFER_SIZE + large).to_string(),
-            );
-            put("read_buf_bytes_free", (idle * BUFFER_SIZE).to_string());
-            put("read_buf_oom", conns.read_buf_oom.to_string());
-            put("hash_bytes", index_bytes.to_string());
-            put("bytes", shard.bytes.to_string());
-            put("curr_items", shard.curr_items.to_string());
-            put("total_items", shard.total_items.to_string());
-            put("evictions", shard.evictions.to_string());
-            put("reclaimed", shard.reclaimed.to_string());
-            put("evicted_segments", shard.evicted_segments.to_string());
-            // Warm restart (-e): items every core took back at start, and
-            // whether every core did (a warm start) or began empty.
-            let restored: u64 = reports.iter().filter_map(|r| r.restored).sum();
-            let warm = !reports.is_empty() && reports.iter().all(|r| r.restored.is_some());
-            put("restart_restored_items", restored.to_string());
-            put("restart_warm_start", u8::from(warm).to_string());
-            put("expired_segments", shard.expired_segments.to_string());
+            let totals = Totals::of(reports);
+            let rows = table::general(&totals, settings, super::unix_now());
+            stat_lines(&mut lines, "", &rows);
         }
         b"settings" => {
+            let mut put = |name: &str, value: String| lines.push((name.to_string(), value));
             put("maxbytes", settings.memory_bytes.to_string());
             put("maxconns", settings.conn_limit.to_string());
             put("tcpport", settings.listen.port().to_string());
@@ -289,17 +181,22 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
         // are the segments' (what memcached tools that poll these, such as
         // exporters and memcached-tool, need to keep working).
         b"slabs" => {
-            let malloced: usize = reports
-                .iter()
-                .map(|r| {
-                    let (total, free, size) = r.segments;
-                    (total - free) * size
-                })
-                .sum();
-            put("active_slabs", "0".into());
-            put("total_malloced", malloced.to_string());
+            let totals = Totals::of(reports);
+            lines.push(("active_slabs".into(), "0".into()));
+            lines.push((
+                "total_malloced".into(),
+                totals.segment_bytes_used.to_string(),
+            ));
         }
         b"items" => {}
+        // Per command class, merged over the cores (see `latency`).
+        b"latency" => {
+            let mut merged = Latency::default();
+            for latency in reports.iter().filter_map(|r| r.latency.as_deref()) {
+                merged.merge(latency);
+            }
+            lines.extend(latency::stat_lines(&merged));
+        }
         b"conns" => {
             let listeners: Vec<_> = reports.iter().filter_map(|r| r.listening).collect();
             let clients: Vec<_> = reports
@@ -310,76 +207,18 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
         }
         // memcached's answer while item-size tracking is off, as it always
         // is here.
-        b"sizes" => put("sizes_status", "disabled".into()),
+        b"sizes" => lines.push(("sizes_status".into(), "disabled".into())),
         b"cores" => {
             for r in reports {
-                let c = r.core;
-                put(
-                    &format!("core:{c}:curr_connections"),
-                    r.conns.curr_connections.to_string(),
-                );
-                put(
-                    &format!("core:{c}:total_connections"),
-                    r.conns.total_connections.to_string(),
-                );
-                put(&format!("core:{c}:requests"), r.conns.requests.to_string());
-                put(
-                    &format!("core:{c}:forwarded_out"),
-                    r.conns.forwarded_out.to_string(),
-                );
-                put(
-                    &format!("core:{c}:forwarded_in"),
-                    r.conns.forwarded_in.to_string(),
-                );
-                put(
-                    &format!("core:{c}:curr_items"),
-                    r.shard.curr_items.to_string(),
-                );
-                put(&format!("core:{c}:conn_slots"), r.conn_slots.to_string());
-                put(
-                    &format!("core:{c}:stop_waiters"),
-                    r.stop_waiters.to_string(),
-                );
-                put(
-                    &format!("core:{c}:buffers_lent"),
-                    r.buffers.lent.to_string(),
-                );
-                put(
-                    &format!("core:{c}:buffers_idle"),
-                    r.buffers.idle.to_string(),
-                );
-                put(
-                    &format!("core:{c}:large_request_bytes"),
-                    r.buffers.large_bytes.to_string(),
-                );
+                stat_lines(&mut lines, &format!("core:{}:", r.core), &table::core(r));
             }
         }
         b"segments" => {
             for r in reports {
-                let c = r.core;
-                let (total, free, size) = r.segments;
-                put(&format!("core:{c}:segment_size"), size.to_string());
-                put(&format!("core:{c}:segments_total"), total.to_string());
-                put(&format!("core:{c}:segments_free"), free.to_string());
-                put(
-                    &format!("core:{c}:segments_used"),
-                    (total - free).to_string(),
-                );
-                put(&format!("core:{c}:index_bytes"), r.index_bytes.to_string());
-                put(&format!("core:{c}:dead_bytes"), r.dead_bytes.to_string());
-                // The merge policy's work: merges done, items kept by them
-                // (second chance); and flush_all runs on this shard.
-                put(&format!("core:{c}:merges"), r.shard.merges.to_string());
-                put(
-                    &format!("core:{c}:merge_retained"),
-                    r.shard.merge_retained.to_string(),
-                );
-                put(&format!("core:{c}:flushes"), r.shard.cmd_flush.to_string());
+                let prefix = format!("core:{}:", r.core);
+                stat_lines(&mut lines, &prefix, &table::segments(r));
                 for (bucket, segments) in &r.buckets {
-                    put(
-                        &format!("core:{c}:ttl_bucket:{bucket}"),
-                        segments.to_string(),
-                    );
+                    lines.push((format!("{prefix}ttl_bucket:{bucket}"), segments.to_string()));
                 }
             }
         }
@@ -434,14 +273,14 @@ mod tests {
         let dump = Op::Stats {
             also: ReportLists {
                 prefixes: true,
-                conns: false,
+                ..ReportLists::default()
             },
         };
         assert_eq!(ops(StatsQuery::DetailDump), [(0, dump), (1, dump)]);
         let conns = Op::Stats {
             also: ReportLists {
-                prefixes: false,
                 conns: true,
+                ..ReportLists::default()
             },
         };
         assert_eq!(ops(StatsQuery::Group(b"conns")), [(0, conns), (1, conns)]);

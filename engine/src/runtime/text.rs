@@ -5,6 +5,7 @@ use segcore_protocol::meta::{self, ItemMeta, MetaFlags, MetaKey, ReturnFlags, St
 use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMode};
 use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
+use super::latency::Class;
 use super::op::{Hit, Op, Outcome, StoreFields};
 use super::proto::{Flow, Protocol, ReplyState, Route};
 use super::stats::{self, StatsQuery};
@@ -326,6 +327,29 @@ impl Protocol for Text {
             req,
             Request::Get(_) | Request::Store(_) | Request::Delete { .. }
         )
+    }
+
+    fn class(req: &Request<'_>) -> Class {
+        match req {
+            Request::Get(_) => Class::Get,
+            Request::Store(_) => Class::Set,
+            Request::Delete { .. } => Class::Delete,
+            Request::Arith { .. } => Class::Arith,
+            Request::Touch { .. } => Class::Touch,
+            Request::MetaGet(_) => Class::MetaGet,
+            Request::MetaSet(_) => Class::MetaSet,
+            Request::MetaDelete(_) => Class::MetaDelete,
+            Request::MetaArith(_) => Class::MetaArith,
+            Request::FlushAll { .. }
+            | Request::Version
+            | Request::Verbosity { .. }
+            | Request::Quit
+            | Request::SlabsAutomove { .. }
+            | Request::Stats { .. }
+            | Request::Shutdown { .. }
+            | Request::MetaNoop
+            | Request::MetaDebug(_) => Class::Other,
+        }
     }
 }
 

@@ -73,9 +73,12 @@ impl ShardStats {
             ..ShardStats::default()
         };
     }
+}
 
-    /// Adds another shard's counters (for server-wide totals).
-    pub fn add(&mut self, o: &ShardStats) {
+/// Server-wide totals are the cores' counters summed.
+impl std::ops::AddAssign<&ShardStats> for ShardStats {
+    fn add_assign(&mut self, o: &ShardStats) {
+        // Destructured so a new counter cannot be left out of the sum.
         let ShardStats {
             cmd_get,
             get_hits,

@@ -1,0 +1,39 @@
+//! Every core's [`CoreReport`], collected outside any client batch (for the
+//! metrics endpoint): the asking core reports for itself and sends an
+//! [`Op::Stats`] to each other core over the same lock-free mesh that
+//! forwards client ops, so gathering takes no lock and each shard is read
+//! only by its own core.
+
+use super::CoreReport;
+use crate::runtime::op::{Batch, Op, Outcome, ReportLists};
+use crate::runtime::router::Sending;
+use crate::runtime::Core;
+
+/// The reports of every core still running, in core order (a core that
+/// has shut down is left out).
+pub async fn reports(core: &Core, also: ReportLists) -> Vec<CoreReport> {
+    let mut tokens = Vec::with_capacity(core.cores);
+    for dest in (0..core.cores).filter(|&c| c != core.id) {
+        let mut batch = Batch::default();
+        batch.push(&Op::Stats { also });
+        let token = match core.router.send(dest, batch) {
+            Sending::Sent(token) => token,
+            Sending::Full(wait) => wait.await,
+        };
+        tokens.push(token);
+    }
+    let mut reports = vec![core.report(&core.shard.borrow(), also)];
+    for token in tokens.into_iter().flatten() {
+        let Some(mut replies) = core.router.wait(token).await else {
+            continue;
+        };
+        for outcome in replies.outcomes.drain(..) {
+            if let Outcome::Stats(report) = outcome {
+                reports.push(*report);
+            }
+        }
+        core.router.recycle_replies(replies);
+    }
+    reports.sort_by_key(|r| r.core);
+    reports
+}

@@ -269,3 +269,39 @@ fn latency_is_counted_per_command_class() {
     assert_eq!(common::stat(&stats, "get_count"), 0);
     server.stop();
 }
+
+/// A key requested 1,000 times among many requested once tops `stats
+/// hotkeys` whichever core owns it, with its owner named; `stats reset`
+/// forgets the counts.
+#[test]
+fn a_hot_key_tops_the_list_on_either_core() {
+    let (server, metrics) = start();
+    let mut c = server.connect();
+    for core in 0..2 {
+        let hot = &keys_on(core, 1, &format!("hot{core}x"))[0];
+        exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
+        let mut pipeline = Vec::new();
+        for i in 0..1000 {
+            pipeline.extend_from_slice(format!("get {hot}\r\nget cold-{core}-{i}\r\n").as_bytes());
+        }
+        c.write_all(&pipeline).unwrap();
+        common::read_exact(&mut c, 2000 * b"END\r\n".len());
+        let stats = common::stats(&mut c, "hotkeys 3");
+        assert_eq!(stats.len(), 3, "{stats:?}");
+        let (name, value) = &stats[0];
+        assert_eq!(name, "hotkey:1");
+        let fields: Vec<&str> = value.split(' ').collect();
+        assert_eq!(fields[0], hot, "{stats:?}");
+        assert_eq!(fields[2], core.to_string(), "owner core");
+        let estimate: u64 = fields[1].parse().unwrap();
+        assert!((500..=2000).contains(&estimate), "{estimate}");
+        if core == 1 {
+            let body = scrape(metrics);
+            let series = format!("segcore_hot_key_requests{{key=\"{hot}\",core=\"1\"}}");
+            assert_eq!(sample(&body, &series), estimate as f64);
+        }
+    }
+    exchange(&mut c, b"stats reset\r\n", b"RESET\r\n");
+    assert!(common::stats(&mut c, "hotkeys").is_empty());
+    server.stop();
+}

@@ -269,7 +269,7 @@ impl Protocol for Binary {
                         ok(out, req, 0, &[], b"detailed", &dump);
                         true
                     }
-                    StatsQuery::Group(group) => match stats::render(group, &state.reports, core) {
+                    StatsQuery::Group(_) => match stats::render(req.key, &state.reports, core) {
                         Some(lines) => {
                             for (name, value) in &lines {
                                 ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());

@@ -160,6 +160,7 @@ async fn build_core(
             settings.detail_enabled,
         )),
         latency: RefCell::default(),
+        hot_keys: RefCell::default(),
         conns: RefCell::new(ConnTable::default()),
         buffers: BufferPool::new(settings.large_request_bytes),
         slots: SlotPool::default(),

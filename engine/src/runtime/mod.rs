@@ -14,6 +14,7 @@
 //! - [`metrics`]: the typed per-core reports, the rows `stats` and
 //!   Prometheus are rendered from, and the `--metrics-listen` endpoint.
 //! - [`stats`]: `stats` requests and their replies.
+//! - [`hotkeys`]: each core's most requested keys (sampled space-saving).
 //! - [`latency`]: per-command-class latency histograms.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
@@ -32,6 +33,7 @@ pub mod buffers;
 pub mod connection;
 pub mod conns;
 mod core_main;
+pub mod hotkeys;
 pub mod latency;
 pub mod metrics;
 pub mod op;
@@ -232,6 +234,8 @@ pub struct Core {
     pub prefixes: RefCell<PrefixStats>,
     /// Latency of the requests this core's connections sent.
     pub latency: RefCell<latency::Latency>,
+    /// The most requested of the keys this core owns.
+    pub hot_keys: RefCell<hotkeys::HotKeys>,
     /// This core's client connections (`stats conns`).
     pub conns: RefCell<ConnTable>,
     /// This core's I/O buffers.
@@ -290,6 +294,11 @@ impl Core {
             latency: also
                 .latency
                 .then(|| Box::new(self.latency.borrow().clone())),
+            hot_keys: if also.hot_keys {
+                self.hot_keys.borrow().top()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -333,10 +342,16 @@ impl CoreAccess for Core {
         self.counters.borrow_mut().reset();
         self.prefixes.borrow_mut().clear();
         self.latency.borrow_mut().reset();
+        self.hot_keys.borrow_mut().clear();
     }
 
     fn set_detail(&self, on: bool) {
         self.prefixes.borrow_mut().set_enabled(on);
+    }
+
+    #[inline]
+    fn sample_key(&self, key: &[u8]) {
+        self.hot_keys.borrow_mut().sample(key);
     }
 }
 

@@ -135,6 +135,8 @@ pub struct ReportLists {
     pub conns: bool,
     /// `stats latency`: the latency histograms.
     pub latency: bool,
+    /// `stats hotkeys`: the most requested keys.
+    pub hot_keys: bool,
 }
 
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
@@ -146,6 +148,8 @@ pub trait CoreAccess {
     fn reset_counters(&self);
     /// Turns per-prefix counting on or off (`stats detail on|off`).
     fn set_detail(&self, on: bool);
+    /// Offers a requested key to the hot-key table (which samples).
+    fn sample_key(&self, _key: &[u8]) {}
 }
 
 /// A [`StoreRequest`] without its value, so it can be copied across cores.
@@ -322,6 +326,9 @@ pub fn execute<'s>(
     core: &dyn CoreAccess,
 ) -> Outcome<&'s [u8]> {
     let now = shard.now();
+    if let Some(key) = op.key() {
+        core.sample_key(key);
+    }
     fn hashed(key: &[u8]) -> HashedKey<'_> {
         HashedKey::new(key)
     }

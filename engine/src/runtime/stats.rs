@@ -42,7 +42,7 @@ pub fn query(args: &[u8]) -> StatsQuery<'_> {
         },
         Some(
             group @ (b"settings" | b"cores" | b"segments" | b"slabs" | b"items" | b"sizes"
-            | b"conns" | b"latency"),
+            | b"conns" | b"latency" | b"hotkeys"),
         ) => StatsQuery::Group(group),
         Some(_) => StatsQuery::Unknown,
     }
@@ -58,6 +58,7 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
                 prefixes: false,
                 conns: group == b"conns",
                 latency: group == b"latency",
+                hot_keys: group == b"hotkeys",
             },
         },
         StatsQuery::DetailDump => Op::Stats {
@@ -88,9 +89,12 @@ fn stat_lines(lines: &mut Vec<(String, String)>, prefix: &str, rows: &Rows) {
     }
 }
 
-/// The lines of a `stats` group, or `None` for an unknown group.
-pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
+/// The lines of a `stats` request (`args`: its arguments, the group
+/// first), or `None` for an unknown group.
+pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
     let settings = &core.settings;
+    let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    let group = words.next().unwrap_or_default();
     let mut lines: Vec<(String, String)> = Vec::new();
     match group {
         b"" => {
@@ -189,6 +193,15 @@ pub fn render(group: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(
             ));
         }
         b"items" => {}
+        // `stats hotkeys [N]`: the N (default 10) most requested keys.
+        b"hotkeys" => {
+            let n = words
+                .next()
+                .and_then(|w| std::str::from_utf8(w).ok()?.parse().ok())
+                .unwrap_or(10);
+            let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
+            lines.extend(super::hotkeys::stat_lines(&per_core, n));
+        }
         // Per command class, merged over the cores (see `latency`).
         b"latency" => {
             let mut merged = Latency::default();

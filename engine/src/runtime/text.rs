@@ -287,7 +287,7 @@ impl Protocol for Text {
                     StatsQuery::DetailUsage => {
                         out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n")
                     }
-                    StatsQuery::Group(group) => match stats::render(group, &state.reports, core) {
+                    StatsQuery::Group(_) => match stats::render(args, &state.reports, core) {
                         Some(lines) => {
                             for (name, value) in &lines {
                                 text::write_stat(

@@ -21,6 +21,8 @@ use crate::runtime::latency::Latency;
 use crate::runtime::op::ReportLists;
 use crate::runtime::Core;
 
+/// Hot keys listed on /metrics (`stats hotkeys N` lists more).
+pub const HOT_KEYS_EXPORTED: usize = 5;
 /// Scrapes served at once; more are closed at accept.
 pub const MAX_SCRAPES: usize = 16;
 /// Largest request head (request line and headers) read.
@@ -64,6 +66,7 @@ pub fn route(head: &[u8]) -> Route {
 pub async fn exposition(core: &Core) -> String {
     let also = ReportLists {
         latency: true,
+        hot_keys: true,
         ..ReportLists::default()
     };
     let reports = gather::reports(core, also).await;
@@ -81,6 +84,24 @@ pub async fn exposition(core: &Core) -> String {
     for report in &reports {
         rows.0.extend(table::core(report).0);
         rows.0.extend(table::segments(report).0);
+    }
+    let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
+    for (_, line) in crate::runtime::hotkeys::stat_lines(&per_core, HOT_KEYS_EXPORTED) {
+        // "<key> <count> <core>"; keys hold no spaces.
+        let mut fields = line.rsplitn(3, ' ');
+        let (Some(core), Some(count), Some(key)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        rows.add(
+            None,
+            Kind::Gauge,
+            "Estimated requests for the most requested keys (sampled).",
+            Value::Int(count.parse().unwrap_or(0)),
+        )
+        .prom("segcore_hot_key_requests")
+        .label("key", key)
+        .label("core", core);
     }
     let mut out = String::with_capacity(32 << 10);
     prometheus::write(&mut out, &rows.0);

@@ -43,6 +43,8 @@ pub struct CoreReport {
     pub restored: Option<u64>,
     /// Its latency histograms (when asked for).
     pub latency: Option<Box<Latency>>,
+    /// Its most requested keys with estimated counts (when asked for).
+    pub hot_keys: Vec<(Box<[u8]>, u64)>,
 }
 
 /// Per-core connection counters: plain integers, summed on request.

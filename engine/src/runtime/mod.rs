@@ -294,6 +294,9 @@ impl Core {
             latency: also
                 .latency
                 .then(|| Box::new(self.latency.borrow().clone())),
+            classes: also
+                .classes
+                .then(|| Box::new((shard.class_stats().clone(), shard.oldest_item_age()))),
             hot_keys: if also.hot_keys {
                 self.hot_keys.borrow().top()
             } else {

@@ -137,6 +137,8 @@ pub struct ReportLists {
     pub latency: bool,
     /// `stats hotkeys`: the most requested keys.
     pub hot_keys: bool,
+    /// `stats items`/`stats slabs`: the per-class counters.
+    pub classes: bool,
 }
 
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:

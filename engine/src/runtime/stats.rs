@@ -5,7 +5,7 @@
 
 use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
-use super::metrics::{table, CoreReport, Rows, Totals};
+use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
 use super::op::{Op, ReportLists};
 use super::Core;
 
@@ -59,6 +59,7 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
                 conns: group == b"conns",
                 latency: group == b"latency",
                 hot_keys: group == b"hotkeys",
+                classes: group == b"items" || group == b"slabs",
             },
         },
         StatsQuery::DetailDump => Op::Stats {
@@ -77,16 +78,6 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
 /// `stats detail dump` of the cores' reports.
 pub fn write_detail_dump(out: &mut Vec<u8>, reports: &[CoreReport]) {
     super::prefix_stats::write_dump(out, reports.iter().map(|r| r.prefixes.as_slice()));
-}
-
-/// The `stats` lines of metric rows; `prefix` goes before each name
-/// (`core:N:` for per-core groups).
-fn stat_lines(lines: &mut Vec<(String, String)>, prefix: &str, rows: &Rows) {
-    for row in &rows.0 {
-        if let Some(stat) = row.stat {
-            lines.push((format!("{prefix}{stat}"), row.value.stat_text()));
-        }
-    }
 }
 
 /// The lines of a `stats` request (`args`: its arguments, the group
@@ -184,15 +175,13 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
         // No slab classes: the per-class sections are empty, and the totals
         // are the segments' (what memcached tools that poll these, such as
         // exporters and memcached-tool, need to keep working).
+        // memcached's size classes as a view of segcore's items (see
+        // `metrics::classes`); total_malloced is the segments in use.
         b"slabs" => {
             let totals = Totals::of(reports);
-            lines.push(("active_slabs".into(), "0".into()));
-            lines.push((
-                "total_malloced".into(),
-                totals.segment_bytes_used.to_string(),
-            ));
+            lines.extend(classes::slabs_lines(reports, totals.segment_bytes_used));
         }
-        b"items" => {}
+        b"items" => lines.extend(classes::items_lines(reports)),
         // `stats hotkeys [N]`: the N (default 10) most requested keys.
         b"hotkeys" => {
             let n = words

@@ -77,6 +77,17 @@ impl Header {
         self.key_offset() + usize::from(self.key_len) + self.value_len as usize
     }
 
+    /// The bytes memcached would use for this item, which picks its
+    /// memcached size class (see [`super::classes`]).
+    #[inline]
+    pub fn memcached_size(&self) -> usize {
+        super::classes::memcached_size(
+            usize::from(self.key_len),
+            self.value_len as usize,
+            self.bits & HAS_FLAGS != 0,
+        )
+    }
+
     /// Reads a header from the start of `bytes`.
     #[inline]
     pub fn read(bytes: &[u8]) -> Header {

@@ -17,6 +17,7 @@
 //! - [`stats`]: per-shard counters.
 
 pub mod access;
+pub mod classes;
 pub mod eviction;
 pub mod hash;
 pub mod index;
@@ -29,6 +30,7 @@ pub mod stats;
 pub mod time;
 pub mod ttl;
 
+pub use classes::ClassStats;
 pub use eviction::Policy;
 pub use hash::HashedKey;
 pub use shard::restart::{RestartError, RESTART_FORMAT};

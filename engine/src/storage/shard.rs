@@ -23,6 +23,7 @@
 //! or a merge moved it and its cas had to stay the same.
 
 use super::access;
+use super::classes::{self, ClassStats};
 use super::eviction::{self, Policy};
 use super::hash::{hash_key, HashedKey};
 use super::index::Index;
@@ -164,6 +165,8 @@ pub struct Shard {
     expire_cursor: usize,
     merge_cursor: usize,
     stats: ShardStats,
+    /// memcached's per-class view of the items (`stats items`/`slabs`).
+    classes: ClassStats,
 }
 
 impl Shard {
@@ -212,6 +215,7 @@ impl Shard {
             expire_cursor: 0,
             merge_cursor: 0,
             stats: ShardStats::default(),
+            classes: ClassStats::default(),
         })
     }
 
@@ -235,6 +239,11 @@ impl Shard {
         &self.stats
     }
 
+    /// The per-class counters.
+    pub fn class_stats(&self) -> &ClassStats {
+        &self.classes
+    }
+
     /// Segments in all, free now, and bytes per segment.
     pub fn segment_counts(&self) -> (usize, usize, usize) {
         (
@@ -242,6 +251,20 @@ impl Shard {
             self.segments.free_count(),
             self.segments.segment_size(),
         )
+    }
+
+    /// Seconds since the oldest segment holding live items was opened: the
+    /// age of the oldest item, to the segment (an item a merge moved counts
+    /// from the move). For `stats items`; walks the segment table.
+    pub fn oldest_item_age(&self) -> u32 {
+        (0..self.segments.count() as u32)
+            .map(|id| self.segments.meta(id))
+            .filter(|m| {
+                m.live_items > 0 && matches!(m.state, SegmentState::Open | SegmentState::Sealed)
+            })
+            .map(|m| self.now.saturating_sub(m.created_at))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Segments in each non-empty TTL bucket: (bucket, segments).

@@ -67,6 +67,7 @@ pub async fn exposition(core: &Core) -> String {
     let also = ReportLists {
         latency: true,
         hot_keys: true,
+        classes: true,
         ..ReportLists::default()
     };
     let reports = gather::reports(core, also).await;
@@ -85,6 +86,7 @@ pub async fn exposition(core: &Core) -> String {
         rows.0.extend(table::core(report).0);
         rows.0.extend(table::segments(report).0);
     }
+    rows.0.extend(super::classes::prometheus_rows(&reports).0);
     let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
     for (_, line) in crate::runtime::hotkeys::stat_lines(&per_core, HOT_KEYS_EXPORTED) {
         // "<key> <count> <core>"; keys hold no spaces.

@@ -6,10 +6,12 @@
 //!
 //! - [`report`]: the per-core snapshot and the server-wide sum.
 //! - [`table`]: the rows, in memcached's `stats` order.
+//! - [`classes`]: `stats items`/`stats slabs`, memcached's size classes.
 //! - [`prometheus`]: the text exposition format.
 //! - [`gather`]: collecting every core's report outside a client batch.
 //! - [`endpoint`]: the `--metrics-listen` HTTP listener.
 
+pub mod classes;
 pub mod endpoint;
 pub mod gather;
 pub mod prometheus;
@@ -116,5 +118,15 @@ impl Metric {
     pub fn label(&mut self, name: &'static str, value: impl Into<String>) -> &mut Metric {
         self.labels.push((name, value.into()));
         self
+    }
+}
+
+/// Appends the `stats` lines of `rows` (those with a memcached name), each
+/// name after `prefix` (`core:N:`, `items:N:`, ...).
+pub fn stat_lines(lines: &mut Vec<(String, String)>, prefix: &str, rows: &Rows) {
+    for row in &rows.0 {
+        if let Some(stat) = row.stat {
+            lines.push((format!("{prefix}{stat}"), row.value.stat_text()));
+        }
     }
 }

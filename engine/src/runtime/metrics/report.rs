@@ -8,7 +8,7 @@ use crate::runtime::buffers::PoolUsage;
 use crate::runtime::conns::ConnEntry;
 use crate::runtime::latency::Latency;
 use crate::runtime::prefix_stats::PrefixCounts;
-use crate::storage::ShardStats;
+use crate::storage::{ClassStats, ShardStats};
 
 /// One core's contribution to `stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub struct CoreReport {
     pub latency: Option<Box<Latency>>,
     /// Its most requested keys with estimated counts (when asked for).
     pub hot_keys: Vec<(Box<[u8]>, u64)>,
+    /// Its per-class counters and oldest item's age (when asked for).
+    pub classes: Option<Box<(ClassStats, u32)>>,
 }
 
 /// Per-core connection counters: plain integers, summed on request.

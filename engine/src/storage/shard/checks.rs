@@ -59,6 +59,14 @@ impl Shard {
                 self.stats.curr_items, self.stats.bytes
             ));
         }
+        // The per-class view counts the same items and bytes.
+        let class_items: u64 = self.classes.number.iter().sum();
+        let class_bytes: u64 = self.classes.bytes.iter().sum();
+        if (class_items, class_bytes) != (live, bytes) {
+            return Err(format!(
+                "classes hold {class_items} items/{class_bytes} B, segments {live}/{bytes}"
+            ));
+        }
         for b in 0..BUCKETS {
             for id in self.buckets.chain(b, &self.segments) {
                 let meta = self.segments.meta(id);

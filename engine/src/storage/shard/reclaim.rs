@@ -52,15 +52,32 @@ impl Shard {
         None
     }
 
+    /// Counts a live item's eviction, overall and in its class (with how
+    /// long it had gone unread).
+    fn count_eviction(&mut self, loc: Location, header: &Header) {
+        self.stats.evictions += 1;
+        let opened = self.segments.meta(self.segments.segment_of(loc)).created_at;
+        let idle = self
+            .now
+            .saturating_sub(access::decode(header.last_access, opened));
+        self.classes.evicted(header.memcached_size(), idle);
+    }
+
+    /// Counts an expired item reclaimed, overall and in its class.
+    fn count_reclaimed(&mut self, header: &Header) {
+        self.stats.reclaimed += 1;
+        self.classes.reclaimed(header.memcached_size());
+    }
+
     /// Drops every live item of a segment and frees it.
     pub(super) fn drop_segment(&mut self, id: u32, expired: bool) {
         let mut offset = 0;
         while let Some((loc, header, hash, next)) = self.next_live(id, offset) {
             offset = next;
             if expired || is_expired(header.expire_at, self.now) {
-                self.stats.reclaimed += 1;
+                self.count_reclaimed(&header);
             } else {
-                self.stats.evictions += 1;
+                self.count_eviction(loc, &header);
             }
             self.kill(hash, loc);
         }
@@ -138,12 +155,12 @@ impl Shard {
             offset = next;
             let item = self.segments.item(old);
             if is_expired(header.expire_at, self.now) {
-                self.stats.reclaimed += 1;
+                self.count_reclaimed(&header);
                 self.kill(hash, old);
                 continue;
             }
             if header.bits & ACCESSED == 0 {
-                self.stats.evictions += 1;
+                self.count_eviction(old, &header);
                 self.kill(hash, old);
                 continue;
             }
@@ -159,7 +176,7 @@ impl Shard {
             let len = item::item_len(key_len, header.value_len as usize, bits);
             let Some(at) = self.segments.try_append(dst, len) else {
                 // The destination is full: the rest of the run is evicted.
-                self.stats.evictions += 1;
+                self.count_eviction(old, &header);
                 self.kill(hash, old);
                 continue;
             };

@@ -210,6 +210,7 @@ impl Shard {
             self.buckets.clear();
             self.stats.curr_items = 0;
             self.stats.bytes = 0;
+            self.classes.clear_live();
             self.segments.reset();
             self.spare = NONE;
             if self.policy == super::Policy::Merge {
@@ -379,6 +380,7 @@ impl Shard {
                         }
                         live_items += 1;
                         live_bytes += total as u32;
+                        self.classes.added(header.memcached_size(), total);
                         restored += 1;
                     }
                 }

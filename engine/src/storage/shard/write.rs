@@ -23,6 +23,10 @@ impl Shard {
                 None => {
                     if !self.evict(pin) {
                         self.stats.out_of_memory += 1;
+                        // The class of an item this long: segcore's header
+                        // and cas are 20 bytes, memcached's 56 plus "\0\r\n".
+                        let size = (len + 39).max(classes::memcached_size(1, 0, false));
+                        self.classes.out_of_memory(size);
                         return None;
                     }
                 }
@@ -78,6 +82,7 @@ impl Shard {
         self.stats.curr_items += 1;
         self.stats.bytes += total as u64;
         self.stats.total_items += 1;
+        self.classes.added(header.memcached_size(), total);
         self.segments.location(at.0, at.1)
     }
 
@@ -95,6 +100,7 @@ impl Shard {
         seg.live_bytes -= len;
         self.stats.curr_items -= 1;
         self.stats.bytes -= u64::from(len);
+        self.classes.removed(header.memcached_size(), len as usize);
     }
 
     /// Removes an item: index entry and accounting.
@@ -301,6 +307,7 @@ impl Shard {
     /// `stats reset`: zeroes this shard's counters (not its gauges).
     pub fn reset_stats(&mut self) {
         self.stats.reset_counters();
+        self.classes.reset_counters();
     }
 
     /// Drops `key`'s value without counting a delete: memcached does this
@@ -537,5 +544,6 @@ impl Shard {
         self.index.clear();
         self.stats.curr_items = 0;
         self.stats.bytes = 0;
+        self.classes.clear_live();
     }
 }

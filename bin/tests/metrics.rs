@@ -305,3 +305,48 @@ fn a_hot_key_tops_the_list_on_either_core() {
     assert!(common::stats(&mut c, "hotkeys").is_empty());
     server.stop();
 }
+
+/// `stats settings` shows each core's CPU, its NUMA node, and the node of
+/// its shard's memory (first touched by the core itself, so the same node
+/// wherever the kernel says).
+#[test]
+fn each_core_reports_its_cpu_and_numa_nodes() {
+    let (server, metrics) = start();
+    let mut c = server.connect();
+    let settings = common::stats(&mut c, "settings");
+    let get = |name: &str| -> i64 {
+        settings
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no {name} in {settings:?}"))
+            .1
+            .parse()
+            .unwrap()
+    };
+    let mut cpus = Vec::new();
+    for core in 0..2 {
+        let cpu = get(&format!("core:{core}:cpu"));
+        assert!(cpu >= 0);
+        cpus.push(cpu);
+        let node = get(&format!("core:{core}:numa_node"));
+        if std::path::Path::new("/sys/devices/system/node/node0").exists() {
+            let sys = format!("/sys/devices/system/cpu/cpu{cpu}/node{node}");
+            assert!(std::path::Path::new(&sys).exists(), "{sys}");
+        }
+        let memory = get(&format!("core:{core}:memory_node"));
+        assert!(
+            memory == -1 || memory == node,
+            "memory on node {memory}, cpu on {node}"
+        );
+    }
+    assert_eq!(cpus.len(), 2);
+    let body = scrape(metrics);
+    assert!(
+        body.contains(&format!(
+            "segcore_core_info{{core=\"0\",cpu=\"{}\"",
+            cpus[0]
+        )),
+        "{body}"
+    );
+    server.stop();
+}

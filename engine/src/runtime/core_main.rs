@@ -134,6 +134,9 @@ async fn build_core(
     })?;
     shard.set_time(super::unix_now());
     let restored = warm_restart(&mut shard, &shard_config, id, restarting);
+    // Pinned already: this thread's CPU is the core's; asking for the
+    // node of the shard's first page also touches it from here.
+    let placement = super::numa::Placement::here(shard.memory_start() as usize);
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
@@ -170,6 +173,7 @@ async fn build_core(
         shared,
         last_tick: Cell::new(0),
         restored,
+        placement,
         shard_config,
         settings,
     });

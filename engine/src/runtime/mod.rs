@@ -16,6 +16,7 @@
 //! - [`stats`]: `stats` requests and their replies.
 //! - [`hotkeys`]: each core's most requested keys (sampled space-saving).
 //! - [`latency`]: per-command-class latency histograms.
+//! - [`numa`]: each core's CPU, NUMA node and memory node.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //! - [`slots`]: recycled storage for the state of a batch being served, so
@@ -36,6 +37,7 @@ mod core_main;
 pub mod hotkeys;
 pub mod latency;
 pub mod metrics;
+pub mod numa;
 pub mod op;
 pub mod prefix_stats;
 pub mod proto;
@@ -252,6 +254,8 @@ pub struct Core {
     last_tick: Cell<u32>,
     /// Items this core took back at start (`-e`), `None` after a cold start.
     pub restored: Option<u64>,
+    /// Where this core runs and its memory lives.
+    pub placement: numa::Placement,
     /// Its shard's config (the memory file, for saving at a keeping stop).
     shard_config: ShardConfig,
 }
@@ -291,6 +295,7 @@ impl Core {
             stop_waiters: self.stop.waiters(),
             buffers: self.buffers.usage(),
             restored: self.restored,
+            placement: self.placement,
             latency: also
                 .latency
                 .then(|| Box::new(self.latency.borrow().clone())),

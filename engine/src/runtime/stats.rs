@@ -7,7 +7,7 @@ use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
 use super::op::{Op, ReportLists};
-use super::Core;
+use super::{numa, Core};
 
 /// What a `stats` request (the text command's arguments, or the binary
 /// Stat key) asks for.
@@ -171,10 +171,15 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("segment_size", settings.segment_size.to_string());
             put("eviction_policy", settings.eviction.name().into());
             put("cpus", format!("{:?}", settings.cpus));
+            // Each core's CPU, that CPU's NUMA node, and the node holding
+            // its shard's memory (-1 where the kernel does not say).
+            for r in reports {
+                let (c, p) = (r.core, r.placement);
+                put(&format!("core:{c}:cpu"), numa::shown(p.cpu));
+                put(&format!("core:{c}:numa_node"), numa::shown(p.cpu_node));
+                put(&format!("core:{c}:memory_node"), numa::shown(p.memory_node));
+            }
         }
-        // No slab classes: the per-class sections are empty, and the totals
-        // are the segments' (what memcached tools that poll these, such as
-        // exporters and memcached-tool, need to keep working).
         // memcached's size classes as a view of segcore's items (see
         // `metrics::classes`); total_malloced is the segments in use.
         b"slabs" => {

@@ -239,6 +239,11 @@ impl Shard {
         &self.stats
     }
 
+    /// Where the item memory starts (to ask which NUMA node holds it).
+    pub fn memory_start(&self) -> *const u8 {
+        self.segments.memory().as_ptr()
+    }
+
     /// The per-class counters.
     pub fn class_stats(&self) -> &ClassStats {
         &self.classes

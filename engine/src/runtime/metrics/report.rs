@@ -41,6 +41,8 @@ pub struct CoreReport {
     pub buffers: PoolUsage,
     /// Items it took back at start (`-e`), `None` after a cold start.
     pub restored: Option<u64>,
+    /// Its CPU, NUMA node and memory node.
+    pub placement: crate::runtime::numa::Placement,
     /// Its latency histograms (when asked for).
     pub latency: Option<Box<Latency>>,
     /// Its most requested keys with estimated counts (when asked for).

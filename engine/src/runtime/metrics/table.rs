@@ -6,7 +6,7 @@
 
 use super::{CoreReport, Kind, Rows, Totals, Value};
 use crate::runtime::buffers::BUFFER_SIZE;
-use crate::runtime::Settings;
+use crate::runtime::{numa, Settings};
 
 /// The process's user and system CPU time.
 fn rusage() -> ((u64, u32), (u64, u32)) {
@@ -350,6 +350,18 @@ pub fn core(c: &CoreReport) -> Rows {
             .prom(prom)
             .label("core", core.clone());
     }
+    let p = c.placement;
+    r.add(
+        None,
+        Kind::Gauge,
+        "Where the core runs and its memory lives (labels; -1 unknown).",
+        Value::Int(1),
+    )
+    .prom("segcore_core_info")
+    .label("core", core.clone())
+    .label("cpu", numa::shown(p.cpu))
+    .label("numa_node", numa::shown(p.cpu_node))
+    .label("memory_node", numa::shown(p.memory_node));
     r
 }
 

@@ -259,8 +259,8 @@ fn check_memory_file(path: PathBuf) -> Result<PathBuf, String> {
         ));
     }
     if !crate::process::is_memory_filesystem(&folder) {
-        eprintln!(
-            "segcore: warning: -e {}: {} is not on tmpfs or hugetlbfs; the cache will be written \
+        log::warn!(
+            "-e {}: {} is not on tmpfs or hugetlbfs; the cache will be written \
              to disk as it changes (use /dev/shm or a tmpfs mount)",
             path.display(),
             folder.display()
@@ -380,8 +380,8 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
                 })?;
                 idle_timeout = idle_timeout.or(Some(seconds));
             }
-            other => eprintln!(
-                "segcore: warning: memcached option -o {other} does not apply to segcore and is \
+            other => log::warn!(
+                "memcached option -o {other} does not apply to segcore and is \
                  ignored"
             ),
         }
@@ -398,7 +398,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         ("-a", args.unix_mask.is_some()),
     ] {
         if used {
-            eprintln!("segcore: warning: memcached option {flag} does not apply to segcore and is ignored");
+            log::warn!("memcached option {flag} does not apply to segcore and is ignored");
         }
     }
     let process = ProcessOptions {
@@ -458,7 +458,7 @@ pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
         ExitCode::from(if e.use_stderr() { 64 } else { 0 })
     })?;
     settings(args).map_err(|e| {
-        eprintln!("segcore: {e}");
+        log::error!("{e}");
         ExitCode::from(64)
     })
 }

@@ -5,6 +5,7 @@
 //! and, with `-e`, keeps the cache for a warm restart.
 
 mod cli;
+mod logging;
 mod process;
 
 use std::process::ExitCode;
@@ -13,10 +14,12 @@ use std::time::Duration;
 use segcore_engine::runtime::Server;
 
 fn main() -> ExitCode {
+    logging::install();
     let (settings, options) = match cli::parse() {
         Ok(parsed) => parsed,
         Err(code) => return code,
     };
+    segcore_engine::runtime::set_verbosity(u32::from(settings.verbosity));
     let verbose = settings.verbosity > 0;
     // Limits first (raising a hard limit needs root), then the identity,
     // then the fork: all before any executor thread exists.
@@ -24,8 +27,8 @@ fn main() -> ExitCode {
     process::raise_memlock_limit();
     match process::raise_open_files_limit(settings.conn_limit) {
         Some(available) if available < settings.conn_limit as u64 + process::RESERVED_FDS => {
-            eprintln!(
-                "segcore: warning: only {available} file descriptors allowed (ulimit -n), too few \
+            log::warn!(
+                "only {available} file descriptors allowed (ulimit -n), too few \
                  for -c {}: raise LimitNOFILE= / ulimit -n, start as root, or lower -c",
                 settings.conn_limit
             )
@@ -47,7 +50,7 @@ fn main() -> ExitCode {
             }
         });
     if let Err(e) = set_up {
-        eprintln!("segcore: {e}");
+        log::error!("{e}");
         return ExitCode::from(71);
     }
     if options.lock_memory {
@@ -65,25 +68,20 @@ fn main() -> ExitCode {
     let server = match Server::start(settings) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("segcore: {e}");
+            log::error!("{e}");
             return ExitCode::from(1);
         }
     };
     // Written once the server listens, removed when this goes out of scope.
     let _pidfile = match options.pidfile.as_deref().map(process::PidFile::write) {
         Some(Err(e)) => {
-            eprintln!("segcore: warning: {e}");
+            log::warn!("{e}");
             None
         }
         Some(Ok(pidfile)) => Some(pidfile),
         None => None,
     };
-    if verbose {
-        eprintln!(
-            "segcore: listening on {listen}, {} core(s) {cpus:?}",
-            cpus.len()
-        );
-    }
+    log::info!("listening on {listen}, {} core(s) {cpus:?}", cpus.len());
     let mut stop = 0;
     loop {
         let timeout = libc::timespec {
@@ -101,9 +99,7 @@ fn main() -> ExitCode {
             break;
         }
     }
-    if verbose {
-        eprintln!("segcore: shutting down");
-    }
+    log::info!("shutting down");
     // As memcached: SIGUSR1 is the graceful stop that keeps the cache for
     // a warm restart (with -e); SIGTERM and SIGINT drain and exit.
     if stop == libc::SIGUSR1 {

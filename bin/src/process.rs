@@ -218,8 +218,8 @@ pub fn is_memory_filesystem(folder: &Path) -> bool {
 pub fn lock_all_memory() {
     // SAFETY: mlockall takes flags only.
     if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } != 0 {
-        eprintln!(
-            "segcore: warning: -k: mlockall failed ({}); running without locked memory",
+        log::warn!(
+            "-k: mlockall failed ({}); running without locked memory",
             std::io::Error::last_os_error()
         );
     }

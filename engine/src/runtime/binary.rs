@@ -250,7 +250,11 @@ impl Protocol for Binary {
                     ok(out, req, 0, &[], &[], &[]);
                 }
             }
-            Command::NoOp | Command::Verbosity { .. } => ok(out, req, 0, &[], &[], &[]),
+            Command::NoOp => ok(out, req, 0, &[], &[], &[]),
+            Command::Verbosity { level } => {
+                super::set_verbosity(level);
+                ok(out, req, 0, &[], &[], &[]);
+            }
             Command::Version => ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
             Command::Quit { quiet } => {
                 if !quiet {

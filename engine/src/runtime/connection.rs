@@ -47,14 +47,21 @@ impl<'a> Registered<'a> {
             counters.total_connections += 1;
         }
         let slot = match (stream.peer_addr(), stream.local_addr()) {
-            (Ok(peer), Ok(local)) => Some(core.conns.borrow_mut().add(ConnEntry {
-                fd: stream.as_raw_fd(),
-                peer,
-                local,
-                last_cmd: core.last_tick.get(),
-                mid_request: false,
-                kicked: false,
-            })),
+            (Ok(peer), Ok(local)) => {
+                let fd = stream.as_raw_fd();
+                log::debug!(
+                    "<{fd} new client connection from {peer} on {local} (core {})",
+                    core.id
+                );
+                Some(core.conns.borrow_mut().add(ConnEntry {
+                    fd,
+                    peer,
+                    local,
+                    last_cmd: core.last_tick.get(),
+                    mid_request: false,
+                    kicked: false,
+                }))
+            }
             // Already gone: nothing to list.
             _ => None,
         };
@@ -79,7 +86,10 @@ impl<'a> Registered<'a> {
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         if let Some(slot) = self.slot {
-            self.core.conns.borrow_mut().remove(slot);
+            let entry = self.core.conns.borrow_mut().remove(slot);
+            if let Some(entry) = entry {
+                log::debug!("<{} connection closed", entry.fd);
+            }
         }
         self.core.counters.borrow_mut().curr_connections -= 1;
         self.core

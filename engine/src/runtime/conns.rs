@@ -59,13 +59,11 @@ impl ConnTable {
         self.slots.get_mut(slot)?.as_mut()
     }
 
-    /// Forgets the connection in `slot`.
-    pub fn remove(&mut self, slot: usize) {
-        if let Some(entry) = self.slots.get_mut(slot) {
-            if entry.take().is_some() {
-                self.free.push(slot);
-            }
-        }
+    /// Forgets the connection in `slot`, handing back its entry.
+    pub fn remove(&mut self, slot: usize) -> Option<ConnEntry> {
+        let entry = self.slots.get_mut(slot)?.take()?;
+        self.free.push(slot);
+        Some(entry)
     }
 
     /// Slots allocated: the most connections this core has had open at
@@ -95,6 +93,7 @@ impl ConnTable {
         for entry in self.slots.iter_mut().flatten() {
             if !entry.kicked && !entry.mid_request && now.saturating_sub(entry.last_cmd) > timeout {
                 entry.kicked = true;
+                log::debug!("<{} closing idle connection", entry.fd);
                 shut_down(entry.fd, libc::SHUT_RDWR);
                 kicked += 1;
             }

@@ -70,8 +70,8 @@ fn warm_restart(
         Ok(items) => Some(items),
         Err(_) if !restarting => None,
         Err(why) => {
-            eprintln!(
-                "segcore: core {id}: starting empty, not from {}: {why}",
+            log::warn!(
+                "core {id}: starting empty, not from {}: {why}",
                 file.path.display()
             );
             None
@@ -83,10 +83,7 @@ fn warm_restart(
 /// so the shard is at rest; write what a warm restart needs.
 fn save_for_restart(core: &Core) {
     if let Err(e) = core.shard.borrow().save(&core.shard_config) {
-        eprintln!(
-            "segcore: core {}: could not save restart metadata: {e}",
-            core.id
-        );
+        log::error!("core {}: could not save restart metadata: {e}", core.id);
     }
 }
 
@@ -244,6 +241,10 @@ fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
                 }
                 Some(Ok(stream)) => {
                     core.counters.borrow_mut().rejected_connections += 1;
+                    log::debug!(
+                        "connection from {:?} refused: too many open connections",
+                        stream.peer_addr().ok()
+                    );
                     glommio::spawn_local(connection::refuse(stream)).detach();
                 }
                 // Out of file descriptors and the like: back off, retry.

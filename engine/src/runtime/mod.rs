@@ -192,6 +192,18 @@ impl Settings {
     }
 }
 
+/// Sets the logging level for memcached's verbosity (`-v` count or the
+/// `verbosity` command): 0 errors and warnings, 1 notices, 2 connection
+/// events, 3 and up every command.
+pub fn set_verbosity(level: u32) {
+    log::set_max_level(match level {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    });
+}
+
 /// The current unix time in seconds.
 pub fn unix_now() -> u32 {
     std::time::SystemTime::now()

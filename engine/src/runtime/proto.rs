@@ -185,6 +185,8 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
     // for the whole batch (see `latency`).
     let started = std::time::Instant::now();
     let mut classes = ClassCounts::default();
+    // -vvv logs every command; checked once per batch.
+    let trace = log::log_enabled!(log::Level::Trace);
 
     let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
 
@@ -227,6 +229,9 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
             Ok(Some((req, used))) if at < end => {
                 parsed += 1;
                 classes[P::class(&req) as usize] += 1;
+                if trace {
+                    log::trace!("core {me}: {}", command_text(&buf[at..at + used]));
+                }
                 let mut shard_borrow = core.shard.borrow_mut();
                 P::for_each_op(&req, route, &mut |owner, op| {
                     if owner == me {
@@ -328,6 +333,18 @@ pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
         discard,
         flow,
     }
+}
+
+/// A request as -vvv logs it: a text command's first line (at most 256
+/// bytes), or a binary request's opcode and key length.
+fn command_text(request: &[u8]) -> String {
+    if request.first() == Some(&0x80) && request.len() >= 4 {
+        let key_len = u16::from_be_bytes([request[2], request[3]]);
+        return format!("binary opcode 0x{:02x}, key of {key_len} bytes", request[1]);
+    }
+    let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(&line[..line.len().min(256)]).into_owned()
 }
 
 /// Pass 1: parses the requests at the start of `buf`, collects the ops

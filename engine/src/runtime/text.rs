@@ -276,8 +276,14 @@ impl Protocol for Text {
                 }
             }
             Request::Version => text::write_version(out, core.settings.version.as_bytes()),
-            Request::Verbosity { noreply: false, .. }
-            | Request::SlabsAutomove { noreply: false } => Reply::Ok.write(out),
+            // As memcached: the level applies server-wide at once.
+            Request::Verbosity { level, noreply } => {
+                super::set_verbosity(*level);
+                if !noreply {
+                    Reply::Ok.write(out);
+                }
+            }
+            Request::SlabsAutomove { noreply: false } => Reply::Ok.write(out),
             Request::Quit => return Flow::Close,
             Request::Stats { args } => {
                 match stats::query(args) {

@@ -1,0 +1,65 @@
+//! Leveled logging as memcached's -v flags: nothing per connection by
+//! default, connection events at -vv, every command at -vvv, and the
+//! `verbosity` command changing the level while the server runs.
+
+mod common;
+
+use common::{exchange, TestServer};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+fn log_file(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("segcore-log-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Waits until the log holds `text` (lines land as events happen).
+#[track_caller]
+fn wait_for(path: &PathBuf, text: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if log.contains(text) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "no {text:?} in log:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn connection_events_at_vv_and_commands_at_vvv() {
+    let path = log_file("vvv");
+    let server = TestServer::start_logging(&["-vvv"], Some(&path));
+    let mut c = server.connect();
+    exchange(&mut c, b"set logged-key 0 0 1\r\nv\r\n", b"STORED\r\n");
+    wait_for(&path, "listening on");
+    wait_for(&path, "new client connection from 127.0.0.1:");
+    wait_for(&path, ": set logged-key 0 0 1");
+    // verbosity 1 turns the per-command lines off at once.
+    exchange(&mut c, b"verbosity 1\r\n", b"OK\r\n");
+    exchange(&mut c, b"get after-verbosity-1\r\n", b"END\r\n");
+    exchange(&mut c, b"verbosity 2\r\n", b"OK\r\n");
+    drop(c);
+    let log = wait_for(&path, "connection closed");
+    assert!(!log.contains("after-verbosity-1"), "{log}");
+    server.stop();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn without_v_nothing_is_logged_per_connection() {
+    let path = log_file("quiet");
+    let server = TestServer::start_logging(&[], Some(&path));
+    let mut c = server.connect();
+    exchange(&mut c, b"get quiet\r\n", b"END\r\n");
+    drop(c);
+    let mut again = server.connect();
+    exchange(&mut again, b"version\r\n", b"VERSION ");
+    server.stop();
+    let log = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(!log.contains("connection"), "{log}");
+    assert!(!log.contains("quiet"), "{log}");
+    let _ = std::fs::remove_file(&path);
+}

@@ -331,7 +331,8 @@ fn arithmetic_touch_and_control() {
         0,
         0,
     );
-    assert_eq!(read_resp(&mut c).status, 0);
+    // memcached 1.6.18 answers binary Verbosity "Unknown command".
+    assert_eq!(read_resp(&mut c).status, 0x81);
     assert_eq!(flush(&mut c).status, 0);
     send(&mut c, Opcode::Get, GET, b"text", b"", 0, 0);
     assert_eq!(read_resp(&mut c).status, 1, "flushed");

@@ -38,7 +38,15 @@ fn connection_events_at_vv_and_commands_at_vvv() {
     wait_for(&path, "new client connection from 127.0.0.1:");
     wait_for(&path, ": set logged-key 0 0 1");
     // verbosity 1 turns the per-command lines off at once.
+    assert_eq!(
+        common::stat(&common::stats(&mut c, "settings"), "verbosity"),
+        3
+    );
     exchange(&mut c, b"verbosity 1\r\n", b"OK\r\n");
+    assert_eq!(
+        common::stat(&common::stats(&mut c, "settings"), "verbosity"),
+        1
+    );
     exchange(&mut c, b"get after-verbosity-1\r\n", b"END\r\n");
     exchange(&mut c, b"verbosity 2\r\n", b"OK\r\n");
     drop(c);

@@ -236,11 +236,18 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                             old.saturating_sub(delta)
                         };
                         prop_assert_eq!(value, want);
-                        entry.value = value.to_string().into_bytes();
+                        // A shorter number keeps the old length, space-padded.
+                        let old_len = entry.value.len();
+                        let mut text = value.to_string().into_bytes();
+                        if text.len() < old_len {
+                            text.resize(old_len, b' ');
+                        }
+                        entry.value = text;
                     }
                     ArithResult::NonNumeric => {
                         if let Some(entry) = model.get(key) {
                             let numeric = std::str::from_utf8(&entry.value).ok().is_some_and(|s| {
+                                let s = s.trim_end_matches(' ');
                                 !s.is_empty()
                                     && s.len() <= 20
                                     && s.bytes().all(|b| b.is_ascii_digit())

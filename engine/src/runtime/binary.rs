@@ -251,10 +251,9 @@ impl Protocol for Binary {
                 }
             }
             Command::NoOp => ok(out, req, 0, &[], &[], &[]),
-            Command::Verbosity { level } => {
-                super::set_verbosity(level);
-                ok(out, req, 0, &[], &[], &[]);
-            }
+            // memcached 1.6.18 answers binary Verbosity as an unknown
+            // command (whatever its shape) and leaves its level alone.
+            Command::Verbosity { .. } => error(out, req, Status::UnknownCommand),
             Command::Version => ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
             Command::Quit { quiet } => {
                 if !quiet {

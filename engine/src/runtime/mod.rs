@@ -204,6 +204,16 @@ pub fn set_verbosity(level: u32) {
     });
 }
 
+/// The verbosity the log level stands for (what `stats settings` shows).
+pub fn verbosity() -> u32 {
+    match log::max_level() {
+        log::LevelFilter::Off | log::LevelFilter::Error | log::LevelFilter::Warn => 0,
+        log::LevelFilter::Info => 1,
+        log::LevelFilter::Debug => 2,
+        log::LevelFilter::Trace => 3,
+    }
+}
+
 /// The current unix time in seconds.
 pub fn unix_now() -> u32 {
     std::time::SystemTime::now()

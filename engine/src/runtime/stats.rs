@@ -100,7 +100,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("tcpport", settings.listen.port().to_string());
             put("udpport", "0".into());
             put("inter", settings.listen.ip().to_string());
-            put("verbosity", settings.verbosity.to_string());
+            put("verbosity", super::verbosity().to_string());
             put("evictions", "on".into());
             put("domain_socket", "NULL".into());
             put("num_threads", settings.cpus.len().to_string());

@@ -494,10 +494,12 @@ fn parse_counter(value: &[u8]) -> Option<u64> {
         Some(end) => &value[..=end],
         None => return None,
     };
-    if digits.len() > 20 {
+    if digits.len() > 20 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    segcore_protocol::number::parse_u64(digits).filter(|_| digits[0].is_ascii_digit())
+    digits.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 mod checks;

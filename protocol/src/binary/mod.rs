@@ -402,7 +402,9 @@ fn shape(opcode: Opcode) -> Shape {
         Quit | QuitQ | NoOp | Version => (&[0], Forbidden, false),
         Flush | FlushQ => (&[0, 4], Forbidden, false),
         Stat => (&[0], Optional, false),
-        Verbosity => (&[4], Forbidden, false),
+        // Any shape: memcached 1.6 answers every Verbosity "Unknown
+        // command" and goes on, so the server does too (see the engine).
+        Verbosity => (&[0, 4], Optional, true),
         Touch | Gat | GatQ | GatK | GatKQ => (&[4], Required, false),
         SaslListMechs => (&[0], Forbidden, false),
         SaslAuth | SaslStep => (&[0], Required, true),
@@ -588,7 +590,11 @@ fn command(opcode: Opcode, extras: &[u8]) -> Command {
         Version => Command::Version,
         Stat => Command::Stat,
         Verbosity => Command::Verbosity {
-            level: u32_at(extras, 0),
+            level: if extras.len() == 4 {
+                u32_at(extras, 0)
+            } else {
+                0
+            },
         },
         SaslListMechs => Command::SaslListMechs,
         SaslAuth => Command::SaslAuth,

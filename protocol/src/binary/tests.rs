@@ -260,7 +260,6 @@ fn shapes_that_do_not_fit_the_opcode_are_invalid_and_close() {
         packet(0x0a, &[], b"k", &[], 1, 0),         // noop with key
         packet(0x08, &[0; 2], &[], &[], 1, 0),      // flush with odd extras
         packet(0x1c, &[], b"k", &[], 1, 0),         // touch without exptime
-        packet(0x1b, &[], &[], &[], 1, 0),          // verbosity without level
         packet(0x00, &[], &[b'k'; 251], &[], 1, 0), // key too long
     ];
     for p in &cases {

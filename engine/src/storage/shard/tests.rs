@@ -192,9 +192,16 @@ fn incr_decr_follow_memcached() {
     set(&mut s, "n", "99", 0);
     assert_eq!(value_of(s.arith(k("n"), &incr(1))), 100);
     assert_eq!(value(&mut s, "n").as_deref(), Some("100"));
-    // Space padding (as memcached may leave after decr) still reads.
+    // A number that got shorter keeps the value's length, padded with
+    // spaces, as memcached leaves it; padded numbers read back.
+    set(&mut s, "p", "100", 0);
+    assert_eq!(value_of(s.arith(k("p"), &decr(1))), 99);
+    assert_eq!(value(&mut s, "p").as_deref(), Some("99 "));
+    assert_eq!(value_of(s.arith(k("p"), &incr(1))), 100);
+    assert_eq!(value(&mut s, "p").as_deref(), Some("100"));
     set(&mut s, "p", "12  ", 0);
     assert_eq!(value_of(s.arith(k("p"), &incr(1))), 13);
+    assert_eq!(value(&mut s, "p").as_deref(), Some("13  "));
     for bad in ["abc", "", "1a", "-1", " 1", "123456789012345678901"] {
         set(&mut s, "x", bad, 0);
         assert_eq!(
@@ -211,7 +218,7 @@ fn incr_decr_follow_memcached() {
     assert_eq!(value_of(s.arith(k("new"), &create)), 42);
     assert_eq!(value_of(s.arith(k("new"), &create)), 43);
     let st = s.stats();
-    assert_eq!((st.incr_hits, st.decr_hits), (5, 1));
+    assert_eq!((st.incr_hits, st.decr_hits), (6, 2));
     s.check_invariants().unwrap();
 }
 

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Padding for numbers that an incr/decr shortened.
+static SPACES: [u8; 1024] = [b' '; 1024];
+
 impl Shard {
     /// Allocates `len` bytes in bucket `bucket`, evicting if needed. `pin`
     /// is a segment that must survive (it holds data being copied).
@@ -426,10 +429,19 @@ impl Shard {
                 e => e.stored(),
             };
         }
+        let old_len = item.value().len();
         let meta = self.new_item(item.client_flags(), expire_at, None);
         let mut digits = itoa::Buffer::new();
         let text = digits.format(value).as_bytes();
-        match self.put(key, [Part::Bytes(text), Part::Bytes(&[])], meta, NONE) {
+        // As memcached: a number that got shorter keeps the value's length,
+        // padded with spaces (memcached rewrites it in place).
+        let pad = old_len.saturating_sub(text.len());
+        let padding = if pad <= SPACES.len() {
+            &SPACES[..pad]
+        } else {
+            &[][..]
+        };
+        match self.put(key, [Part::Bytes(text), Part::Bytes(padding)], meta, NONE) {
             Ok(loc) => ArithResult::Value {
                 value,
                 cas: self.cas_of(loc),

@@ -262,5 +262,10 @@ mod tests {
             addr_text(&"[::1]:11211".parse().unwrap()),
             "tcp6:[::1]:11211"
         );
+        // t/stats-conns.t reads the port from a wildcard listener this way.
+        assert_eq!(
+            addr_text(&"0.0.0.0:11211".parse().unwrap()),
+            "tcp:0.0.0.0:11211"
+        );
     }
 }

@@ -15,6 +15,7 @@ use glommio::{Latency, Shares};
 
 use super::buffers::BufferPool;
 use super::conns::ConnTable;
+use super::hotkeys;
 use super::metrics::ConnCounters;
 use super::prefix_stats::PrefixStats;
 use super::router::{Envelope, ReplyEnvelope, Router};
@@ -161,6 +162,7 @@ async fn build_core(
         )),
         latency: RefCell::default(),
         hot_keys: RefCell::default(),
+        hot_sampler: Cell::new(hotkeys::SAMPLER_SEED),
         conns: RefCell::new(ConnTable::default()),
         buffers: BufferPool::new(settings.large_request_bytes),
         slots: SlotPool::default(),

@@ -32,16 +32,29 @@ pub type KeyCount = (Box<[u8]>, u64);
 /// One core's table.
 pub struct HotKeys {
     entries: Vec<Entry>,
-    rng: u64,
 }
 
 impl Default for HotKeys {
     fn default() -> Self {
         HotKeys {
             entries: Vec::with_capacity(TRACKED),
-            rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
+}
+
+/// A nonzero start for a sampler's state.
+pub const SAMPLER_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// Steps a sampler (xorshift64, a few instructions) and says whether this
+/// request is one of the one in [`SAMPLE_ONE_IN`] to count.
+#[inline]
+pub fn sampled(state: &std::cell::Cell<u64>) -> bool {
+    let mut x = state.get();
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    state.set(x);
+    x & (SAMPLE_ONE_IN - 1) == 0
 }
 
 /// FNV-1a: keys are short, and this is only reached for sampled requests.
@@ -52,20 +65,6 @@ fn hash(key: &[u8]) -> u64 {
 }
 
 impl HotKeys {
-    /// Counts a request for `key`, if it is sampled.
-    #[inline]
-    pub fn sample(&mut self, key: &[u8]) {
-        // xorshift64: a few instructions, no state beyond the table's.
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        if x & (SAMPLE_ONE_IN - 1) == 0 {
-            self.count(key);
-        }
-    }
-
     /// The space-saving step: a tracked key's count goes up; an untracked
     /// key takes a free entry, or the entry with the smallest count and
     /// that count plus one.
@@ -147,11 +146,15 @@ mod tests {
     #[test]
     fn a_frequent_key_tops_the_table_among_many_rare_ones() {
         let mut hot = HotKeys::default();
+        let sampler = std::cell::Cell::new(SAMPLER_SEED);
         for i in 0..20_000u32 {
-            if i % 4 == 0 {
-                hot.sample(b"the-hot-one");
+            let key = if i % 4 == 0 {
+                "the-hot-one".to_string()
             } else {
-                hot.sample(format!("cold-{i}").as_bytes());
+                format!("cold-{i}")
+            };
+            if sampled(&sampler) {
+                hot.count(key.as_bytes());
             }
         }
         let top = hot.top();

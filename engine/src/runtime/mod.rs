@@ -260,6 +260,8 @@ pub struct Core {
     pub latency: RefCell<latency::Latency>,
     /// The most requested of the keys this core owns.
     pub hot_keys: RefCell<hotkeys::HotKeys>,
+    /// The hot-key sampler's random state.
+    pub hot_sampler: Cell<u64>,
     /// This core's client connections (`stats conns`).
     pub conns: RefCell<ConnTable>,
     /// This core's I/O buffers.
@@ -381,7 +383,11 @@ impl CoreAccess for Core {
 
     #[inline]
     fn sample_key(&self, key: &[u8]) {
-        self.hot_keys.borrow_mut().sample(key);
+        // The sampling decision touches only a Cell; the table is borrowed
+        // for the one request in SAMPLE_ONE_IN that is counted.
+        if hotkeys::sampled(&self.hot_sampler) {
+            self.hot_keys.borrow_mut().count(key);
+        }
     }
 }
 

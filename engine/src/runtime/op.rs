@@ -322,10 +322,10 @@ impl<B> Outcome<B> {
 
 /// Runs `op` on `shard`. The outcome borrows the shard's memory until the
 /// shard is next used. `report` answers [`Op::Stats`].
-pub fn execute<'s>(
+pub fn execute<'s, C: CoreAccess + ?Sized>(
     shard: &'s mut Shard,
     op: &Op<&[u8]>,
-    core: &dyn CoreAccess,
+    core: &C,
 ) -> Outcome<&'s [u8]> {
     let now = shard.now();
     if let Some(key) = op.key() {
@@ -426,7 +426,12 @@ impl Batch {
     }
 
     /// Runs every op on `shard`, copying outcomes into `replies`.
-    pub fn execute(&self, shard: &mut Shard, core: &dyn CoreAccess, replies: &mut Replies) {
+    pub fn execute<C: CoreAccess + ?Sized>(
+        &self,
+        shard: &mut Shard,
+        core: &C,
+        replies: &mut Replies,
+    ) {
         for op in &self.ops {
             let op = op.map(|span| span.get(&self.arena));
             let outcome = execute(shard, &op, core);

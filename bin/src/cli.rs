@@ -6,11 +6,12 @@
 //! TLS, a unix socket, no evictions) stop it with an error instead.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use segcore_engine::runtime::auth::{AuthConfig, AuthMode, PasswordFile};
 use segcore_engine::runtime::prefix_stats::DEFAULT_DELIMITER;
 use segcore_engine::runtime::{unix_now, Settings};
 
@@ -189,12 +190,16 @@ struct Args {
     #[arg(short = 'M', long = "disable-evictions", hide = true)]
     disable_evictions: bool,
 
-    /// memcached's SASL: not offered (refused).
-    #[arg(short = 'S', long = "enable-sasl", hide = true)]
+    /// Require SASL PLAIN authentication of binary clients, checked
+    /// against the user:password file MEMCACHED_SASL_PWDB names; text
+    /// clients are refused (memcached's -S).
+    #[arg(short = 'S', long = "enable-sasl")]
     sasl: bool,
 
-    /// memcached's ascii auth file: not offered (refused).
-    #[arg(short = 'Y', long = "auth-file", hide = true)]
+    /// Require memcached's ASCII authentication of text clients: a
+    /// `set <key> <flags> <exptime> <bytes>` whose data is `user password`
+    /// from this user:password file; binary clients are refused.
+    #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     auth_file: Option<String>,
 
     /// memcached's TLS: not offered (refused).
@@ -285,12 +290,6 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     // Serving without a protection the command line asked for would be
     // worse than not starting.
     for (flag, used, why) in [
-        ("-S", args.sasl, "SASL authentication is not supported"),
-        (
-            "-Y",
-            args.auth_file.is_some(),
-            "authentication is not supported",
-        ),
         ("-Z", args.tls, "TLS is not supported"),
         (
             "-s",
@@ -438,8 +437,54 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
             .as_deref()
             .map(metrics_addr)
             .transpose()?,
+        auth: auth_config(
+            args.sasl,
+            args.auth_file.as_deref(),
+            std::env::var_os(SASL_PWDB_VAR),
+        )?,
     };
     Ok((settings, process))
+}
+
+/// The environment variable naming the SASL password file, as memcached
+/// built with its password-database option reads it.
+const SASL_PWDB_VAR: &str = "MEMCACHED_SASL_PWDB";
+
+/// The authentication `-S` or `-Y` asks for, with its users loaded: a
+/// missing or unreadable file stops the server with a line naming it.
+fn auth_config(
+    sasl: bool,
+    auth_file: Option<&str>,
+    sasl_pwdb: Option<std::ffi::OsString>,
+) -> Result<Option<AuthConfig>, String> {
+    match (sasl, auth_file) {
+        (true, Some(_)) => Err(
+            "-S and -Y cannot be used together: SASL serves binary clients \
+             only, ASCII authentication text clients only"
+                .into(),
+        ),
+        (true, None) => {
+            let Some(path) = sasl_pwdb else {
+                return Err(format!(
+                    "-S needs the password file: set {SASL_PWDB_VAR}=/path/to/file \
+                     (lines user:password)"
+                ));
+            };
+            let users = PasswordFile::load(Path::new(&path)).map_err(|e| format!("-S: {e}"))?;
+            Ok(Some(AuthConfig {
+                mode: AuthMode::Sasl,
+                users,
+            }))
+        }
+        (false, Some(file)) => {
+            let users = PasswordFile::load(Path::new(file)).map_err(|e| format!("-Y: {e}"))?;
+            Ok(Some(AuthConfig {
+                mode: AuthMode::Ascii,
+                users,
+            }))
+        }
+        (false, None) => Ok(None),
+    }
 }
 
 /// `--metrics-listen`'s address: `IP:PORT`, or a bare port on loopback.

@@ -15,6 +15,7 @@
 //! - [`ParseError`]: every way a request can be bad, carrying the reply
 //!   memcached sends for it and what the connection must do next
 //!   ([`Recovery`]).
+//! - [`auth`]: the credentials SASL PLAIN and ASCII authentication carry.
 //! - [`key`], [`number`], [`base64`]: the small shared rules (what a key may
 //!   contain, how memcached reads numbers, the meta `b` key encoding).
 //!
@@ -43,6 +44,7 @@
 //! assert!(matches!(req, text::Request::Get(_)));
 //! ```
 
+pub mod auth;
 pub mod base64;
 pub mod binary;
 mod error;

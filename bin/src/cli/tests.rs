@@ -117,13 +117,7 @@ fn flush_and_detail_flags() {
 /// Flags whose promise segcore cannot keep stop it, saying why.
 #[test]
 fn unkeepable_memcached_flags_are_refused() {
-    for args in [
-        &["-S"][..],
-        &["-Y", "/etc/memcached.auth"],
-        &["-Z"],
-        &["-s", "/tmp/memcached.sock"],
-        &["-M"],
-    ] {
+    for args in [&["-Z"][..], &["-s", "/tmp/memcached.sock"], &["-M"]] {
         let e = parse_args(args).unwrap_err();
         assert!(
             e.contains(args[0]) && e.contains("cannot be honoured"),
@@ -194,4 +188,41 @@ fn metrics_listen_takes_an_address_or_a_loopback_port() {
     );
     let err = parse_args(&["--metrics-listen", "nowhere"]).unwrap_err();
     assert!(err.contains("--metrics-listen"), "{err}");
+}
+
+/// -S reads its users from MEMCACHED_SASL_PWDB, -Y from its file; a file
+/// that is missing or malformed, or both flags at once, stop the server
+/// with a line naming the problem.
+#[test]
+fn authentication_flags_load_their_users_or_say_why_not() {
+    let dir = std::env::temp_dir().join(format!("segcore-cli-auth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("users");
+    std::fs::write(&good, "foo:bar\n").unwrap();
+    let bad = dir.join("bad");
+    std::fs::write(&bad, "no colon here\n").unwrap();
+
+    assert!(auth_config(false, None, None).unwrap().is_none());
+    let ascii = auth_config(false, good.to_str(), None).unwrap().unwrap();
+    assert_eq!(ascii.mode, AuthMode::Ascii);
+    let sasl = auth_config(true, None, Some(good.clone().into_os_string()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(sasl.mode, AuthMode::Sasl);
+
+    let e = auth_config(true, None, None).unwrap_err();
+    assert!(e.contains("MEMCACHED_SASL_PWDB"), "{e}");
+    let e = auth_config(false, Some("/nonexistent/auth"), None).unwrap_err();
+    assert!(
+        e.starts_with("-Y: cannot read the password file /nonexistent/auth"),
+        "{e}"
+    );
+    let e = auth_config(false, bad.to_str(), None).unwrap_err();
+    assert!(
+        e.contains(bad.to_str().unwrap()) && e.contains("line 1"),
+        "{e}"
+    );
+    let e = auth_config(true, good.to_str(), Some(good.clone().into_os_string())).unwrap_err();
+    assert!(e.contains("-S and -Y"), "{e}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -53,6 +53,28 @@ pub fn answers_version(port: u16) -> bool {
         && &reply == b"VERSION "
 }
 
+/// Whether a server that requires authentication is up on `port`: a text
+/// `version` is refused as unauthenticated (`-Y`), or a binary Version is
+/// answered (`-S` allows it before authentication).
+fn answers_unauthenticated(port: u16) -> bool {
+    let probe = |request: &[u8], reply: &mut [u8]| {
+        let Ok(mut c) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+        c.write_all(request).is_ok() && c.read_exact(reply).is_ok()
+    };
+    let mut text = [0u8; 30];
+    if probe(b"version\r\n", &mut text) && &text == b"CLIENT_ERROR unauthenticated\r\n" {
+        return true;
+    }
+    let mut version = [0u8; 24];
+    version[0] = 0x80;
+    version[1] = 0x0b;
+    let mut head = [0u8; 24];
+    probe(&version, &mut head) && head[0] == 0x81 && head[1] == 0x0b
+}
+
 impl TestServer {
     /// Starts `segcore --threads 2 -m 16` plus `extra` arguments (which may
     /// set `--threads` and `-m` themselves), on a fresh
@@ -66,7 +88,7 @@ impl TestServer {
     /// when given.
     pub fn start_logging(extra: &[&str], log: Option<&std::path::Path>) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, false, log) {
+            if let Some(server) = TestServer::try_start(extra, false, log, &[]) {
                 return server;
             }
         }
@@ -77,17 +99,29 @@ impl TestServer {
     /// `extra`: core 0 on `port`, core 1 on `port + 1`.
     pub fn start_per_core(extra: &[&str]) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, true, None) {
+            if let Some(server) = TestServer::try_start(extra, true, None, &[]) {
                 return server;
             }
         }
         panic!("segcore did not start on any of 5 port pairs");
     }
 
+    /// As [`TestServer::start`], with `env` set for the server (and ready
+    /// once it answers, authenticated or not).
+    pub fn start_env(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> TestServer {
+        for _ in 0..5 {
+            if let Some(server) = TestServer::try_start(extra, false, None, env) {
+                return server;
+            }
+        }
+        panic!("segcore did not start on any of 5 ports");
+    }
+
     fn try_start(
         extra: &[&str],
         per_core: bool,
         log: Option<&std::path::Path>,
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> Option<TestServer> {
         let port = if per_core {
             (0..100)
@@ -110,6 +144,7 @@ impl TestServer {
         args.extend_from_slice(extra);
         let child = Command::new(env!("CARGO_BIN_EXE_segcore"))
             .args(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(match log {
                 Some(path) => Stdio::from(
@@ -152,7 +187,7 @@ impl TestServer {
     }
 
     fn answers_version(&self) -> bool {
-        answers_version(self.port)
+        answers_version(self.port) || answers_unauthenticated(self.port)
     }
 
     /// The server's process id.

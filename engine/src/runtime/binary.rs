@@ -7,8 +7,9 @@ use segcore_protocol::binary::{
     self, encode_error, encode_response, Command, Request, Response, Status,
     StoreMode as BinaryMode,
 };
-use segcore_protocol::{Limits, ParseError};
+use segcore_protocol::{auth, Limits, ParseError};
 
+use super::auth::AuthMode;
 use super::latency::Class;
 use super::op::{Op, Outcome, StoreFields};
 use super::proto::{Flow, Protocol, ReplyState, Route};
@@ -290,10 +291,28 @@ impl Protocol for Binary {
                 }
                 state.reports.clear();
             }
-            // No SASL is configured: memcached without -S answers these as
-            // unknown commands.
+            // Without -S memcached answers these as unknown commands; with
+            // it, an authenticated connection may list and authenticate
+            // again (before that, `auth::gate` answers them).
             Command::SaslListMechs | Command::SaslAuth | Command::SaslStep => {
-                error(out, req, Status::UnknownCommand)
+                match core
+                    .settings
+                    .auth
+                    .as_ref()
+                    .filter(|a| a.mode == AuthMode::Sasl)
+                {
+                    None => error(out, req, Status::UnknownCommand),
+                    Some(_) if req.command == Command::SaslListMechs => {
+                        ok(out, req, 0, &[], &[], auth::SASL_MECHANISMS)
+                    }
+                    Some(config) => {
+                        if super::auth::sasl_auth(core, config, req) {
+                            ok(out, req, 0, &[], &[], auth::SASL_AUTHENTICATED);
+                        } else {
+                            error(out, req, Status::AuthError);
+                        }
+                    }
+                }
             }
             _ => {}
         }

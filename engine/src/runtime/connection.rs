@@ -22,6 +22,7 @@ use glommio::net::TcpStream;
 use segcore_protocol::text::Reply;
 use segcore_protocol::{request_len, Limits, Protocol as Wire};
 
+use super::auth::{self, Session};
 use super::binary::Binary;
 use super::buffers::{Full, ReadBuf, HEADER_ROOM};
 use super::conns::ConnEntry;
@@ -114,7 +115,8 @@ struct Conn {
     input: ReadBuf,
     /// Bytes of a refused value still to skip as they arrive.
     discard: usize,
-    wire: Option<Wire>,
+    /// Wire and authentication state.
+    session: Session,
 }
 
 impl Conn {
@@ -132,7 +134,33 @@ impl Conn {
         let mut out = core.buffers.take_write();
         while !self.input.unread().is_empty() {
             let unread = self.input.unread();
-            let wire = *self.wire.get_or_insert_with(|| Wire::detect(unread[0]));
+            let wire = *self
+                .session
+                .wire
+                .get_or_insert_with(|| Wire::detect(unread[0]));
+            if !self.session.authenticated {
+                // One request at a time until the connection authenticates.
+                let step = auth::gate(core, &mut self.session, unread, limits, &mut out);
+                self.input.consume(step.consumed);
+                ran |= step.consumed > 0;
+                self.discard = step.discard;
+                if !out.is_empty() {
+                    if self.stream.write_all(&out).await.is_err() {
+                        next = Next::Close;
+                        break;
+                    }
+                    core.counters.borrow_mut().bytes_written += out.len() as u64;
+                    out.clear();
+                }
+                if step.close {
+                    next = Next::Close;
+                    break;
+                }
+                if step.consumed == 0 || self.discard > 0 {
+                    break;
+                }
+                continue;
+            }
             let end: BatchEnd = match wire {
                 Wire::Text => {
                     run_batch::<Text, _>(core, unread, limits, &mut out, &mut self.stream).await
@@ -179,12 +207,13 @@ impl Conn {
 pub fn serve(core: Rc<Core>, stream: TcpStream) -> impl std::future::Future<Output = ()> {
     let _ = stream.set_nodelay(true);
     let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
+    let session = Session::new(core.settings.auth.as_ref());
     let conn = Box::new(Conn {
         core,
         stream,
         input: ReadBuf::new(max),
         discard: 0,
-        wire: None,
+        session,
     });
     conn.run()
 }
@@ -204,7 +233,7 @@ impl Conn {
                 break;
             }
             // A buffer full of one request grows to that request's length.
-            let need = match self.wire {
+            let need = match self.session.wire {
                 Some(wire) if self.input.is_full() => request_len(wire, self.input.unread()),
                 _ => None,
             };
@@ -238,7 +267,7 @@ impl Conn {
             if refusing && self.input.unread().len() == before && self.discard == 0 {
                 // Nothing to refuse (a very long multi-get line): close,
                 // with memcached's "out of memory reading request".
-                if self.wire == Some(Wire::Text) {
+                if self.session.wire == Some(Wire::Text) {
                     let _ = self.stream.write_all(Reply::NoRoomForRequest.bytes()).await;
                 }
                 next = Next::Close;

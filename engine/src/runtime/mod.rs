@@ -1,6 +1,8 @@
 //! The thread-per-core runtime: one pinned glommio executor per CPU, each
 //! owning one [`Shard`], its listener and its connections.
 //!
+//! - [`auth`]: SASL and ASCII authentication, and each connection's
+//!   [`auth::Session`].
 //! - [`op`]: the key-level operations shards execute and their outcomes.
 //! - [`router`]: forwarding op batches to the owning core and back.
 //! - [`proto`]: running one read's worth of pipelined requests in order.
@@ -29,6 +31,7 @@
 //! server-wide count of open connections (one atomic add per accept and
 //! per close, never per request) that enforces `-c`.
 
+pub mod auth;
 pub mod binary;
 pub mod buffers;
 pub mod connection;
@@ -121,6 +124,8 @@ pub struct Settings {
     pub expire_budget: usize,
     /// Where core 0 serves `GET /metrics` (`--metrics-listen`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
+    /// Authentication required of every connection (`-S` or `-Y`).
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl Settings {

@@ -3,6 +3,7 @@
 //! per core, no shared atomics); they are summed here. Not on the hot path,
 //! so plain `String`s are fine.
 
+use super::auth::AuthMode;
 use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
@@ -120,8 +121,10 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("cas_enabled", "yes".into());
             put("item_size_max", settings.max_item_size.to_string());
             put("binding_protocol", "auto-negotiate".into());
-            put("auth_enabled_sasl", "no".into());
-            put("auth_enabled_ascii", "no".into());
+            let mode = settings.auth.as_ref().map(|a| a.mode);
+            let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
+            put("auth_enabled_sasl", yes_no(mode == Some(AuthMode::Sasl)));
+            put("auth_enabled_ascii", yes_no(mode == Some(AuthMode::Ascii)));
             put(
                 "flush_enabled",
                 if settings.flush_enabled { "yes" } else { "no" }.into(),

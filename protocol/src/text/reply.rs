@@ -41,6 +41,10 @@ pub enum Reply {
     NoRoomForRequest,
     /// Sent to a connection over the connection limit, before closing it.
     TooManyConnections,
+    /// A command before ASCII authentication (`-Y`).
+    Unauthenticated,
+    /// Credentials that do not match (`-Y`).
+    AuthenticationFailure,
     /// An unknown command (also used by the server for commands it refuses).
     Error,
 }
@@ -67,6 +71,8 @@ impl Reply {
             Reply::ShuttingDown => b"SERVER_ERROR shutting down\r\n",
             Reply::NoRoomForRequest => b"SERVER_ERROR out of memory reading request\r\n",
             Reply::TooManyConnections => b"ERROR Too many open connections\r\n",
+            Reply::Unauthenticated => b"CLIENT_ERROR unauthenticated\r\n",
+            Reply::AuthenticationFailure => b"CLIENT_ERROR authentication failure\r\n",
             Reply::Error => b"ERROR\r\n",
         }
     }

@@ -83,6 +83,10 @@ pub struct ConnCounters {
     pub idle_kicks: u64,
     /// Times a request needed more read buffer than the core had room for.
     pub read_buf_oom: u64,
+    /// Authentication attempts (SASL Auth/Step, ASCII credentials).
+    pub auth_cmds: u64,
+    /// Attempts that failed.
+    pub auth_errors: u64,
 }
 
 impl ConnCounters {
@@ -113,6 +117,8 @@ impl AddAssign<&ConnCounters> for ConnCounters {
             store_no_memory,
             idle_kicks,
             read_buf_oom,
+            auth_cmds,
+            auth_errors,
         } = *o;
         self.curr_connections += curr_connections;
         self.total_connections += total_connections;
@@ -127,6 +133,8 @@ impl AddAssign<&ConnCounters> for ConnCounters {
         self.store_no_memory += store_no_memory;
         self.idle_kicks += idle_kicks;
         self.read_buf_oom += read_buf_oom;
+        self.auth_cmds += auth_cmds;
+        self.auth_errors += auth_errors;
     }
 }
 

@@ -161,8 +161,14 @@ pub fn general(t: &Totals, settings: &Settings, now: u32) -> Rows {
         shard.out_of_memory + conns.store_no_memory,
     )
     .prom("memcached_item_no_memory_total");
-    r.counter("auth_cmds", "Authentication commands.", 0);
-    r.counter("auth_errors", "Failed authentications.", 0);
+    r.counter("auth_cmds", "Authentication attempts.", conns.auth_cmds)
+        .prom("segcore_auth_attempts_total");
+    r.counter(
+        "auth_errors",
+        "Failed authentication attempts.",
+        conns.auth_errors,
+    )
+    .prom("segcore_auth_failures_total");
     r.counter("bytes_read", "Bytes read from clients.", conns.bytes_read)
         .prom("memcached_read_bytes_total");
     r.counter(

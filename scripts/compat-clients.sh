@@ -4,7 +4,8 @@
 # script creates. Starts segcore itself on a free port unless HOST:PORT is
 # given; then also runs pymemcache's HashClient (client-side consistent
 # hashing) over three segcore nodes and over per-core endpoints, stopping
-# one node mid-test.
+# one node mid-test, and python-binary-memcached with SASL PLAIN against
+# a segcore started with -S.
 #
 #   scripts/compat-clients.sh [HOST:PORT]
 set -euo pipefail

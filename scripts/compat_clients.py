@@ -7,6 +7,7 @@ any failure.
 
     compat_clients.py HOST:PORT [SEGCORE_BINARY]
 """
+import os
 import socket
 import subprocess
 import sys
@@ -181,9 +182,53 @@ def cluster_checks():
             p.wait()
 
 
+def sasl_checks():
+    """python-binary-memcached with SASL PLAIN against segcore -S."""
+    import tempfile
+    users = tempfile.NamedTemporaryFile("w", suffix=".pwdb", delete=False)
+    users.write("alice:wonderland\n")
+    users.close()
+    p = free_ports(1)
+    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-S", "-p", str(p)],
+                            env={**os.environ, "MEMCACHED_SASL_PWDB": users.name})
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", p), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        good = bmemcached.Client((f"127.0.0.1:{p}",), "alice", "wonderland")
+        check("sasl: authenticated set/get", good.set("s1", "v1") and good.get("s1") == "v1")
+        keys = {f"smany:{i}": f"value:{i}" for i in range(50)}
+        good.set_multi(keys)
+        check("sasl: get_multi spanning cores", good.get_multi(list(keys)) == keys)
+        good.disconnect_all()
+        bad = bmemcached.Client((f"127.0.0.1:{p}",), "alice", "looking-glass")
+        try:
+            refused = bad.get("s1") is None
+        except Exception:
+            refused = True
+        check("sasl: a wrong password reads nothing", refused)
+        bad.disconnect_all()
+        text = Client(("127.0.0.1", p), connect_timeout=1, timeout=1)
+        try:
+            text.get("s1")
+            served = True
+        except Exception:
+            served = False
+        check("sasl: text clients are refused", not served)
+    finally:
+        proc.kill()
+        proc.wait()
+        os.unlink(users.name)
+
+
 text_checks()
 binary_checks()
 if segcore:
     cluster_checks()
+    sasl_checks()
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -69,6 +69,13 @@ pub fn check_text(data: &[u8]) -> usize {
         data,
         |buf| text::parse(buf, &limits),
         |request| {
+            // ASCII authentication reads a set's data as credentials: any
+            // bytes parse or are refused, and what parses came from them.
+            if let text::Request::Store(store) = request {
+                if let Some(c) = segcore_protocol::auth::ascii_credentials(store.value) {
+                    assert_eq!(c.user.len() + 1 + c.password.len(), store.value.len());
+                }
+            }
             let mut encoded = Vec::new();
             request.encode(&mut encoded);
             match text::parse(&encoded, &limits) {
@@ -89,6 +96,10 @@ pub fn check_binary(data: &[u8]) -> usize {
         data,
         |buf| binary::parse(buf, &limits),
         |request| {
+            // SASL PLAIN reads an Auth's value: three NUL-separated fields.
+            if let Some(c) = segcore_protocol::auth::sasl_plain(request.value) {
+                assert!(c.user.len() + c.password.len() + 2 <= request.value.len());
+            }
             let mut encoded = Vec::new();
             request.encode(&mut encoded);
             let (again, used) = binary::parse(&encoded, &limits)

@@ -67,6 +67,7 @@ cases = [
  b"touch a 10 noreply\r\nmn\r\n", b"gat\r\n", b"gat 10\r\n", b"gat x a\r\n",
  b"set num 0 0 20\r\n18446744073709551615\r\nincr num 1\r\n",
  b"set sp 0 0 3\r\n5  \r\nincr sp 1\r\n",
+ b"refresh_certs\r\n",
  b"set pd 0 0 3\r\n100\r\ndecr pd 1\r\nget pd\r\nincr pd 1\r\nget pd\r\n",
  b"set pm 0 0 4\r\n1000\r\nma pm MD D999 v\r\nmg pm v\r\n", b"decr missing 1 noreply\r\nmn\r\n",
  b"ms m1 1 T-1\r\nx\r\nmg m1 v\r\n", b"ms m1 1 F7 T0\r\nx\r\nmg m1 f v t\r\n", b"ms m1 1 C1\r\nx\r\n",

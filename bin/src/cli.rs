@@ -202,9 +202,19 @@ struct Args {
     #[arg(short = 'Y', long = "auth-file", value_name = "FILE")]
     auth_file: Option<String>,
 
-    /// memcached's TLS: not offered (refused).
-    #[arg(short = 'Z', long = "enable-ssl", hide = true)]
+    /// Serve TLS on the listeners (memcached's -Z), with -o
+    /// ssl_chain_cert=<file>,ssl_key=<file> and optionally ssl_ca_cert,
+    /// ssl_verify_mode=<0..3>, ssl_min_version=<tlsv1.2|tlsv1.3>.
+    #[arg(short = 'Z', long = "enable-ssl")]
     tls: bool,
+
+    /// Seconds a client has to finish its TLS handshake before it is closed.
+    #[arg(
+        long = "tls-handshake-timeout",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    tls_handshake_timeout: u64,
 }
 
 fn size(text: &str) -> Result<usize, String> {
@@ -290,7 +300,6 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     // Serving without a protection the command line asked for would be
     // worse than not starting.
     for (flag, used, why) in [
-        ("-Z", args.tls, "TLS is not supported"),
         (
             "-s",
             args.unix_socket.is_some(),
@@ -369,8 +378,12 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         return Err("-c must be at least 1".into());
     }
     let mut idle_timeout = args.idle_timeout;
+    let mut ssl = tls::SslArgs::default();
     for option in args.extended.iter().flat_map(|o| o.split(',')) {
         let (name, value) = option.split_once('=').unwrap_or((option, ""));
+        if ssl.take(name.trim(), value)? {
+            continue;
+        }
         match name.trim() {
             "" => {}
             "idle_timeout" => {
@@ -437,6 +450,8 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
             .as_deref()
             .map(metrics_addr)
             .transpose()?,
+        tls: ssl.context(args.tls)?,
+        tls_handshake_timeout: Duration::from_secs(args.tls_handshake_timeout),
         auth: auth_config(
             args.sasl,
             args.auth_file.as_deref(),
@@ -507,6 +522,8 @@ pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
         ExitCode::from(64)
     })
 }
+
+mod tls;
 
 #[cfg(test)]
 mod tests;

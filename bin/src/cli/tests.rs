@@ -117,7 +117,7 @@ fn flush_and_detail_flags() {
 /// Flags whose promise segcore cannot keep stop it, saying why.
 #[test]
 fn unkeepable_memcached_flags_are_refused() {
-    for args in [&["-Z"][..], &["-s", "/tmp/memcached.sock"], &["-M"]] {
+    for args in [&["-s", "/tmp/memcached.sock"][..], &["-M"]] {
         let e = parse_args(args).unwrap_err();
         assert!(
             e.contains(args[0]) && e.contains("cannot be honoured"),
@@ -225,4 +225,30 @@ fn authentication_flags_load_their_users_or_say_why_not() {
     let e = auth_config(true, good.to_str(), Some(good.clone().into_os_string())).unwrap_err();
     assert!(e.contains("-S and -Y"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// -Z needs its certificate and key; the ssl options are checked and the
+/// files read at start.
+#[test]
+fn tls_flags_name_what_is_missing() {
+    let e = parse_args(&["-Z"]).unwrap_err();
+    assert!(e.contains("ssl_chain_cert"), "{e}");
+    let e = parse_args(&["-Z", "-o", "ssl_chain_cert=/nonexistent/cert.pem"]).unwrap_err();
+    assert!(e.contains("ssl_key"), "{e}");
+    let e = parse_args(&[
+        "-Z",
+        "-o",
+        "ssl_chain_cert=/nonexistent/cert.pem,ssl_key=/nonexistent/key.pem",
+    ])
+    .unwrap_err();
+    assert!(e.contains("/nonexistent/cert.pem"), "{e}");
+    let e = parse_args(&["-o", "ssl_verify_mode=7"]).unwrap_err();
+    assert!(e.contains("ssl_verify_mode=7"), "{e}");
+    let e = parse_args(&["-o", "ssl_min_version=sslv3"]).unwrap_err();
+    assert!(e.contains("tlsv1.2"), "{e}");
+    // Without -Z the ssl options are accepted and unused, as memcached.
+    assert!(parse_args(&["-o", "ssl_verify_mode=2"])
+        .unwrap()
+        .tls
+        .is_none());
 }

@@ -15,7 +15,12 @@ pub struct TestServer {
     child: Option<Child>,
     /// Its port on 127.0.0.1.
     pub port: u16,
+    /// It speaks TLS (readiness is the port accepting).
+    tls: bool,
 }
+
+/// Marks a start as TLS in the argument list (removed before spawning).
+const TLS_MARKER: &str = "<tls>";
 
 /// A port nobody listens on right now, below the kernel's ephemeral range
 /// (32768+ by default). Picked before the server starts: with SO_REUSEPORT
@@ -117,6 +122,19 @@ impl TestServer {
         panic!("segcore did not start on any of 5 ports");
     }
 
+    /// As [`TestServer::start`] for a server that speaks TLS: ready once
+    /// its port accepts (and the process still runs).
+    pub fn start_tls(extra: &[&str]) -> TestServer {
+        let mut with_marker = extra.to_vec();
+        with_marker.push(TLS_MARKER);
+        for _ in 0..5 {
+            if let Some(server) = TestServer::try_start(&with_marker, false, None, &[]) {
+                return server;
+            }
+        }
+        panic!("segcore did not start on any of 5 ports");
+    }
+
     fn try_start(
         extra: &[&str],
         per_core: bool,
@@ -134,6 +152,9 @@ impl TestServer {
         let port_arg = port.to_string();
         let port_flag = if per_core { "--port-per-core" } else { "-p" };
         // Two cores and 16 MB unless the test says otherwise.
+        let tls = extra.contains(&TLS_MARKER);
+        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != TLS_MARKER).collect();
+        let extra = &extra[..];
         let mut args = vec![port_flag, port_arg.as_str()];
         if !extra.contains(&"--threads") {
             args.extend_from_slice(&["--threads", "2"]);
@@ -161,6 +182,7 @@ impl TestServer {
         let mut server = TestServer {
             child: Some(child),
             port,
+            tls,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -187,6 +209,9 @@ impl TestServer {
     }
 
     fn answers_version(&self) -> bool {
+        if self.tls {
+            return TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        }
         answers_version(self.port) || answers_unauthenticated(self.port)
     }
 

@@ -13,7 +13,6 @@
 //! wait from outside by shutting its socket down (idle timeout, server
 //! stop; see [`super::conns`]).
 
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -28,6 +27,7 @@ use super::buffers::{Full, ReadBuf, HEADER_ROOM};
 use super::conns::ConnEntry;
 use super::proto::{run_batch, BatchEnd, Flow};
 use super::text::Text;
+use super::transport::{Stream, Transport};
 use super::Core;
 
 /// A connection's place in its core's table and in the connection counts,
@@ -41,7 +41,7 @@ struct Registered<'a> {
 impl<'a> Registered<'a> {
     /// Registers a connection already counted in the server-wide total
     /// (the accept loop admits it).
-    fn new(core: &'a Core, stream: &TcpStream) -> Self {
+    fn new(core: &'a Core, stream: &Stream) -> Self {
         {
             let mut counters = core.counters.borrow_mut();
             counters.curr_connections += 1;
@@ -49,7 +49,7 @@ impl<'a> Registered<'a> {
         }
         let slot = match (stream.peer_addr(), stream.local_addr()) {
             (Ok(peer), Ok(local)) => {
-                let fd = stream.as_raw_fd();
+                let fd = stream.raw_fd();
                 log::debug!(
                     "<{fd} new client connection from {peer} on {local} (core {})",
                     core.id
@@ -111,7 +111,7 @@ enum Next {
 /// One connection's state between reads.
 struct Conn {
     core: Rc<Core>,
-    stream: TcpStream,
+    stream: Stream,
     input: ReadBuf,
     /// Bytes of a refused value still to skip as they arrive.
     discard: usize,
@@ -145,7 +145,7 @@ impl Conn {
                 ran |= step.consumed > 0;
                 self.discard = step.discard;
                 if !out.is_empty() {
-                    if self.stream.write_all(&out).await.is_err() {
+                    if write_out(&mut self.stream, &out).await.is_err() {
                         next = Next::Close;
                         break;
                     }
@@ -173,7 +173,7 @@ impl Conn {
             ran |= end.consumed > 0;
             self.discard = end.discard;
             if !out.is_empty() {
-                if self.stream.write_all(&out).await.is_err() {
+                if write_out(&mut self.stream, &out).await.is_err() {
                     next = Next::Close;
                     break;
                 }
@@ -197,6 +197,13 @@ impl Conn {
     }
 }
 
+/// Writes replies out: all of them, and through any buffering the
+/// transport does (TLS keeps records until flushed).
+async fn write_out(stream: &mut Stream, out: &[u8]) -> std::io::Result<()> {
+    stream.write_all(out).await?;
+    stream.flush().await
+}
+
 /// Serves one connection until the client leaves, asks to quit, sends
 /// something that closes it, idles past the timeout, or the server stops.
 ///
@@ -204,8 +211,8 @@ impl Conn {
 /// future holds a pointer to it: an async fn keeps its arguments and the
 /// locals they move into side by side, which would triple the socket's
 /// footprint in every (mostly idle) connection's task.
-pub fn serve(core: Rc<Core>, stream: TcpStream) -> impl std::future::Future<Output = ()> {
-    let _ = stream.set_nodelay(true);
+pub fn serve(core: Rc<Core>, stream: Stream) -> impl std::future::Future<Output = ()> {
+    let _ = stream.tcp().set_nodelay(true);
     let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
     let session = Session::new(core.settings.auth.as_ref());
     let conn = Box::new(Conn {
@@ -268,7 +275,7 @@ impl Conn {
                 // Nothing to refuse (a very long multi-get line): close,
                 // with memcached's "out of memory reading request".
                 if self.session.wire == Some(Wire::Text) {
-                    let _ = self.stream.write_all(Reply::NoRoomForRequest.bytes()).await;
+                    let _ = write_out(&mut self.stream, Reply::NoRoomForRequest.bytes()).await;
                 }
                 next = Next::Close;
             }

@@ -21,8 +21,10 @@ use super::prefix_stats::PrefixStats;
 use super::router::{Envelope, ReplyEnvelope, Router};
 use super::signal::Signal;
 use super::slots::SlotPool;
+use super::transport::Stream;
 use super::{connection, proto, Core, Settings, Shared, StartError, DRAINING, RUNNING};
 use crate::storage::Shard;
+use glommio::net::TcpStream;
 
 /// Runs one core until the server exits; `ready` hears whether it started.
 pub(super) async fn core_main(
@@ -238,9 +240,18 @@ fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
                 })
                 .await;
             match accepted {
-                Some(Ok(stream)) if core.admit() => {
-                    glommio::spawn_local(connection::serve(core.clone(), stream)).detach();
-                }
+                Some(Ok(stream)) if core.admit() => match core.settings.tls.clone() {
+                    None => {
+                        glommio::spawn_local(connection::serve(
+                            core.clone(),
+                            Stream::Plain(stream),
+                        ))
+                        .detach();
+                    }
+                    Some(tls) => {
+                        glommio::spawn_local(handshake(core.clone(), tls, stream)).detach();
+                    }
+                },
                 Some(Ok(stream)) => {
                     core.counters.borrow_mut().rejected_connections += 1;
                     log::debug!(
@@ -256,6 +267,32 @@ fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
         }
     })
     .detach();
+}
+
+/// A TLS connection's handshake, bounded by the handshake timeout (a client
+/// that never finishes it is closed then), then the connection itself.
+async fn handshake(core: Rc<Core>, tls: Arc<super::tls::TlsContext>, stream: TcpStream) {
+    let acceptor = tls.acceptor();
+    let limit = core.settings.tls_handshake_timeout;
+    let done = glommio::timer::timeout(limit, async {
+        acceptor
+            .accept(stream)
+            .await
+            .map_err(glommio::GlommioError::IoError)
+    })
+    .await;
+    match done {
+        Ok(tls_stream) => {
+            core.counters.borrow_mut().ssl_new_sessions += 1;
+            connection::serve(core.clone(), Stream::Tls(Box::new(tls_stream))).await;
+        }
+        Err(e) => {
+            log::debug!("TLS handshake failed: {e}");
+            core.counters.borrow_mut().ssl_handshake_errors += 1;
+            // Admitted but never served: give its place under -c back.
+            core.release_admission();
+        }
+    }
 }
 
 /// Background expiry, in a low-priority queue: it yields to requests and

@@ -20,6 +20,8 @@
 //! - [`latency`]: per-command-class latency histograms.
 //! - [`numa`]: each core's CPU, NUMA node and memory node.
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
+//! - [`transport`], [`tls`]: what connections are served over (plain TCP
+//!   or TLS through rustls) and the TLS configuration.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //! - [`slots`]: recycled storage for the state of a batch being served, so
 //!   idle connections do not carry it.
@@ -49,6 +51,8 @@ pub mod signal;
 pub mod slots;
 pub mod stats;
 pub mod text;
+pub mod tls;
+pub mod transport;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -126,6 +130,10 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// Authentication required of every connection (`-S` or `-Y`).
     pub auth: Option<auth::AuthConfig>,
+    /// TLS on the listeners (`-Z`).
+    pub tls: Option<Arc<tls::TlsContext>>,
+    /// How long a client has to finish its TLS handshake.
+    pub tls_handshake_timeout: Duration,
 }
 
 impl Settings {
@@ -360,6 +368,12 @@ impl Core {
 
     /// Counts a new connection against the server-wide limit; `false`
     /// (and nothing counted) when the server is full.
+    /// Gives back a place taken by [`Core::admit`] for a connection that
+    /// was never served (its TLS handshake failed).
+    fn release_admission(&self) {
+        self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
     fn admit(&self) -> bool {
         let open = &self.shared.open_connections;
         if open.fetch_add(1, Ordering::AcqRel) < self.settings.conn_limit {

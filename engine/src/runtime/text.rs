@@ -165,6 +165,7 @@ impl Protocol for Text {
             }),
             Request::MetaDebug(key) => with_meta_key(key, |key| keyed(Op::Debug { key })),
             Request::Version
+            | Request::RefreshCerts
             | Request::Verbosity { .. }
             | Request::SlabsAutomove { .. }
             | Request::Quit
@@ -276,6 +277,17 @@ impl Protocol for Text {
                 }
             }
             Request::Version => text::write_version(out, core.settings.version.as_bytes()),
+            // Rereads the files -Z named; new connections get them.
+            Request::RefreshCerts => match &core.settings.tls {
+                None => Reply::TlsNotEnabled.write(out),
+                Some(tls) => match tls.refresh() {
+                    Ok(()) => Reply::Ok.write(out),
+                    Err(e) => {
+                        log::error!("refresh_certs: {e}");
+                        Reply::RefreshCertsFailed.write(out);
+                    }
+                },
+            },
             // As memcached: the level applies server-wide at once.
             Request::Verbosity { level, noreply } => {
                 super::set_verbosity(*level);
@@ -348,6 +360,7 @@ impl Protocol for Text {
             Request::MetaArith(_) => Class::MetaArith,
             Request::FlushAll { .. }
             | Request::Version
+            | Request::RefreshCerts
             | Request::Verbosity { .. }
             | Request::Quit
             | Request::SlabsAutomove { .. }

@@ -78,6 +78,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         b"touch" => touch(rest, line_end)?,
         b"flush_all" => flush_all(rest, line_end, limits)?,
         b"version" => Request::Version,
+        b"refresh_certs" => Request::RefreshCerts,
         b"verbosity" => {
             let (args, n) = split_args::<2>(rest);
             if n == 0 || n > 2 {

@@ -43,6 +43,10 @@ pub enum Reply {
     TooManyConnections,
     /// A command before ASCII authentication (`-Y`).
     Unauthenticated,
+    /// `refresh_certs` on a server without TLS.
+    TlsNotEnabled,
+    /// `refresh_certs` could not load the new files (the old ones stay).
+    RefreshCertsFailed,
     /// Credentials that do not match (`-Y`).
     AuthenticationFailure,
     /// An unknown command (also used by the server for commands it refuses).
@@ -72,6 +76,10 @@ impl Reply {
             Reply::NoRoomForRequest => b"SERVER_ERROR out of memory reading request\r\n",
             Reply::TooManyConnections => b"ERROR Too many open connections\r\n",
             Reply::Unauthenticated => b"CLIENT_ERROR unauthenticated\r\n",
+            Reply::TlsNotEnabled => b"Error TLS not enabled\r\n",
+            Reply::RefreshCertsFailed => {
+                b"Error failed to refresh the certificate or key (see the server log)\r\n"
+            }
             Reply::AuthenticationFailure => b"CLIENT_ERROR authentication failure\r\n",
             Reply::Error => b"ERROR\r\n",
         }

@@ -46,6 +46,8 @@ pub enum Request<'a> {
     },
     /// `version`.
     Version,
+    /// `refresh_certs`: reload the TLS certificate and key (`-Z`).
+    RefreshCerts,
     /// `verbosity <level> [noreply]`: answered `OK`; memcached ignores a
     /// level it cannot read, and so do we.
     Verbosity {
@@ -283,6 +285,7 @@ impl Request<'_> {
                 noreply(out, *nr);
             }
             Request::Version => out.extend_from_slice(b"version"),
+            Request::RefreshCerts => out.extend_from_slice(b"refresh_certs"),
             Request::Verbosity { level, noreply: nr } => {
                 out.extend_from_slice(b"verbosity ");
                 write_u64(out, u64::from(*level));

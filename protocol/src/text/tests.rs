@@ -494,6 +494,7 @@ fn touch_flush_and_misc() {
         .is_refused_flush());
 
     assert_eq!(ok(b"version\r\n"), Request::Version);
+    assert_eq!(ok(b"refresh_certs\r\n"), Request::RefreshCerts);
     assert_eq!(
         ok(b"verbosity 1\r\n"),
         Request::Verbosity {

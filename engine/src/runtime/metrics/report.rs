@@ -87,6 +87,10 @@ pub struct ConnCounters {
     pub auth_cmds: u64,
     /// Attempts that failed.
     pub auth_errors: u64,
+    /// TLS handshakes that failed or timed out.
+    pub ssl_handshake_errors: u64,
+    /// TLS handshakes completed.
+    pub ssl_new_sessions: u64,
 }
 
 impl ConnCounters {
@@ -119,6 +123,8 @@ impl AddAssign<&ConnCounters> for ConnCounters {
             read_buf_oom,
             auth_cmds,
             auth_errors,
+            ssl_handshake_errors,
+            ssl_new_sessions,
         } = *o;
         self.curr_connections += curr_connections;
         self.total_connections += total_connections;
@@ -135,6 +141,8 @@ impl AddAssign<&ConnCounters> for ConnCounters {
         self.read_buf_oom += read_buf_oom;
         self.auth_cmds += auth_cmds;
         self.auth_errors += auth_errors;
+        self.ssl_handshake_errors += ssl_handshake_errors;
+        self.ssl_new_sessions += ssl_new_sessions;
     }
 }
 

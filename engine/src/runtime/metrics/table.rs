@@ -169,6 +169,20 @@ pub fn general(t: &Totals, settings: &Settings, now: u32) -> Rows {
         conns.auth_errors,
     )
     .prom("segcore_auth_failures_total");
+    if settings.tls.is_some() {
+        r.counter(
+            "ssl_handshake_errors",
+            "TLS handshakes that failed or timed out.",
+            conns.ssl_handshake_errors,
+        )
+        .prom("segcore_tls_handshake_errors_total");
+        r.counter(
+            "ssl_new_sessions",
+            "TLS handshakes completed.",
+            conns.ssl_new_sessions,
+        )
+        .prom("segcore_tls_sessions_total");
+    }
     r.counter("bytes_read", "Bytes read from clients.", conns.bytes_read)
         .prom("memcached_read_bytes_total");
     r.counter(

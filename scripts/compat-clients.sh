@@ -5,12 +5,14 @@
 # given; then also runs pymemcache's HashClient (client-side consistent
 # hashing) over three segcore nodes and over per-core endpoints, stopping
 # one node mid-test, and python-binary-memcached with SASL PLAIN against
-# a segcore started with -S.
+# a segcore started with -S, and pymemcache over TLS against one started
+# with -Z (certificates made with openssl).
 #
 #   scripts/compat-clients.sh [HOST:PORT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
+command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl >/dev/null)
 venv=target/compat-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"

@@ -225,10 +225,59 @@ def sasl_checks():
         os.unlink(users.name)
 
 
+def tls_checks():
+    """pymemcache over TLS (tls_context) against segcore -Z, with a CA and
+    server certificate made here by openssl."""
+    import shutil
+    import ssl
+    import tempfile
+    d = tempfile.mkdtemp()
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=segcore compat CA")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
+        "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile", "san.ext")
+    p = free_ports(1)
+    opts = f"ssl_chain_cert={d}/server.pem,ssl_key={d}/server.key"
+    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-Z", "-o", opts, "-p", str(p)])
+    try:
+        context = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
+        deadline = time.time() + 20
+        c = None
+        while time.time() < deadline:
+            try:
+                c = Client(("127.0.0.1", p), tls_context=context, connect_timeout=1, timeout=5)
+                c.version()
+                break
+            except (OSError, MemcacheError):
+                time.sleep(0.1)
+        check("tls: set/get over TLS", c.set("t1", "v1") and c.get("t1") == b"v1")
+        keys = {f"tmany:{i}": f"value:{i}".encode() for i in range(50)}
+        c.set_many(keys)
+        check("tls: get_many spanning cores", c.get_many(list(keys)) == keys)
+        c.close()
+        plain = Client(("127.0.0.1", p), connect_timeout=1, timeout=2)
+        try:
+            plain.get("t1")
+            served = True
+        except Exception:
+            served = False
+        check("tls: plaintext clients are not served on the TLS port", not served)
+    finally:
+        proc.kill()
+        proc.wait()
+        shutil.rmtree(d)
+
+
 text_checks()
 binary_checks()
 if segcore:
     cluster_checks()
     sasl_checks()
+    tls_checks()
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

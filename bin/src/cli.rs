@@ -5,7 +5,7 @@
 //! keep working; those asking for a guarantee segcore cannot give (SASL,
 //! TLS, a unix socket, no evictions) stop it with an error instead.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,10 +36,12 @@ struct Args {
     #[arg(long = "port-per-core", value_name = "BASE")]
     port_per_core: Option<u16>,
 
-    /// Interface to listen on. Loopback by default: safe until you choose
-    /// to expose it (e.g. -l 0.0.0.0).
+    /// Interface to listen on, as IP[:PORT]. Loopback by default: safe
+    /// until you choose to expose it (e.g. -l 0.0.0.0). Comma-separated or
+    /// repeated, with notls:IP:PORT entries for plaintext listeners beside
+    /// a TLS one (-Z), as memcached.
     #[arg(short = 'l', long = "listen", default_value = "127.0.0.1")]
-    listen: String,
+    listen: Vec<String>,
 
     /// Item memory in megabytes, for the whole server (split evenly among
     /// cores).
@@ -326,22 +328,10 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
             }
         },
     };
-    let ip: IpAddr = args
-        .listen
-        .parse()
-        .or_else(|_| {
-            if args.listen == "localhost" {
-                Ok("127.0.0.1".parse().expect("loopback"))
-            } else {
-                Err(())
-            }
-        })
-        .map_err(|_| {
-            format!(
-                "invalid listen address {:?} (expected an IP such as 127.0.0.1 or 0.0.0.0)",
-                args.listen
-            )
-        })?;
+    let listen = listen::parse(&args.listen, args.port_per_core.unwrap_or(args.port))?;
+    if args.port_per_core.is_some() && !listen.plain.is_empty() {
+        return Err("--port-per-core and -l notls: cannot be combined".into());
+    }
     let max_item_size = size(&args.max_item_size)?;
     let mut segment_size = size(&args.segment_size)?;
     if !segment_size.is_power_of_two() {
@@ -421,7 +411,8 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         core_dumps: args.core_dumps,
     };
     let settings = Settings {
-        listen: SocketAddr::new(ip, args.port_per_core.unwrap_or(args.port)),
+        listen: listen.main,
+        plain_listen: listen.plain,
         port_per_core: args.port_per_core.is_some(),
         cpus,
         memory_bytes,
@@ -523,6 +514,7 @@ pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
     })
 }
 
+mod listen;
 mod tls;
 
 #[cfg(test)]

@@ -207,6 +207,21 @@ fn tls_serves_rustls_clients_and_refreshes_its_certificate() {
 
     let s = tls_stats(server.port, &config);
     assert!(stat(&s, "ssl_new_sessions") >= 3, "{s:?}");
+    let mut c2 = connect(server.port, &config);
+    c2.write_all(b"stats settings\r\n").unwrap();
+    c2.flush().unwrap();
+    let mut settings = Vec::new();
+    let mut byte = [0u8; 1];
+    while !settings.ends_with(b"END\r\n") {
+        c2.read_exact(&mut byte).unwrap();
+        settings.push(byte[0]);
+    }
+    let settings = String::from_utf8(settings).unwrap();
+    assert!(settings.contains("STAT ssl_enabled yes\r\n"), "{settings}");
+    assert!(
+        settings.contains("STAT ssl_verify_mode 0\r\n"),
+        "{settings}"
+    );
     assert!(stat(&s, "ssl_handshake_errors") >= 2, "{s:?}");
     server.stop();
 }
@@ -257,4 +272,32 @@ fn a_key_that_does_not_match_the_certificate_stops_the_server() {
         "{err}"
     );
     assert!(Path::new(&pki.path("server.pem")).exists());
+}
+
+/// memcached's `-l notls:IP:PORT`: a plaintext listener beside the TLS
+/// one, on every core.
+#[test]
+fn a_notls_listener_serves_plaintext_beside_tls() {
+    let pki = Pki::new("notls");
+    pki.issue("server", true, true);
+    let o = pki.server_args("server", "");
+    let plain_port = common::free_port();
+    let listen = format!("127.0.0.1,notls:127.0.0.1:{plain_port}");
+    let server = TestServer::start_tls(&["-Z", "-o", &o, "-l", &listen]);
+    let mut tls = connect(server.port, &pki.client_config(None));
+    exchange(&mut tls, b"set shared 0 0 2\r\nhi\r\n", b"STORED\r\n");
+    let mut plain = TcpStream::connect(("127.0.0.1", plain_port)).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    exchange(
+        &mut plain,
+        b"get shared\r\n",
+        b"VALUE shared 0 2\r\nhi\r\nEND\r\n",
+    );
+    // The TLS port still refuses plaintext.
+    let mut wrong = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    wrong.write_all(b"get shared\r\n").unwrap();
+    assert!(is_closed(&mut wrong));
+    server.stop();
 }

@@ -34,7 +34,7 @@ pub(super) async fn core_main(
     shared: Arc<Shared>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
-    let (core, request_rx, reply_rx, listener, metrics) =
+    let (core, request_rx, reply_rx, (listener, plain), metrics) =
         match build_core(settings, requests, replies, shared).await {
             Ok(started) => started,
             Err(e) => {
@@ -43,7 +43,10 @@ pub(super) async fn core_main(
             }
         };
     spawn_forwarding(&core, request_rx, reply_rx);
-    spawn_accept_loop(&core, listener);
+    spawn_accept_loop(&core, listener, core.settings.tls.clone());
+    for listener in plain {
+        spawn_accept_loop(&core, listener, None);
+    }
     if let Some(metrics) = metrics {
         super::metrics::endpoint::spawn(&core, metrics);
     }
@@ -94,7 +97,7 @@ type Started = (
     Rc<Core>,
     Receivers<Envelope>,
     Receivers<ReplyEnvelope>,
-    glommio::net::TcpListener,
+    (glommio::net::TcpListener, Vec<glommio::net::TcpListener>),
     Option<glommio::net::TcpListener>,
 );
 
@@ -140,6 +143,15 @@ async fn build_core(
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
+    // Plaintext listeners beside a TLS one (-l notls:...).
+    let plain = settings
+        .plain_listen
+        .iter()
+        .map(|&addr| {
+            glommio::net::TcpListener::bind(addr)
+                .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // Core 0 serves the metrics endpoint.
     let metrics = match settings.metrics_listen.filter(|_| id == 0) {
         Some(addr) => Some(
@@ -179,7 +191,7 @@ async fn build_core(
         settings,
     });
     core.tick();
-    Ok((core, request_rx, reply_rx, listener, metrics))
+    Ok((core, request_rx, reply_rx, (listener, plain), metrics))
 }
 
 /// A task per peer on each mesh: run the batches other cores send, and
@@ -226,9 +238,13 @@ fn spawn_forwarding(
     }
 }
 
-/// Accepts until the server stops: a task per connection, or memcached's
-/// refusal past `-c`.
-fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
+/// Accepts until the server stops: a task per connection (after a TLS
+/// handshake when `tls` is set), or memcached's refusal past `-c`.
+fn spawn_accept_loop(
+    core: &Rc<Core>,
+    listener: glommio::net::TcpListener,
+    tls: Option<Arc<super::tls::TlsContext>>,
+) {
     let core = core.clone();
     glommio::spawn_local(async move {
         let stop = core.stop.clone();
@@ -240,7 +256,7 @@ fn spawn_accept_loop(core: &Rc<Core>, listener: glommio::net::TcpListener) {
                 })
                 .await;
             match accepted {
-                Some(Ok(stream)) if core.admit() => match core.settings.tls.clone() {
+                Some(Ok(stream)) if core.admit() => match tls.clone() {
                     None => {
                         glommio::spawn_local(connection::serve(
                             core.clone(),

@@ -22,6 +22,7 @@
 //! - [`prefix_stats`]: `stats detail`, per-key-prefix counts.
 //! - [`transport`], [`tls`]: what connections are served over (plain TCP
 //!   or TLS through rustls) and the TLS configuration.
+//! - [`settings`]: the server-wide settings every core reads.
 //! - [`signal`]: a core-local one-shot signal (stop).
 //! - [`slots`]: recycled storage for the state of a batch being served, so
 //!   idle connections do not carry it.
@@ -47,6 +48,7 @@ pub mod op;
 pub mod prefix_stats;
 pub mod proto;
 pub mod router;
+pub mod settings;
 pub mod signal;
 pub mod slots;
 pub mod stats;
@@ -65,7 +67,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use segcore_protocol::Limits;
 
-use crate::storage::{Policy, RestartFile, Shard, ShardConfig};
+use crate::storage::{Policy, Shard, ShardConfig};
 use buffers::BufferPool;
 use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
@@ -74,136 +76,7 @@ use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
 use slots::SlotPool;
 
-/// Server-wide settings, read-only once the server starts.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Address every core listens on (SO_REUSEPORT); with
-    /// `port_per_core`, core *i* listens on this port + *i*.
-    pub listen: SocketAddr,
-    /// Per-core endpoints (`--port-per-core`): each core has a port of its
-    /// own and owns every key that arrives there, so a proxy's or client's
-    /// consistent-hash ring, not segcore's hash, decides ownership and
-    /// nothing is forwarded.
-    pub port_per_core: bool,
-    /// CPUs to run on, one executor and one shard each.
-    pub cpus: Vec<usize>,
-    /// Item memory for the whole server (`-m`), split evenly among cores.
-    pub memory_bytes: usize,
-    /// Segment size.
-    pub segment_size: usize,
-    /// Eviction policy.
-    pub eviction: Policy,
-    /// Keep item memory in files `<path>.<core>` (memcached's `-e`): a
-    /// graceful stop with SIGUSR1 saves what a warm restart needs.
-    pub memory_file: Option<std::path::PathBuf>,
-    /// Largest value accepted (`-I`).
-    pub max_item_size: usize,
-    /// Connection limit (`-c`) for the whole server.
-    pub conn_limit: usize,
-    /// Close connections idle for longer than this many seconds (memcached's
-    /// `-o idle_timeout`); 0 keeps them forever.
-    pub idle_timeout: u32,
-    /// Bytes each core may hold in read buffers grown past the pooled size
-    /// for large requests (values being received); over it, a new large
-    /// value is refused with `SERVER_ERROR out of memory storing object`.
-    pub large_request_bytes: usize,
-    /// `-v` count.
-    pub verbosity: u8,
-    /// Honour the `shutdown` command (memcached's `-A`).
-    pub enable_shutdown: bool,
-    /// Allow `flush_all` (memcached's `-F` turns it off).
-    pub flush_enabled: bool,
-    /// The byte ending a key's prefix in `stats detail` (memcached's `-D`).
-    pub prefix_delimiter: u8,
-    /// Count `stats detail` from the start (memcached's `-D` does).
-    pub detail_enabled: bool,
-    /// The `version` reply.
-    pub version: String,
-    /// Unix time the server started.
-    pub started_at: u32,
-    /// How long an idle executor spins before parking: trades idle CPU for
-    /// cross-core latency.
-    pub spin_before_park: Duration,
-    /// How many segments the background expiry looks at per step.
-    pub expire_budget: usize,
-    /// Where core 0 serves `GET /metrics` (`--metrics-listen`), if anywhere.
-    pub metrics_listen: Option<SocketAddr>,
-    /// Authentication required of every connection (`-S` or `-Y`).
-    pub auth: Option<auth::AuthConfig>,
-    /// TLS on the listeners (`-Z`).
-    pub tls: Option<Arc<tls::TlsContext>>,
-    /// How long a client has to finish its TLS handshake.
-    pub tls_handshake_timeout: Duration,
-}
-
-impl Settings {
-    /// Core `core`'s share of the memory, as a shard config.
-    pub fn shard_config(&self, core: usize) -> ShardConfig {
-        ShardConfig {
-            memory_bytes: self.memory_bytes / self.cpus.len().max(1),
-            segment_size: self.segment_size,
-            eviction: self.eviction,
-            index_capacity: None,
-            restart: self.memory_file.as_ref().map(|path| {
-                let mut name = path.clone().into_os_string();
-                name.push(format!(".{core}"));
-                RestartFile {
-                    path: name.into(),
-                    layout_tag: self.layout_tag(core),
-                }
-            }),
-        }
-    }
-
-    /// What, besides the shard's own config, decides which keys a core's
-    /// shard holds: the number of cores (keys are hashed over them), the
-    /// core's id, the item size limit and the routing mode.
-    fn layout_tag(&self, core: usize) -> u64 {
-        let fields = [
-            self.cpus.len() as u64,
-            core as u64,
-            self.max_item_size as u64,
-            u64::from(self.port_per_core),
-        ];
-        fields.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &f| {
-            (h ^ f).wrapping_mul(0x0100_0000_01b3).rotate_left(17)
-        })
-    }
-
-    /// The default per-core budget for large requests (see
-    /// [`Settings::large_request_bytes`]): room for two of the largest
-    /// values being received at once, and at least 16 MiB.
-    pub fn default_large_request_bytes(max_item_size: usize) -> usize {
-        max_item_size.saturating_mul(2).max(16 << 20)
-    }
-
-    /// The address core `core` listens on.
-    pub fn core_listen(&self, core: usize) -> SocketAddr {
-        let mut addr = self.listen;
-        if self.port_per_core {
-            addr.set_port(self.listen.port().saturating_add(core as u16));
-        }
-        addr
-    }
-
-    /// Every address the server listens on.
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        if self.port_per_core {
-            (0..self.cpus.len()).map(|c| self.core_listen(c)).collect()
-        } else {
-            vec![self.listen]
-        }
-    }
-
-    /// The parser limits these settings imply.
-    pub fn limits(&self) -> Limits {
-        Limits {
-            max_value_len: self.max_item_size,
-            flush_enabled: self.flush_enabled,
-            ..Limits::default()
-        }
-    }
-}
+pub use settings::Settings;
 
 /// Sets the logging level for memcached's verbosity (`-v` count or the
 /// `verbosity` command): 0 errors and warnings, 1 notices, 2 connection

@@ -8,6 +8,7 @@ use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
 use super::op::{Op, ReportLists};
+use super::tls::MinVersion;
 use super::{numa, Core};
 
 /// What a `stats` request (the text command's arguments, or the binary
@@ -139,6 +140,28 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                 .into(),
             );
             put("idle_timeout", settings.idle_timeout.to_string());
+            // memcached's TLS settings (-Z, -o ssl_*).
+            put("ssl_enabled", yes_no(settings.tls.is_some()));
+            if let Some(tls) = &settings.tls {
+                let o = tls.options();
+                put("ssl_chain_cert", o.chain_cert.display().to_string());
+                put("ssl_key", o.key.display().to_string());
+                put("ssl_verify_mode", (o.verify_mode as u8).to_string());
+                put(
+                    "ssl_ca_cert",
+                    o.ca_cert
+                        .as_ref()
+                        .map_or("NULL".into(), |p| p.display().to_string()),
+                );
+                put(
+                    "ssl_min_version",
+                    match o.min_version {
+                        MinVersion::Tls12 => "tlsv1.2",
+                        MinVersion::Tls13 => "tlsv1.3",
+                    }
+                    .into(),
+                );
+            }
             put(
                 "memory_file",
                 settings

@@ -14,18 +14,18 @@ use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-/// memcached's `ssl_verify_mode`.
+/// memcached's `ssl_verify_mode` (the discriminant is its number).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerifyMode {
     /// 0: no client certificate asked for.
-    None,
+    None = 0,
     /// 1: asked for, and verified when sent.
-    Request,
+    Request = 1,
     /// 2: required and verified.
-    Require,
+    Require = 2,
     /// 3: required and verified once per session (rustls verifies at the
     /// handshake only, so as 2).
-    Once,
+    Once = 3,
 }
 
 impl VerifyMode {

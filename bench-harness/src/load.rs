@@ -5,6 +5,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+
+use crate::tls::Stream;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -74,6 +76,8 @@ pub struct LoadConfig {
     pub rate: Option<f64>,
     /// Keys per get (text protocol multi-get); 1 otherwise.
     pub mget: usize,
+    /// Speak TLS, trusting this client configuration's CA (`--tls-ca`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// Counters and latencies for one operation type.
@@ -150,7 +154,7 @@ impl Results {
 }
 
 struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     out: Vec<u8>,
     input: Vec<u8>,
     /// (is_get, key index, intended send time) per request in flight.
@@ -454,11 +458,11 @@ fn pin(cpus: &[usize], thread: usize) {
     }
 }
 
-fn connect(server: SocketAddr) -> std::io::Result<TcpStream> {
-    let stream = TcpStream::connect(server)?;
+fn connect(config: &LoadConfig) -> std::io::Result<Stream> {
+    let stream = TcpStream::connect(config.server)?;
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    Ok(stream)
+    crate::tls::wrap(config.server, stream, config.tls.as_ref())
 }
 
 /// Runs the load and returns what it measured.
@@ -517,7 +521,7 @@ fn worker(
     let mut conns: Vec<Conn> = (0..config.connections)
         .map(|_| {
             Ok(Conn {
-                stream: connect(config.server)?,
+                stream: connect(config)?,
                 out: Vec::with_capacity(4096),
                 input: Vec::with_capacity(65536),
                 pending: std::collections::VecDeque::with_capacity(config.pipeline),

@@ -23,6 +23,7 @@ mod load;
 mod modes;
 mod output;
 mod reply;
+mod tls;
 mod verify;
 mod workload;
 
@@ -157,6 +158,11 @@ struct Args {
     /// count as mismatches).
     #[arg(long)]
     verify: bool,
+    /// Speak TLS to the server(s), trusting the CA in this PEM file (the
+    /// server certificate must name 127.0.0.1 or the address used). Closed
+    /// loop only.
+    #[arg(long, value_name = "CA_PEM")]
+    tls_ca: Option<std::path::PathBuf>,
 }
 
 fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
@@ -171,7 +177,11 @@ fn parse_cpus(text: &str) -> Result<Vec<usize>, String> {
 
 fn config(server: &str, args: &Args) -> Result<LoadConfig, String> {
     let server = resolve(server)?;
+    if args.tls_ca.is_some() && args.rate.is_some() {
+        return Err("--tls-ca works with the closed loop only (no --rate)".into());
+    }
     Ok(LoadConfig {
+        tls: args.tls_ca.as_deref().map(tls::client_config).transpose()?,
         server,
         proto: match args.protocol.as_str() {
             "binary" => Proto::Binary,

@@ -25,8 +25,8 @@ pub(super) fn open_loop_worker(
     let mut requests = Requests::new(config, chooser, 0x0e11, thread);
     let mut conns: Vec<Conn> = (0..config.connections)
         .map(|_| {
-            let stream = connect(config.server)?;
-            stream.set_nonblocking(true)?;
+            let stream = connect(config)?;
+            stream.tcp().set_nonblocking(true)?;
             Ok(Conn {
                 stream,
                 out: Vec::with_capacity(4096),

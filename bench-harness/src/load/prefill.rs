@@ -9,7 +9,7 @@ pub fn prefill(config: &LoadConfig) -> std::io::Result<()> {
         .map(|t| {
             let config = config.clone();
             std::thread::spawn(move || -> std::io::Result<()> {
-                let mut stream = connect(config.server)?;
+                let mut stream = connect(&config)?;
                 let filler = vec![b'x'; config.value_size.max];
                 let mut scratch = Vec::new();
                 let mut rng = Rng::new(t);

@@ -299,5 +299,18 @@ fn a_notls_listener_serves_plaintext_beside_tls() {
     let mut wrong = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     wrong.write_all(b"get shared\r\n").unwrap();
     assert!(is_closed(&mut wrong));
+    // A TLS client on the plaintext port does not get through (its hello
+    // is not a command), and both ports go on serving.
+    assert!(!handshake_works(plain_port, &pki.client_config(None)));
+    exchange(
+        &mut plain,
+        b"get shared\r\n",
+        b"VALUE shared 0 2\r\nhi\r\nEND\r\n",
+    );
+    exchange(
+        &mut tls,
+        b"get shared\r\n",
+        b"VALUE shared 0 2\r\nhi\r\nEND\r\n",
+    );
     server.stop();
 }

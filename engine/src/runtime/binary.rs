@@ -12,11 +12,11 @@ use segcore_protocol::{auth, Limits, ParseError};
 use super::auth::AuthMode;
 use super::latency::Class;
 use super::op::{Op, Outcome, StoreFields};
-use super::proto::{Flow, Protocol, ReplyState, Route};
+use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
-    ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, StoreMode, StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, StoreMode, StoreResult,
 };
 
 /// The binary protocol.
@@ -48,7 +48,7 @@ fn error(out: &mut Vec<u8>, req: &Request<'_>, status: Status) {
     encode_error(out, req.opcode as u8, status, req.opaque);
 }
 
-impl Protocol for Binary {
+impl WireProtocol for Binary {
     type Request<'a> = Request<'a>;
 
     fn parse<'a>(
@@ -107,9 +107,9 @@ impl Protocol for Binary {
             }
             Command::Delete { .. } => Op::Delete {
                 key,
-                opts: MetaDeleteOptions {
+                opts: DeleteOptions {
                     compare_cas: cas_condition(req.cas),
-                    ..MetaDeleteOptions::default()
+                    ..DeleteOptions::default()
                 },
             },
             Command::Arith {

@@ -67,7 +67,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use segcore_protocol::Limits;
 
-use crate::storage::{Policy, Shard, ShardConfig};
+use crate::storage::{ConfigError, Shard, ShardConfig};
 use buffers::BufferPool;
 use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
@@ -337,8 +337,16 @@ impl Server {
         }
         // Validate the shard config before any thread starts.
         let probe = settings.shard_config(0);
-        if let Err(e) = check_shard_config(&probe) {
-            return Err(StartError::Config(e));
+        if let Err(e) = probe.validate() {
+            let advice = match e {
+                ConfigError::TooLittleMemory { .. } => format!(
+                    ": each core gets {} MiB of -m; raise -m, lower --segment-size or use fewer \
+                     cores",
+                    probe.memory_bytes >> 20
+                ),
+                _ => String::new(),
+            };
+            return Err(StartError::Config(format!("{e}{advice}")));
         }
         // Every executor binds with SO_REUSEPORT, which would silently share
         // a port with another SO_REUSEPORT server; a plain bind first makes
@@ -442,30 +450,4 @@ impl Server {
             let _ = handle.join();
         }
     }
-}
-
-fn check_shard_config(config: &ShardConfig) -> Result<(), String> {
-    use crate::storage::location::MAX_SEGMENT_SIZE;
-    let segment = config.segment_size;
-    if !(4096..=MAX_SEGMENT_SIZE).contains(&segment) || !segment.is_power_of_two() {
-        return Err(format!(
-            "segment size {segment} must be a power of two from 4 KiB to 16 MiB"
-        ));
-    }
-    let needed = if config.eviction == Policy::Merge {
-        3
-    } else {
-        2
-    };
-    let segments = config.memory_bytes / segment;
-    if segments < needed {
-        return Err(format!(
-            "the memory limit gives each core {} MiB, room for {segments} segment(s) of {} KiB, \
-             but each core needs at least {needed}: raise -m, lower --segment-size or use fewer \
-             cores",
-            config.memory_bytes >> 20,
-            segment >> 10
-        ));
-    }
-    Ok(())
 }

@@ -11,8 +11,8 @@
 
 pub use super::metrics::{ConnCounters, CoreReport};
 use crate::storage::{
-    ArithRequest, ArithResult, DebugInfo, DeleteResult, HashedKey, MetaDeleteOptions,
-    MetaGetOptions, Shard, StoreMode, StoreRequest, StoreResult,
+    ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, HashedKey, ReadOptions,
+    Shard, StoreMode, StoreRequest, StoreResult,
 };
 
 // Everything in a `Batch` or `Replies` crosses cores.
@@ -63,7 +63,7 @@ pub enum Op<B> {
         /// The key.
         key: B,
         /// `T`, `N`, `R`, `u`.
-        opts: MetaGetOptions,
+        opts: ReadOptions,
     },
     /// Every storage command.
     Store {
@@ -79,7 +79,7 @@ pub enum Op<B> {
         /// The key.
         key: B,
         /// `C`, `I`, `T`, `x`.
-        opts: MetaDeleteOptions,
+        opts: DeleteOptions,
     },
     /// incr/decr / ma.
     Arith {
@@ -494,7 +494,7 @@ mod tests {
             },
             Op::Delete {
                 key: b"a",
-                opts: MetaDeleteOptions::default(),
+                opts: DeleteOptions::default(),
             },
             Op::Stats {
                 also: ReportLists::default(),

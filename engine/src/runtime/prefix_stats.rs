@@ -157,7 +157,7 @@ pub fn write_dump<'a>(
 mod tests {
     use super::*;
     use crate::runtime::op::{Hit, StoreFields};
-    use crate::storage::{MetaDeleteOptions, StoreMode, StoreResult};
+    use crate::storage::{DeleteOptions, StoreMode, StoreResult};
 
     fn get(key: &[u8]) -> Op<&[u8]> {
         Op::Get { key, touch: None }
@@ -201,7 +201,7 @@ mod tests {
         stats.record(
             &Op::Delete {
                 key: b"sess:9",
-                opts: MetaDeleteOptions::default(),
+                opts: DeleteOptions::default(),
             },
             &Outcome::<&[u8]>::Miss,
         );

@@ -83,7 +83,7 @@ pub struct ReplyState {
 }
 
 /// A wire protocol on top of the shard.
-pub trait Protocol {
+pub trait WireProtocol {
     /// A parsed request, borrowing the read buffer.
     type Request<'a>;
 
@@ -132,7 +132,7 @@ pub trait Protocol {
 
 /// Counts an op in `stats detail` when that is on and `req` is counted.
 #[inline]
-fn count_detail<P: Protocol, B>(
+fn count_detail<P: WireProtocol, B>(
     core: &Core,
     req: &P::Request<'_>,
     op: &Op<&[u8]>,
@@ -170,7 +170,7 @@ enum Stop {
 /// Runs every complete request at the start of `buf`, parsed with
 /// `limits`, appending replies to `out`; once `out` passes [`FLUSH_BYTES`]
 /// it is written to `writer` mid-batch.
-pub async fn run_batch<P: Protocol, W: AsyncWrite + Unpin>(
+pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     core: &Core,
     buf: &[u8],
     limits: &Limits,
@@ -353,7 +353,11 @@ fn command_text(request: &[u8]) -> String {
 /// gains nothing from that, so only batches pay for the extra hashing).
 /// Returns the batches (none when every op is local), where pass 2 must
 /// stop, and why.
-fn plan<P: Protocol>(core: &Core, buf: &[u8], limits: &Limits) -> (Option<Fanout>, usize, Stop) {
+fn plan<P: WireProtocol>(
+    core: &Core,
+    buf: &[u8],
+    limits: &Limits,
+) -> (Option<Fanout>, usize, Stop) {
     let cores = core.cores;
     let me = core.id;
     let route = core.route();

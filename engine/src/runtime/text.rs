@@ -7,12 +7,11 @@ use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use super::latency::Class;
 use super::op::{Hit, Op, Outcome, StoreFields};
-use super::proto::{Flow, Protocol, ReplyState, Route};
+use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
-    ArithRequest, ArithResult, DeleteResult, MetaDeleteOptions, MetaGetOptions, StoreMode,
-    StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreMode, StoreResult,
 };
 
 /// The text protocol (with meta commands).
@@ -57,7 +56,7 @@ fn with_meta_key<R>(key: &MetaKey<'_>, f: impl FnOnce(&[u8]) -> R) -> R {
     f(key.bytes(&mut buf))
 }
 
-impl Protocol for Text {
+impl WireProtocol for Text {
     type Request<'a> = Request<'a>;
 
     fn parse<'a>(
@@ -93,7 +92,7 @@ impl Protocol for Text {
             }
             Request::Delete { key, .. } => keyed(Op::Delete {
                 key,
-                opts: MetaDeleteOptions::default(),
+                opts: DeleteOptions::default(),
             }),
             Request::Arith { op, key, delta, .. } => keyed(Op::Arith {
                 key,
@@ -120,7 +119,7 @@ impl Protocol for Text {
                 let flags = &m.flags;
                 keyed(Op::MetaGet {
                     key,
-                    opts: MetaGetOptions {
+                    opts: ReadOptions {
                         touch: flags.ttl.map(i64::from),
                         vivify: flags.vivify_ttl.map(i64::from),
                         recache: flags.recache_ttl.map(i64::from),
@@ -149,7 +148,7 @@ impl Protocol for Text {
                 let flags = &m.flags;
                 keyed(Op::Delete {
                     key,
-                    opts: MetaDeleteOptions {
+                    opts: DeleteOptions {
                         compare_cas: flags.compare_cas,
                         invalidate: flags.has(b'I'),
                         ttl: flags.ttl.map(i64::from),

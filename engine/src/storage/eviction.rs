@@ -29,6 +29,18 @@ pub enum Policy {
 }
 
 impl Policy {
+    /// Every policy, in the order the command line lists them.
+    pub const ALL: [Policy; 4] = [Policy::Fifo, Policy::Random, Policy::Cte, Policy::Merge];
+
+    /// Segments a shard needs at least: one to evict and one to write,
+    /// plus the merge destination the `merge` policy holds back.
+    pub fn min_segments(self) -> usize {
+        match self {
+            Policy::Merge => 3,
+            Policy::Fifo | Policy::Random | Policy::Cte => 2,
+        }
+    }
+
     /// The name used on the command line and in `stats settings`.
     pub fn name(self) -> &'static str {
         match self {
@@ -44,15 +56,16 @@ impl std::str::FromStr for Policy {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "fifo" => Ok(Policy::Fifo),
-            "random" => Ok(Policy::Random),
-            "cte" => Ok(Policy::Cte),
-            "merge" => Ok(Policy::Merge),
-            other => Err(format!(
-                "unknown eviction policy {other:?} (expected fifo, random, cte or merge)"
-            )),
-        }
+        Policy::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Policy::ALL.iter().map(|p| p.name()).collect();
+                format!(
+                    "unknown eviction policy {s:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -35,7 +35,7 @@ pub use eviction::Policy;
 pub use hash::HashedKey;
 pub use shard::restart::{RestartError, RESTART_FORMAT};
 pub use shard::{
-    ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteResult, ItemView, MetaDeleteOptions,
-    MetaGetOptions, MetaHit, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
+    ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteOptions, DeleteResult, ItemView,
+    MetaHit, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
 };
 pub use stats::ShardStats;

@@ -71,6 +71,26 @@ pub struct RestartFile {
     pub layout_tag: u64,
 }
 
+impl ShardConfig {
+    /// Checks the config without allocating anything: a segment size the
+    /// storage can address, and memory for the segments the policy needs.
+    /// The one place these rules live (the server checks before it starts
+    /// any core, the shard again when it is built).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(4096..=MAX_SEGMENT_SIZE).contains(&self.segment_size)
+            || !self.segment_size.is_power_of_two()
+        {
+            return Err(ConfigError::SegmentSize(self.segment_size));
+        }
+        let segments = self.memory_bytes / self.segment_size;
+        let needed = self.eviction.min_segments();
+        if segments < needed {
+            return Err(ConfigError::TooLittleMemory { segments, needed });
+        }
+        Ok(())
+    }
+}
+
 impl Default for ShardConfig {
     fn default() -> Self {
         ShardConfig {
@@ -111,8 +131,7 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Memory(e) => write!(f, "cannot reserve the item memory: {e}"),
             ConfigError::TooLittleMemory { segments, needed } => write!(
                 f,
-                "memory holds {segments} segment(s) per core but at least {needed} are needed; \
-                 raise the memory limit or lower the segment size"
+                "memory holds {segments} segment(s) but at least {needed} are needed"
             ),
         }
     }
@@ -121,8 +140,8 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub use types::{
-    ArithRequest, ArithResult, DebugInfo, DeleteResult, ItemView, MetaDeleteOptions,
-    MetaGetOptions, MetaHit, StoreMode, StoreRequest, StoreResult,
+    ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, ItemView, MetaHit,
+    ReadOptions, StoreMode, StoreRequest, StoreResult,
 };
 
 /// Result of a lookup that may find an expired item.
@@ -173,23 +192,8 @@ impl Shard {
     /// Builds a shard, allocating all of its memory now. Call it on the
     /// thread that will own the shard.
     pub fn new(config: &ShardConfig) -> Result<Shard, ConfigError> {
-        if !(4096..=MAX_SEGMENT_SIZE).contains(&config.segment_size)
-            || !config.segment_size.is_power_of_two()
-        {
-            return Err(ConfigError::SegmentSize(config.segment_size));
-        }
+        config.validate()?;
         let count = config.memory_bytes / config.segment_size;
-        let needed = if config.eviction == Policy::Merge {
-            3
-        } else {
-            2
-        };
-        if count < needed {
-            return Err(ConfigError::TooLittleMemory {
-                segments: count,
-                needed,
-            });
-        }
         let capacity = config
             .index_capacity
             .unwrap_or(config.memory_bytes / INDEX_BYTES_PER_KEY);

@@ -449,7 +449,9 @@ fn config_errors() {
             needed: 3
         }
     );
-    assert!(err.to_string().contains("raise the memory limit"));
+    assert!(err.to_string().contains("at least 3 are needed"));
+    assert_eq!(small.validate(), Err(err));
+    assert_eq!(bad_segment.validate(), Err(ConfigError::SegmentSize(100)));
 }
 
 // ---- meta ----
@@ -457,7 +459,7 @@ fn config_errors() {
 #[test]
 fn meta_vivify_gives_one_winner() {
     let mut s = shard();
-    let opts = MetaGetOptions {
+    let opts = ReadOptions {
         vivify: Some(30),
         ..Default::default()
     };
@@ -472,14 +474,14 @@ fn meta_vivify_gives_one_winner() {
     assert!(!third.win && !third.win_sent);
     assert_eq!(third.item.value, b"v");
     // Without N a miss is a miss.
-    assert!(s.meta_get(k("cold"), &MetaGetOptions::default()).is_none());
+    assert!(s.meta_get(k("cold"), &ReadOptions::default()).is_none());
 }
 
 #[test]
 fn meta_recache_below_threshold() {
     let mut s = shard();
     set(&mut s, "a", "v", 100);
-    let opts = MetaGetOptions {
+    let opts = ReadOptions {
         recache: Some(30),
         ..Default::default()
     };
@@ -502,31 +504,31 @@ fn meta_invalidate_serves_stale_with_one_winner() {
     let mut s = shard();
     set(&mut s, "a", "old", 0);
     let before = cas(&mut s, "a");
-    let inval = MetaDeleteOptions {
+    let inval = DeleteOptions {
         invalidate: true,
         ttl: Some(30),
         ..Default::default()
     };
     assert_eq!(s.meta_delete(k("a"), &inval), DeleteResult::Deleted);
-    let hit = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert!(hit.stale && hit.win && !hit.win_sent);
     assert_eq!((hit.item.value, hit.ttl), (&b"old"[..], 30));
     assert_ne!(hit.item.cas, before, "invalidation bumps the cas");
     let stale_cas = hit.item.cas;
-    let loser = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let loser = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert!(loser.stale && !loser.win && loser.win_sent);
     // A late writer with an older cas stores, but the item stays stale.
     let mut late = StoreRequest::new(StoreMode::Set, b"late", 0, 90);
     late.compare_cas = Some(stale_cas - 1);
     late.invalidate = true;
     assert!(matches!(s.store(k("a"), &late), StoreResult::Stored(_)));
-    let hit = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert!(hit.stale && hit.win_sent && hit.ttl <= 30);
     // The winner's write (current cas) clears everything.
     let mut fresh = StoreRequest::new(StoreMode::Set, b"new", 0, 90);
     fresh.compare_cas = Some(hit.item.cas);
     assert!(matches!(s.store(k("a"), &fresh), StoreResult::Stored(_)));
-    let hit = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert!(!hit.stale && !hit.win && !hit.win_sent);
     assert_eq!(hit.item.value, b"new");
 }
@@ -538,20 +540,20 @@ fn meta_get_reports_access_and_touches() {
     let first = s
         .meta_get(
             k("a"),
-            &MetaGetOptions {
+            &ReadOptions {
                 no_bump: true,
                 ..Default::default()
             },
         )
         .unwrap();
     assert!(!first.hit_before);
-    let second = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let second = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert!(!second.hit_before, "u did not count as a fetch");
     s.set_time(T0 + 300);
     let third = s
         .meta_get(
             k("a"),
-            &MetaGetOptions {
+            &ReadOptions {
                 touch: Some(50),
                 ..Default::default()
             },
@@ -573,10 +575,10 @@ fn last_access_is_kept_to_the_second() {
     set(&mut s, "a", "v", 0);
     s.set_time(T0 + 2);
     assert_eq!(s.debug(k("a")).unwrap().last_access, 2);
-    let hit = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert_eq!(hit.last_access, 2);
     s.set_time(T0 + 3);
-    let hit = s.meta_get(k("a"), &MetaGetOptions::default()).unwrap();
+    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
     assert_eq!(hit.last_access, 1, "the read at +2 counted");
     // Reads a day after the segment opened.
     s.set_time(T0 + 86_400 + 5);
@@ -610,7 +612,7 @@ fn merge_keeps_last_access_of_moved_items() {
 fn meta_delete_remove_value_and_explicit_cas() {
     let mut s = shard();
     s.store(k("a"), &StoreRequest::new(StoreMode::Set, b"value", 5, 0));
-    let opts = MetaDeleteOptions {
+    let opts = DeleteOptions {
         remove_value: true,
         ..Default::default()
     };

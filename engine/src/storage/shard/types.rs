@@ -147,9 +147,10 @@ pub struct MetaHit<'a> {
     pub win_sent: bool,
 }
 
-/// Options of a meta get.
+/// How a read treats the item beyond returning it (meta get's flags are
+/// the one source today; the storage does not care which command asked).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MetaGetOptions {
+pub struct ReadOptions {
     /// `T`: new exptime.
     pub touch: Option<i64>,
     /// `N`: create an empty item with this exptime on a miss; the creator wins.
@@ -160,9 +161,10 @@ pub struct MetaGetOptions {
     pub no_bump: bool,
 }
 
-/// Options of a meta delete.
+/// What a delete may be made conditional on or turned into (meta
+/// delete's flags; a plain delete uses the defaults).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MetaDeleteOptions {
+pub struct DeleteOptions {
     /// `C`: delete only if the cas matches.
     pub compare_cas: Option<u64>,
     /// `I`: mark stale (and give it a new cas) instead of deleting.

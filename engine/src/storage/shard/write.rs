@@ -300,9 +300,9 @@ impl Shard {
     pub fn delete(&mut self, key: HashedKey<'_>, compare_cas: Option<u64>) -> DeleteResult {
         self.meta_delete(
             key,
-            &MetaDeleteOptions {
+            &DeleteOptions {
                 compare_cas,
-                ..MetaDeleteOptions::default()
+                ..DeleteOptions::default()
             },
         )
     }
@@ -327,7 +327,7 @@ impl Shard {
     }
 
     /// Meta delete: delete, invalidate (`I`) or empty (`x`).
-    pub fn meta_delete(&mut self, key: HashedKey<'_>, opts: &MetaDeleteOptions) -> DeleteResult {
+    pub fn meta_delete(&mut self, key: HashedKey<'_>, opts: &DeleteOptions) -> DeleteResult {
         let Some(loc) = self.find_live(key) else {
             self.stats.delete_misses += 1;
             return DeleteResult::NotFound;
@@ -452,7 +452,7 @@ impl Shard {
     }
 
     /// Meta get: get plus the anti-stampede logic (vivify, recache, stale).
-    pub fn meta_get(&mut self, key: HashedKey<'_>, opts: &MetaGetOptions) -> Option<MetaHit<'_>> {
+    pub fn meta_get(&mut self, key: HashedKey<'_>, opts: &ReadOptions) -> Option<MetaHit<'_>> {
         self.stats.cmd_get += 1;
         let loc = match self.lookup(key) {
             Lookup::Found(loc) => loc,

@@ -21,7 +21,7 @@ use super::prefix_stats::PrefixStats;
 use super::router::{Envelope, ReplyEnvelope, Router};
 use super::signal::Signal;
 use super::slots::SlotPool;
-use super::transport::Stream;
+use super::transport::{Prefixed, Stream};
 use super::{connection, proto, Core, Settings, Shared, StartError, DRAINING, RUNNING};
 use crate::storage::Shard;
 use glommio::net::TcpStream;
@@ -287,12 +287,22 @@ fn spawn_accept_loop(
 
 /// A TLS connection's handshake, bounded by the handshake timeout (a client
 /// that never finishes it is closed then), then the connection itself.
-async fn handshake(core: Rc<Core>, tls: Arc<super::tls::TlsContext>, stream: TcpStream) {
+async fn handshake(core: Rc<Core>, tls: Arc<super::tls::TlsContext>, mut stream: TcpStream) {
     let acceptor = tls.acceptor();
     let limit = core.settings.tls_handshake_timeout;
     let done = glommio::timer::timeout(limit, async {
-        acceptor
-            .accept(stream)
+        // Wait for the client's first byte before building any TLS state:
+        // until it speaks, it costs what an idle plaintext connection does
+        // (a read into a stack byte holds no buffer; see `Prefixed`).
+        let mut first = [0u8; 1];
+        if futures_lite::AsyncReadExt::read(&mut stream, &mut first).await? == 0 {
+            return Err(glommio::GlommioError::IoError(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        // Boxed, so a connection waiting for that byte does not carry the
+        // handshake's (large) state in its task.
+        Box::pin(acceptor.accept(Prefixed::new(first[0], stream)))
             .await
             .map_err(glommio::GlommioError::IoError)
     })

@@ -29,7 +29,65 @@ pub enum Stream {
     Plain(TcpStream),
     /// TLS (boxed: rustls's state is large, and most servers serve plain
     /// connections).
-    Tls(Box<futures_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<futures_rustls::server::TlsStream<Prefixed>>),
+}
+
+/// A TCP stream with its first byte, already read, put back in front: a
+/// TLS connection reads one byte before building any TLS state, so a
+/// client that connects and never speaks costs what an idle plaintext
+/// connection does.
+pub struct Prefixed {
+    first: Option<u8>,
+    inner: TcpStream,
+}
+
+impl Prefixed {
+    /// `first` was read from `inner` and comes out first.
+    pub fn new(first: u8, inner: TcpStream) -> Prefixed {
+        Prefixed {
+            first: Some(first),
+            inner,
+        }
+    }
+
+    /// The TCP socket.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.inner
+    }
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        if let (Some(byte), Some(slot)) = (this.first, buf.first_mut()) {
+            *slot = byte;
+            this.first = None;
+            return Poll::Ready(Ok(1));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
 }
 
 impl Stream {
@@ -37,7 +95,7 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
+            Stream::Tls(s) => s.get_ref().0.tcp(),
         }
     }
 }

@@ -13,9 +13,9 @@ use hdrhistogram::Histogram;
 use segcore_protocol::binary::{Command, Opcode, Request, StoreMode};
 use segcore_protocol::text::{self, KeyList, Retrieval, Store, StoreMode as TextMode};
 
-use crate::reply::{self, Outcome};
 use crate::verify;
 use crate::workload::{key_name, KeyChooser, KeyPattern, Ratio, Rng, ValueSize};
+use segcore_protocol::response::{self as reply, Outcome};
 
 /// Receives each value a reply carries, with its key when the reply names it.
 type ValueSink<'a> = dyn FnMut(Option<&[u8]>, &[u8]) + 'a;

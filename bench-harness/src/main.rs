@@ -22,7 +22,6 @@ mod cpu;
 mod load;
 mod modes;
 mod output;
-mod reply;
 mod tls;
 mod verify;
 mod workload;

@@ -7,8 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::load::{self, Proto};
-use crate::reply::{self, Outcome};
 use crate::workload::{key_name, KeyChooser, KeyPattern, Rng};
+use segcore_protocol::response::{self as reply, Outcome};
 
 /// Arguments of the `hit-ratio` mode.
 #[derive(clap::Args, Debug)]

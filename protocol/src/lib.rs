@@ -15,6 +15,7 @@
 //! - [`ParseError`]: every way a request can be bad, carrying the reply
 //!   memcached sends for it and what the connection must do next
 //!   ([`Recovery`]).
+//! - [`response`]: replies as a client reads them (the other direction).
 //! - [`auth`]: the credentials SASL PLAIN and ASCII authentication carry.
 //! - [`key`], [`number`], [`base64`]: the small shared rules (what a key may
 //!   contain, how memcached reads numbers, the meta `b` key encoding).
@@ -51,6 +52,7 @@ mod error;
 pub mod key;
 pub mod meta;
 pub mod number;
+pub mod response;
 pub mod text;
 
 pub use error::{ErrorKind, ParseError, Recovery, StaleKey};

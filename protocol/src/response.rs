@@ -1,9 +1,11 @@
-//! Reading replies off the wire, client side: just enough of the text and
-//! binary reply grammar to count hits, misses and errors and to hand values
-//! to the verifier. Incomplete input returns `None`; a reply that is not
-//! memcached's is an error (the run counts it and drops the connection).
+//! Replies read off the wire, client side (the load generator, tests):
+//! enough of the text, meta and binary reply grammar to count hits, misses
+//! and errors and to hand values to a verifier. The other direction of
+//! [`crate::text`] and [`crate::binary`], kept here so a client needs
+//! nothing but this crate. Incomplete input returns `None`; a reply that is
+//! not memcached's is a [`BadReply`].
 
-use segcore_protocol::binary::{Header, HEADER_LEN, RESPONSE_MAGIC};
+use crate::binary::{Header, HEADER_LEN, RESPONSE_MAGIC};
 
 /// What one reply said.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,9 +23,9 @@ pub enum Outcome {
 /// A parsed reply and the bytes it used, `None` for more bytes, or an error.
 pub type Parsed = Result<Option<(Outcome, usize)>, BadReply>;
 
-/// A malformed reply.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BadReply(pub String);
+/// A malformed reply, and what was wrong with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadReply(pub &'static str);
 
 fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
     let end = memchr::memchr(b'\n', buf)?;
@@ -52,15 +54,13 @@ pub fn text_get(
             let len: usize = parts
                 .nth(1)
                 .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                .ok_or_else(|| {
-                    BadReply(format!("bad VALUE line {:?}", String::from_utf8_lossy(l)))
-                })?;
+                .ok_or(BadReply("bad VALUE line"))?;
             let data_start = at + used;
             let Some(block) = buf.get(data_start..data_start + len + 2) else {
                 return Ok(None);
             };
             if &block[len..] != b"\r\n" {
-                return Err(BadReply("value not followed by \\r\\n".into()));
+                return Err(BadReply("value not followed by \\r\\n"));
             }
             on_value(key, &block[..len]);
             values += 1;
@@ -70,16 +70,13 @@ pub fn text_get(
         if is_error(l) {
             return Ok(Some((Outcome::Error, at + used)));
         }
-        return Err(unexpected(l, "in a get reply"));
+        return Err(unexpected(l, "unexpected line in a get reply"));
     }
 }
 
 /// A reply line that does not belong where it came.
-fn unexpected(line: &[u8], context: &str) -> BadReply {
-    BadReply(format!(
-        "unexpected {:?} {context}",
-        String::from_utf8_lossy(line)
-    ))
+fn unexpected(_line: &[u8], context: &'static str) -> BadReply {
+    BadReply(context)
 }
 
 fn is_error(l: &[u8]) -> bool {
@@ -95,7 +92,7 @@ pub fn text_store(buf: &[u8]) -> Result<Option<(Outcome, usize)>, BadReply> {
         b"STORED" => Outcome::Stored,
         b"NOT_STORED" | b"EXISTS" | b"NOT_FOUND" => Outcome::NotStored,
         l if is_error(l) => Outcome::Error,
-        l => return Err(unexpected(l, "after a set")),
+        l => return Err(unexpected(l, "unexpected line after a set")),
     };
     Ok(Some((outcome, used)))
 }
@@ -113,12 +110,12 @@ pub fn meta(buf: &[u8], on_value: &mut dyn FnMut(&[u8])) -> Parsed {
                 .get(3..)
                 .and_then(|rest| rest.split(|&b| b == b' ').next())
                 .and_then(|n| std::str::from_utf8(n).ok()?.parse().ok())
-                .ok_or_else(|| BadReply(format!("bad VA line {:?}", String::from_utf8_lossy(l))))?;
+                .ok_or(BadReply("bad VA line"))?;
             let Some(block) = buf.get(used..used + len + 2) else {
                 return Ok(None);
             };
             if &block[len..] != b"\r\n" {
-                return Err(BadReply("value not followed by \\r\\n".into()));
+                return Err(BadReply("value not followed by \\r\\n"));
             }
             on_value(&block[..len]);
             return Ok(Some((Outcome::Values(1), used + len + 2)));
@@ -127,7 +124,7 @@ pub fn meta(buf: &[u8], on_value: &mut dyn FnMut(&[u8])) -> Parsed {
         b"EN" => Outcome::Values(0),
         b"NS" | b"EX" | b"NF" => Outcome::NotStored,
         _ if is_error(l) => Outcome::Error,
-        _ => return Err(unexpected(l, "as a meta reply")),
+        _ => return Err(unexpected(l, "unexpected meta reply line")),
     };
     Ok(Some((outcome, used)))
 }
@@ -143,7 +140,7 @@ pub fn binary(
     };
     let h = Header::decode(head);
     if h.magic != RESPONSE_MAGIC {
-        return Err(BadReply(format!("bad response magic {:#x}", h.magic)));
+        return Err(BadReply("bad response magic"));
     }
     let total = HEADER_LEN + h.body_len as usize;
     let Some(body) = buf.get(HEADER_LEN..total) else {
@@ -239,11 +236,11 @@ mod tests {
     #[test]
     fn binary_replies() {
         let mut buf = Vec::new();
-        segcore_protocol::binary::encode_response(
+        crate::binary::encode_response(
             &mut buf,
-            &segcore_protocol::binary::Response {
+            &crate::binary::Response {
                 opcode: 0x0c,
-                status: segcore_protocol::binary::Status::NoError,
+                status: crate::binary::Status::NoError,
                 opaque: 9,
                 cas: 1,
                 extras: &[0, 0, 0, 0],
@@ -257,12 +254,7 @@ mod tests {
         assert_eq!(seen, vec![(b"k".to_vec(), b"v".to_vec())]);
         assert_eq!(binary(&buf[..10], &mut |_, _| {}).unwrap(), None);
         let mut miss = Vec::new();
-        segcore_protocol::binary::encode_error(
-            &mut miss,
-            0x00,
-            segcore_protocol::binary::Status::KeyNotFound,
-            3,
-        );
+        crate::binary::encode_error(&mut miss, 0x00, crate::binary::Status::KeyNotFound, 3);
         assert_eq!(
             binary(&miss, &mut |_, _| {}).unwrap(),
             Some((Outcome::Values(0), 3, miss.len()))

@@ -351,7 +351,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     while segment_size < max_item_size {
         segment_size *= 2;
     }
-    let cpus = match (&args.cores, args.threads) {
+    let mut cpus = match (&args.cores, args.threads) {
         (Some(list), _) => cpu_list(list)?,
         (None, Some(0)) => return Err("-t must be at least 1".into()),
         (None, Some(n)) => {
@@ -364,6 +364,19 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         .memory_limit
         .checked_mul(1 << 20)
         .ok_or("-m is too large")?;
+    let eviction = args.eviction.parse::<Policy>()?;
+    // memcached runs any thread count in a few megabytes; here each core
+    // needs whole segments of its own. A budget too small for every core
+    // runs on fewer cores rather than not at all.
+    let fit = memory_bytes / (segment_size * eviction.min_segments());
+    if fit >= 1 && fit < cpus.len() {
+        log::warn!(
+            "-m {} holds the segments of {fit} core(s), not {}: running on {fit}",
+            args.memory_limit,
+            cpus.len()
+        );
+        cpus.truncate(fit);
+    }
     if args.conn_limit == 0 {
         return Err("-c must be at least 1".into());
     }
@@ -417,7 +430,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         cpus,
         memory_bytes,
         segment_size,
-        eviction: args.eviction.parse::<Policy>()?,
+        eviction,
         memory_file: args.memory_file.map(check_memory_file).transpose()?,
         max_item_size,
         conn_limit: args.conn_limit,

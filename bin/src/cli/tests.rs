@@ -252,3 +252,22 @@ fn tls_flags_name_what_is_missing() {
         .tls
         .is_none());
 }
+
+/// A memory budget too small for every core runs on fewer cores (as small
+/// as memcached's test suites use), and one too small for a single core is
+/// still refused at start.
+#[test]
+fn a_small_memory_limit_runs_on_fewer_cores() {
+    let s = parse_args(&["-m", "3", "-t", "2"]).unwrap();
+    assert_eq!(
+        s.cpus.len(),
+        1,
+        "3 MiB holds one merge shard of 1 MiB segments"
+    );
+    let s = parse_args(&["-m", "6", "-t", "4"]).unwrap();
+    assert_eq!(s.cpus.len(), 2);
+    let s = parse_args(&["-m", "64", "-t", "2"]).unwrap();
+    assert_eq!(s.cpus.len(), 2);
+    // Too small even for one core: left for the server to refuse.
+    assert_eq!(parse_args(&["-m", "2", "-t", "2"]).unwrap().cpus.len(), 2);
+}

@@ -24,7 +24,7 @@
 
 use super::access;
 use super::classes::{self, ClassStats};
-use super::eviction::{self, Policy};
+use super::eviction::{self, Picker, Policy, Victim};
 use super::hash::{hash_key, HashedKey};
 use super::index::Index;
 use super::item::{self, Header, ACCESSED, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT};
@@ -175,14 +175,11 @@ pub struct Shard {
     segments: Segments,
     index: Index,
     buckets: TtlBuckets,
-    policy: Policy,
-    /// The merge destination held back by the `merge` policy.
-    spare: u32,
+    /// The eviction policy and its own state.
+    evictor: Box<dyn Picker>,
     now: u32,
     pending_flush: Option<u32>,
-    rng: u64,
     expire_cursor: usize,
-    merge_cursor: usize,
     stats: ShardStats,
     /// memcached's per-class view of the items (`stats items`/`slabs`).
     classes: ClassStats,
@@ -202,22 +199,16 @@ impl Shard {
             None => Segments::new(count, config.segment_size),
         };
         let mut segments = segments.map_err(|e| ConfigError::Memory(e.to_string()))?;
-        let spare = if config.eviction == Policy::Merge {
-            segments.alloc(SegmentState::Spare, 0, 0).unwrap_or(NONE)
-        } else {
-            NONE
-        };
+        let mut evictor = eviction::picker(config.eviction);
+        evictor.reserve(&mut segments);
         Ok(Shard {
             segments,
             index: Index::with_capacity(capacity),
             buckets: TtlBuckets::default(),
-            policy: config.eviction,
-            spare,
+            evictor,
             now: 0,
             pending_flush: None,
-            rng: 0x853c_49e6_748f_ea9b,
             expire_cursor: 0,
-            merge_cursor: 0,
             stats: ShardStats::default(),
             classes: ClassStats::default(),
         })

@@ -87,40 +87,34 @@ impl Shard {
 
     // ---- eviction ----
 
-    /// Frees at least one segment; false when nothing can go.
+    /// Frees at least one segment, as the policy picks; false when
+    /// nothing can go.
     pub(super) fn evict(&mut self, pin: u32) -> bool {
-        if self.policy == Policy::Merge && self.merge(pin) {
-            return true;
-        }
-        let victim = match self.policy {
-            Policy::Fifo | Policy::Merge => eviction::pick_fifo(&self.segments, &self.buckets, pin),
-            Policy::Cte => eviction::pick_cte(&self.segments, &self.buckets, pin),
-            Policy::Random => {
-                eviction::pick_random(&self.segments, &self.buckets, pin, &mut self.rng)
+        match self.evictor.pick(&self.segments, &self.buckets, pin) {
+            None => false,
+            Some(Victim::Segment(id)) => {
+                self.drop_segment(id, false);
+                self.stats.evicted_segments += 1;
+                true
             }
-        };
-        let Some(victim) = victim else {
-            return false;
-        };
-        self.drop_segment(victim, false);
-        self.stats.evicted_segments += 1;
-        true
+            Some(Victim::Merge {
+                bucket,
+                run,
+                len,
+                into,
+            }) => {
+                self.merge(bucket, &run[..len], into);
+                self.evictor.merged(&mut self.segments, self.now);
+                true
+            }
+        }
     }
 
-    /// One merge pass: fold the oldest sealed segments of a bucket into the
-    /// spare, keeping items read since the last pass and dropping the rest.
-    pub(super) fn merge(&mut self, pin: u32) -> bool {
-        if self.spare == NONE {
-            return false;
-        }
-        let Some((bucket, run, n)) =
-            eviction::pick_merge_run(&self.segments, &self.buckets, pin, self.merge_cursor)
-        else {
-            return false;
-        };
-        self.merge_cursor = (bucket + 1) % BUCKETS;
+    /// One merge pass: fold a run of the oldest sealed segments of a
+    /// bucket into `dst`, keeping items read since the last pass and
+    /// dropping the rest.
+    fn merge(&mut self, bucket: usize, run: &[u32], dst: u32) {
         self.stats.merges += 1;
-        let dst = self.spare;
         {
             // The merged segment re-enters the bucket as its newest sealed
             // segment: what it keeps must be read again before the chain
@@ -133,7 +127,7 @@ impl Shard {
             meta.live_bytes = 0;
             meta.max_expire = 0;
         }
-        for &src in &run[..n] {
+        for &src in run {
             self.merge_segment(src, dst);
             self.buckets.unlink(src, &mut self.segments);
             self.segments.release(src);
@@ -141,12 +135,6 @@ impl Shard {
         }
         self.buckets
             .push_before_open(bucket, dst, &mut self.segments);
-        // One of the freed segments becomes the next spare.
-        self.spare = self
-            .segments
-            .alloc(SegmentState::Spare, self.now, 0)
-            .unwrap_or(NONE);
-        true
     }
 
     pub(super) fn merge_segment(&mut self, src: u32, dst: u32) {

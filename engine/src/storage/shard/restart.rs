@@ -134,7 +134,7 @@ impl Shard {
     fn fingerprint(&self, out: &mut Vec<u8>, config: &ShardConfig) {
         out.extend_from_slice(&(config.memory_bytes as u64).to_le_bytes());
         out.extend_from_slice(&(config.segment_size as u64).to_le_bytes());
-        out.push(self.policy as u8);
+        out.push(self.evictor.policy() as u8);
         let tag = config.restart.as_ref().map_or(0, |r| r.layout_tag);
         out.extend_from_slice(&tag.to_le_bytes());
     }
@@ -153,8 +153,9 @@ impl Shard {
         self.fingerprint(&mut out, config);
         out.extend_from_slice(&self.now.to_le_bytes());
         out.extend_from_slice(&self.pending_flush.unwrap_or(0).to_le_bytes());
-        out.extend_from_slice(&self.rng.to_le_bytes());
-        out.extend_from_slice(&self.spare.to_le_bytes());
+        let (rng, spare) = self.evictor.saved();
+        out.extend_from_slice(&rng.to_le_bytes());
+        out.extend_from_slice(&spare.to_le_bytes());
         out.extend_from_slice(&(metas.len() as u32).to_le_bytes());
         for m in metas {
             for field in [
@@ -212,13 +213,8 @@ impl Shard {
             self.stats.bytes = 0;
             self.classes.clear_live();
             self.segments.reset();
-            self.spare = NONE;
-            if self.policy == super::Policy::Merge {
-                self.spare = self
-                    .segments
-                    .alloc(SegmentState::Spare, 0, 0)
-                    .unwrap_or(NONE);
-            }
+            self.evictor = super::eviction::picker(self.evictor.policy());
+            self.evictor.reserve(&mut self.segments);
         }
         result
     }
@@ -306,8 +302,7 @@ impl Shard {
         }
         // The shard was built with its own spare; the saved one replaces it.
         self.segments.restore_metas(&metas);
-        self.spare = spare;
-        self.rng = rng;
+        self.evictor.restore(rng, spare);
         self.pending_flush = (flush_at != 0).then_some(flush_at);
         // Kept in the file for diagnosis; expiry is judged by the clock now.
         let _ = saved_now;

@@ -4,9 +4,25 @@
 //! from the index and the segment is reused. Only the owning core evicts,
 //! so no item is ever read while it is being dropped. Strict LRU is out on
 //! purpose: keeping a list in access order turns every read into a write.
+//!
+//! Each policy is a [`Picker`] in a file of its own ([`fifo`], [`random`],
+//! [`cte`], [`merge`]) holding its own state; the shard asks it for a
+//! [`Victim`] and carries the eviction out. Adding a policy: a variant of
+//! [`Policy`] (name, minimum segments), a file with its picker, and an arm
+//! in [`picker`].
 
-use super::segment::{SegmentState, Segments, NEVER, NONE};
+pub mod cte;
+pub mod fifo;
+pub mod merge;
+pub mod random;
+
+use super::segment::{SegmentState, Segments, NONE};
 use super::ttl::{TtlBuckets, BUCKETS};
+
+pub use cte::pick_cte;
+pub use fifo::pick_fifo;
+pub use merge::pick_merge_run;
+pub use random::{next_random, pick_random};
 
 /// How many adjacent segments one merge pass folds into one.
 pub const MERGE_SEGMENTS: usize = 4;
@@ -69,7 +85,63 @@ impl std::str::FromStr for Policy {
     }
 }
 
-fn evictable(segs: &Segments, id: u32, pin: u32) -> bool {
+/// What to evict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Victim {
+    /// Drop this segment and every live item in it.
+    Segment(u32),
+    /// Fold these sealed segments of `bucket` into the reserved segment
+    /// `into`, keeping the items read since the last pass.
+    Merge {
+        /// The TTL bucket of the run.
+        bucket: usize,
+        /// The run, oldest first (`len` of them).
+        run: [u32; MERGE_SEGMENTS],
+        /// Segments in the run.
+        len: usize,
+        /// The destination (the policy's reserved segment).
+        into: u32,
+    },
+}
+
+/// An eviction policy with its state: single-writer (the owning core), no
+/// allocation after it is built.
+pub trait Picker {
+    /// The policy it carries out.
+    fn policy(&self) -> Policy;
+
+    /// Sets aside what the policy keeps out of circulation, on a new or
+    /// reset shard (the merge policy's destination segment).
+    fn reserve(&mut self, _segs: &mut Segments) {}
+
+    /// The next victim, never `pin` (a segment being copied from).
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim>;
+
+    /// A [`Victim::Merge`] was carried out: reserve the next destination.
+    fn merged(&mut self, _segs: &mut Segments, _now: u32) {}
+
+    /// What a warm restart saves: (random state, reserved segment or
+    /// `NONE`).
+    fn saved(&self) -> (u64, u32) {
+        (0, NONE)
+    }
+
+    /// Takes back what [`Picker::saved`] gave (the reserved segment is
+    /// checked by the caller).
+    fn restore(&mut self, _rng: u64, _reserved: u32) {}
+}
+
+/// The picker for `policy`, with its state fresh.
+pub fn picker(policy: Policy) -> Box<dyn Picker> {
+    match policy {
+        Policy::Fifo => Box::new(fifo::Fifo),
+        Policy::Random => Box::new(random::Random::default()),
+        Policy::Cte => Box::new(cte::Cte),
+        Policy::Merge => Box::new(merge::Merge::default()),
+    }
+}
+
+pub(crate) fn evictable(segs: &Segments, id: u32, pin: u32) -> bool {
     id != pin
         && matches!(
             segs.meta(id).state,
@@ -79,7 +151,7 @@ fn evictable(segs: &Segments, id: u32, pin: u32) -> bool {
 
 /// The oldest evictable segment at the front of each bucket, reduced by
 /// `better(candidate, best)`.
-fn pick_among_heads(
+pub(crate) fn pick_among_heads(
     segs: &Segments,
     buckets: &TtlBuckets,
     pin: u32,
@@ -103,73 +175,10 @@ fn pick_among_heads(
     (best != NONE).then_some(best)
 }
 
-/// The oldest segment (never `pin`).
-pub fn pick_fifo(segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<u32> {
-    pick_among_heads(segs, buckets, pin, |a, b| {
-        segs.meta(a).created_at < segs.meta(b).created_at
-    })
-}
-
-/// The segment whose items all expire soonest; FIFO when none will expire.
-pub fn pick_cte(segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<u32> {
-    pick_among_heads(segs, buckets, pin, |a, b| {
-        let (ea, eb) = (segs.meta(a).max_expire, segs.meta(b).max_expire);
-        ea < eb || (ea == eb && segs.meta(a).created_at < segs.meta(b).created_at)
-    })
-    .filter(|&id| segs.meta(id).max_expire != NEVER)
-    .or_else(|| pick_fifo(segs, buckets, pin))
-}
-
-/// A uniformly random segment in use; FIFO if random draws keep missing.
-pub fn pick_random(segs: &Segments, buckets: &TtlBuckets, pin: u32, rng: &mut u64) -> Option<u32> {
-    for _ in 0..64 {
-        let id = (next_random(rng) % segs.count() as u64) as u32;
-        if evictable(segs, id, pin) {
-            return Some(id);
-        }
-    }
-    pick_fifo(segs, buckets, pin)
-}
-
-/// A run of at least two sealed segments at the front of one bucket, the
-/// next such bucket after `cursor` (round robin, so every bucket ages).
-pub fn pick_merge_run(
-    segs: &Segments,
-    buckets: &TtlBuckets,
-    pin: u32,
-    cursor: usize,
-) -> Option<(usize, [u32; MERGE_SEGMENTS], usize)> {
-    for i in 0..BUCKETS {
-        let b = (cursor + i) % BUCKETS;
-        let mut run = [NONE; MERGE_SEGMENTS];
-        let mut n = 0;
-        for id in buckets.chain(b, segs).take(MERGE_SEGMENTS) {
-            if id == pin || segs.meta(id).state != SegmentState::Sealed {
-                break;
-            }
-            run[n] = id;
-            n += 1;
-        }
-        if n >= 2 {
-            return Some((b, run, n));
-        }
-    }
-    None
-}
-
-/// xorshift64*: eviction needs a cheap, seedable, allocation-free source.
-pub fn next_random(state: &mut u64) -> u64 {
-    let mut x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::segment::NEVER;
 
     fn setup(created: &[(usize, u32, u32)]) -> (Segments, TtlBuckets, Vec<u32>) {
         let mut segs = Segments::new(created.len() + 1, 64).unwrap();
@@ -225,6 +234,41 @@ mod tests {
         assert_eq!(&run[..n], &ids[1..4]);
         segs.meta_mut(ids[2]).state = SegmentState::Open;
         assert_eq!(pick_merge_run(&segs, &buckets, NONE, 0), None);
+    }
+
+    #[test]
+    fn the_merge_picker_merges_into_its_reserved_segment_then_reserves_another() {
+        let (mut segs, buckets, ids) = setup(&[(5, 1, 9), (5, 2, 9), (5, 3, 9)]);
+        let mut picker = picker(Policy::Merge);
+        assert_eq!(picker.saved().1, NONE, "nothing reserved before reserve()");
+        picker.reserve(&mut segs);
+        let spare = picker.saved().1;
+        assert_ne!(spare, NONE);
+        match picker.pick(&segs, &buckets, NONE) {
+            Some(Victim::Merge {
+                bucket, len, into, ..
+            }) => assert_eq!((bucket, len, into), (5, 3, spare)),
+            other => panic!("{other:?}"),
+        }
+        // Until the merge is done, nothing is reserved: the next pick falls
+        // back to FIFO.
+        assert_eq!(
+            picker.pick(&segs, &buckets, NONE),
+            Some(Victim::Segment(ids[0]))
+        );
+        segs.release(ids[0]);
+        picker.merged(&mut segs, 10);
+        assert_ne!(picker.saved().1, NONE);
+        // The other policies drop one segment at a time.
+        let (segs, buckets, _) = setup(&[(5, 1, 9), (5, 2, 9)]);
+        for policy in [Policy::Fifo, Policy::Cte, Policy::Random] {
+            let mut p = super::picker(policy);
+            assert_eq!(p.policy(), policy);
+            assert!(matches!(
+                p.pick(&segs, &buckets, NONE),
+                Some(Victim::Segment(_))
+            ));
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! - [`ParseError`]: every way a request can be bad, carrying the reply
 //!   memcached sends for it and what the connection must do next
 //!   ([`Recovery`]).
+//! - [`store`]: the storage modes every wire shares.
 //! - [`response`]: replies as a client reads them (the other direction).
 //! - [`auth`]: the credentials SASL PLAIN and ASCII authentication carry.
 //! - [`key`], [`number`], [`base64`]: the small shared rules (what a key may
@@ -53,6 +54,9 @@ pub mod key;
 pub mod meta;
 pub mod number;
 pub mod response;
+pub mod store;
+
+pub use store::StoreMode;
 pub mod text;
 
 pub use error::{ErrorKind, ParseError, Recovery, StaleKey};

@@ -11,7 +11,7 @@ use segcore_protocol::{auth, Limits, ParseError};
 
 use super::auth::AuthMode;
 use super::latency::Class;
-use super::op::{Op, Outcome, StoreFields};
+use super::op::{store_mode, Op, Outcome, StoreFields};
 use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
@@ -78,11 +78,7 @@ impl WireProtocol for Binary {
                 exptime,
                 ..
             } => {
-                let mode = match mode {
-                    BinaryMode::Set => StoreMode::Set,
-                    BinaryMode::Add => StoreMode::Add,
-                    BinaryMode::Replace => StoreMode::Replace,
-                };
+                let mode = store_mode(mode);
                 let mut fields = StoreFields::new(mode, flags, i64::from(exptime));
                 fields.compare_cas = cas_condition(req.cas);
                 Op::Store {

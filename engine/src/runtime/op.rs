@@ -154,6 +154,20 @@ pub trait CoreAccess {
     fn sample_key(&self, _key: &[u8]) {}
 }
 
+/// The storage mode a wire's storage mode means (text, meta and binary
+/// share one type). `cas` stores as `set` does, on the condition the
+/// caller adds.
+pub fn store_mode(mode: segcore_protocol::StoreMode) -> StoreMode {
+    use segcore_protocol::StoreMode as Wire;
+    match mode {
+        Wire::Set | Wire::Cas => StoreMode::Set,
+        Wire::Add => StoreMode::Add,
+        Wire::Replace => StoreMode::Replace,
+        Wire::Append => StoreMode::Append,
+        Wire::Prepend => StoreMode::Prepend,
+    }
+}
+
 /// A [`StoreRequest`] without its value, so it can be copied across cores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StoreFields {

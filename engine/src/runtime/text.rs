@@ -6,36 +6,16 @@ use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMod
 use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use super::latency::Class;
-use super::op::{Hit, Op, Outcome, StoreFields};
+use super::op::{store_mode, Hit, Op, Outcome, StoreFields};
 use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
 use crate::storage::{
-    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreMode, StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreResult,
 };
 
 /// The text protocol (with meta commands).
 pub struct Text;
-
-fn store_mode(mode: TextMode) -> StoreMode {
-    match mode {
-        TextMode::Set | TextMode::Cas => StoreMode::Set,
-        TextMode::Add => StoreMode::Add,
-        TextMode::Replace => StoreMode::Replace,
-        TextMode::Append => StoreMode::Append,
-        TextMode::Prepend => StoreMode::Prepend,
-    }
-}
-
-fn meta_set_mode(mode: meta::SetMode) -> StoreMode {
-    match mode {
-        meta::SetMode::Set => StoreMode::Set,
-        meta::SetMode::Add => StoreMode::Add,
-        meta::SetMode::Replace => StoreMode::Replace,
-        meta::SetMode::Append => StoreMode::Append,
-        meta::SetMode::Prepend => StoreMode::Prepend,
-    }
-}
 
 fn meta_arith(m: &meta::MetaArith<'_>) -> ArithRequest {
     let f = &m.flags;
@@ -130,7 +110,7 @@ impl WireProtocol for Text {
             Request::MetaSet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
                 let mut fields = StoreFields::new(
-                    meta_set_mode(m.mode),
+                    store_mode(m.mode),
                     flags.client_flags.unwrap_or(0),
                     flags.ttl.map_or(0, i64::from),
                 );

@@ -187,16 +187,9 @@ opcodes! {
     GatKQ = 0x24,
 }
 
-/// `Set`, `Add` or `Replace`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreMode {
-    /// Unconditional.
-    Set,
-    /// Only if absent.
-    Add,
-    /// Only if present.
-    Replace,
-}
+/// Set, Add and Replace (and their quiet forms): the shared
+/// [`crate::StoreMode`]'s first three modes.
+pub use crate::store::StoreMode;
 
 /// A request's meaning, with its extras decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -178,20 +178,9 @@ pub struct MetaRequest<'a> {
     pub flags: MetaFlags<'a>,
 }
 
-/// How `ms` stores (its `M` flag).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SetMode {
-    /// `MS` (default): store unconditionally.
-    Set,
-    /// `ME`: store only if absent ("add").
-    Add,
-    /// `MR`: store only if present.
-    Replace,
-    /// `MA`: append to the existing value.
-    Append,
-    /// `MP`: prepend to the existing value.
-    Prepend,
-}
+/// How `ms` stores (its `M` flag): one of the shared modes (never
+/// [`StoreMode::Cas`]; `ms` takes a cas beside any mode).
+pub type SetMode = crate::store::StoreMode;
 
 /// `ms`: a key, its flags, the mode and the data block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,8 +9,9 @@
 mod reply;
 mod request;
 
+pub use crate::store::StoreMode;
 pub use reply::{write_number, write_stat, write_value, write_version, Reply, StatValue};
-pub use request::{ArithOp, KeyList, Request, Retrieval, Store, StoreMode};
+pub use request::{ArithOp, KeyList, Request, Retrieval, Store};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;

@@ -1,6 +1,7 @@
 //! The text protocol's requests, as borrowed views of the input buffer.
 
 use crate::meta;
+use crate::store::StoreMode;
 
 /// One text-protocol request. Keys and values borrow from the parsed buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,23 +88,6 @@ pub enum Request<'a> {
     MetaNoop,
     /// `me <key>`: item debug information.
     MetaDebug(meta::MetaKey<'a>),
-}
-
-/// Which storage command a [`Store`] is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreMode {
-    /// Store unconditionally.
-    Set,
-    /// Store only if the key is absent.
-    Add,
-    /// Store only if the key is present.
-    Replace,
-    /// Add the data after the existing value (flags and exptime ignored).
-    Append,
-    /// Add the data before the existing value (flags and exptime ignored).
-    Prepend,
-    /// Store only if the item's cas still equals the one given.
-    Cas,
 }
 
 /// A storage command with its data block.

@@ -154,7 +154,7 @@ impl StaleKey {
     /// The key's bytes, from the same buffer the error came from; decoded
     /// into `scratch` when it was sent base64-encoded. `None` if `buf` is not
     /// that buffer.
-    pub fn key<'b>(&self, buf: &'b [u8], scratch: &'b mut crate::meta::KeyBuf) -> Option<&'b [u8]> {
+    pub fn key<'b>(&self, buf: &'b [u8], scratch: &'b mut crate::key::KeyBuf) -> Option<&'b [u8]> {
         let start = self.start as usize;
         let raw = buf.get(start..start + usize::from(self.len))?;
         if !self.base64 {

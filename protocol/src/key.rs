@@ -12,6 +12,9 @@ pub fn is_valid_text_key(key: &[u8]) -> bool {
     !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|&b| b > b' ' && b != 0x7f)
 }
 
+/// Room for one key (a decoded base64 meta key, an error's stale key).
+pub type KeyBuf = [u8; crate::MAX_KEY_LEN];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,8 @@
 //! - [`ParseError`]: every way a request can be bad, carrying the reply
 //!   memcached sends for it and what the connection must do next
 //!   ([`Recovery`]).
-//! - [`store`]: the storage modes every wire shares.
+//! - [`command`]: the command vocabulary every wire shares (storage
+//!   modes, arithmetic); `lexer`: the text wire's tokens.
 //! - [`response`]: replies as a client reads them (the other direction).
 //! - [`auth`]: the credentials SASL PLAIN and ASCII authentication carry.
 //! - [`key`], [`number`], [`base64`]: the small shared rules (what a key may
@@ -49,14 +50,15 @@
 pub mod auth;
 pub mod base64;
 pub mod binary;
+pub mod command;
 mod error;
 pub mod key;
+mod lexer;
 pub mod meta;
 pub mod number;
 pub mod response;
-pub mod store;
 
-pub use store::StoreMode;
+pub use command::{ArithOp, StoreMode};
 pub mod text;
 
 pub use error::{ErrorKind, ParseError, Recovery, StaleKey};

@@ -189,7 +189,7 @@ opcodes! {
 
 /// Set, Add and Replace (and their quiet forms): the shared
 /// [`crate::StoreMode`]'s first three modes.
-pub use crate::store::StoreMode;
+pub use crate::command::StoreMode;
 
 /// A request's meaning, with its extras decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

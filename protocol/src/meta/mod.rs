@@ -14,10 +14,11 @@ pub use reply::{
     write_flags, write_header, write_status, write_value, ItemMeta, ReturnFlags, Status,
 };
 
+use crate::command::ArithOp;
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;
+use crate::lexer::{split_first_token, tokens};
 use crate::number::{parse_i32, parse_u32, parse_u64};
-use crate::text::{split_first_token, tokens, ArithOp};
 use crate::{base64, Limits, MAX_KEY_LEN};
 
 /// The longest opaque (`O`) token memcached echoes back.
@@ -31,7 +32,7 @@ pub struct MetaKey<'a> {
 }
 
 /// Room for a decoded key.
-pub type KeyBuf = [u8; MAX_KEY_LEN];
+pub use crate::key::KeyBuf;
 
 impl<'a> MetaKey<'a> {
     /// The key as the client sent it (still encoded when [`Self::is_base64`]).
@@ -180,7 +181,7 @@ pub struct MetaRequest<'a> {
 
 /// How `ms` stores (its `M` flag): one of the shared modes (never
 /// [`StoreMode::Cas`]; `ms` takes a cas beside any mode).
-pub type SetMode = crate::store::StoreMode;
+pub type SetMode = crate::command::StoreMode;
 
 /// `ms`: a key, its flags, the mode and the data block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -252,7 +253,7 @@ pub(crate) fn parse_set<'a>(
     }
     // memcached: a length that is not a non-negative number is a bad line
     // (nothing is known to skip).
-    let Some(value_len) = parse_i32(declared).and_then(crate::text::block_len) else {
+    let Some(value_len) = parse_i32(declared).and_then(crate::lexer::block_len) else {
         return Err(ParseError::skip(ErrorKind::BadCommandLine, line_end));
     };
     // From here on the data block's length is known: every error skips it,

@@ -9,12 +9,13 @@
 mod reply;
 mod request;
 
-pub use crate::store::StoreMode;
+pub use crate::command::{ArithOp, StoreMode};
 pub use reply::{write_number, write_stat, write_value, write_version, Reply, StatValue};
-pub use request::{ArithOp, KeyList, Request, Retrieval, Store};
+pub use request::{KeyList, Request, Retrieval, Store};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;
+use crate::lexer::{block_len, split_args, split_first_token, tokens, trim_spaces};
 use crate::number::{parse_i32, parse_u64};
 use crate::{meta, Limits};
 
@@ -193,44 +194,6 @@ fn line_limit(buf: &[u8], limits: &Limits) -> usize {
     }
 }
 
-/// Space-separated tokens, empty ones (runs of spaces) skipped.
-pub(crate) fn tokens(raw: &[u8]) -> impl Iterator<Item = &[u8]> {
-    raw.split(|&b| b == b' ').filter(|t| !t.is_empty())
-}
-
-/// The first token and everything after it.
-pub(crate) fn split_first_token(raw: &[u8]) -> (&[u8], &[u8]) {
-    let raw = trim_start(raw);
-    match memchr::memchr(b' ', raw) {
-        Some(i) => (&raw[..i], &raw[i + 1..]),
-        None => (raw, &[]),
-    }
-}
-
-/// Up to `N` tokens into an array, plus how many tokens there are in all.
-pub(crate) fn split_args<const N: usize>(raw: &[u8]) -> ([&[u8]; N], usize) {
-    let mut args: [&[u8]; N] = [&[]; N];
-    let mut count = 0;
-    for token in tokens(raw) {
-        if let Some(slot) = args.get_mut(count) {
-            *slot = token;
-        }
-        count += 1;
-    }
-    (args, count)
-}
-
-fn trim_start(raw: &[u8]) -> &[u8] {
-    let start = raw.iter().position(|&b| b != b' ').unwrap_or(raw.len());
-    &raw[start..]
-}
-
-fn trim_spaces(raw: &[u8]) -> &[u8] {
-    let raw = trim_start(raw);
-    let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
-    &raw[..end]
-}
-
 fn retrieval<'a>(
     keys: &'a [u8],
     with_cas: bool,
@@ -248,7 +211,6 @@ fn retrieval<'a>(
     }))
 }
 
-/// A declared data length as memcached accepts it: `0..=i32::MAX - 2`.
 /// The whole length of the request at the head of `buf` (command line and
 /// data block) when its line is complete and declares a data block (the
 /// storage commands and `ms`); `None` otherwise. A server uses it to size
@@ -270,13 +232,6 @@ pub fn request_len(buf: &[u8]) -> Option<usize> {
     (newline + 1)
         .checked_add(block_len(declared)?)?
         .checked_add(2)
-}
-
-pub(crate) fn block_len(declared: i32) -> Option<usize> {
-    if declared > i32::MAX - 2 {
-        return None;
-    }
-    usize::try_from(declared).ok()
 }
 
 fn store<'a>(

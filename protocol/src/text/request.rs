@@ -1,7 +1,7 @@
 //! The text protocol's requests, as borrowed views of the input buffer.
 
+use crate::command::{ArithOp, StoreMode};
 use crate::meta;
-use crate::store::StoreMode;
 
 /// One text-protocol request. Keys and values borrow from the parsed buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,15 +108,6 @@ pub struct Store<'a> {
     pub value: &'a [u8],
     /// Send no reply.
     pub noreply: bool,
-}
-
-/// `incr` or `decr`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArithOp {
-    /// Add, wrapping at 2^64.
-    Incr,
-    /// Subtract, stopping at 0.
-    Decr,
 }
 
 /// A retrieval: `get`/`gets` (no exptime) or `gat`/`gats` (with one).

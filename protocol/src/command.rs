@@ -1,6 +1,7 @@
-//! The storage modes every wire shares: text's six storage commands, the
-//! meta `ms` modes (`M` flag) and binary Set/Add/Replace all mean one of
-//! these, so the server maps one type onto its storage.
+//! The command vocabulary the wires share: text's six storage commands,
+//! the meta `ms` modes (`M` flag) and binary Set/Add/Replace all mean a
+//! [`StoreMode`]; `incr`/`decr` and `ma`'s modes an [`ArithOp`]. The server
+//! maps each onto its storage once.
 
 /// How a value is stored, whichever wire asked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,4 +19,13 @@ pub enum StoreMode {
     /// Store only if the item's cas still equals the one given (text `cas`;
     /// meta and binary carry a cas beside any mode instead).
     Cas,
+}
+
+/// `incr` or `decr` (text `incr`/`decr`, meta `ma` with `MI`/`MD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    /// Add, wrapping at 2^64.
+    Incr,
+    /// Subtract, stopping at 0.
+    Decr,
 }

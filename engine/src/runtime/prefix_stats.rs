@@ -8,6 +8,7 @@
 
 use hashbrown::HashMap;
 
+pub use super::metrics::report::PrefixCounts;
 use super::op::{Op, Outcome};
 
 /// The byte that ends a key's prefix unless `-D` says otherwise
@@ -18,21 +19,8 @@ pub const DEFAULT_DELIMITER: u8 = b':';
 /// clients send, so it is bounded; prefixes past the cap go uncounted.
 pub const MAX_PREFIXES: usize = 100_000;
 
-/// One prefix's counts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PrefixCounts {
-    /// get/gets/gat/gats keys (text and binary).
-    pub gets: u64,
-    /// Of those, the ones found.
-    pub hits: u64,
-    /// Storage commands (set/add/replace/append/prepend/cas).
-    pub sets: u64,
-    /// delete commands.
-    pub deletes: u64,
-}
-
 impl PrefixCounts {
-    fn add(&mut self, other: &PrefixCounts) {
+    pub(crate) fn add(&mut self, other: &PrefixCounts) {
         self.gets += other.gets;
         self.hits += other.hits;
         self.sets += other.sets;

@@ -7,7 +7,6 @@ use std::ops::AddAssign;
 use crate::runtime::buffers::PoolUsage;
 use crate::runtime::conns::ConnEntry;
 use crate::runtime::latency::Latency;
-use crate::runtime::prefix_stats::PrefixCounts;
 use crate::storage::{ClassStats, ShardStats};
 
 /// One core's contribution to `stats`.
@@ -101,6 +100,20 @@ impl ConnCounters {
             ..ConnCounters::default()
         };
     }
+}
+
+/// One key prefix's counts (`stats detail`): part of the snapshot, kept
+/// by `prefix_stats` on the core a connection lives on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixCounts {
+    /// get/gets/gat/gats keys (text and binary).
+    pub gets: u64,
+    /// Of those, the ones found.
+    pub hits: u64,
+    /// Storage commands (set/add/replace/append/prepend/cas).
+    pub sets: u64,
+    /// delete commands.
+    pub deletes: u64,
 }
 
 /// Server-wide totals are the cores' counters summed.

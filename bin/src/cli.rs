@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use segcore_engine::runtime::auth::{AuthConfig, AuthMode, PasswordFile};
-use segcore_engine::runtime::prefix_stats::DEFAULT_DELIMITER;
+use segcore_engine::runtime::DEFAULT_DELIMITER;
 use segcore_engine::runtime::{unix_now, Settings};
 
 use crate::process::ProcessOptions;

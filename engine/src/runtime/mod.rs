@@ -35,26 +35,26 @@
 //! per close, never per request) that enforces `-c`.
 
 pub mod auth;
-pub mod binary;
-pub mod buffers;
-pub mod connection;
-pub mod conns;
+pub(crate) mod binary;
+pub(crate) mod buffers;
+pub(crate) mod connection;
+pub(crate) mod conns;
 mod core_main;
-pub mod hotkeys;
-pub mod latency;
-pub mod metrics;
-pub mod numa;
-pub mod op;
-pub mod prefix_stats;
-pub mod proto;
-pub mod router;
+pub(crate) mod hotkeys;
+pub(crate) mod latency;
+pub(crate) mod metrics;
+pub(crate) mod numa;
+pub(crate) mod op;
+pub(crate) mod prefix_stats;
+pub(crate) mod proto;
+pub(crate) mod router;
 pub mod settings;
-pub mod signal;
-pub mod slots;
-pub mod stats;
-pub mod text;
+pub(crate) mod signal;
+pub(crate) mod slots;
+pub(crate) mod stats;
+pub(crate) mod text;
 pub mod tls;
-pub mod transport;
+pub(crate) mod transport;
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -76,6 +76,7 @@ use router::{Envelope, ReplyEnvelope, Router};
 use signal::Signal;
 use slots::SlotPool;
 
+pub use prefix_stats::DEFAULT_DELIMITER;
 pub use settings::Settings;
 
 /// Sets the logging level for memcached's verbosity (`-v` count or the

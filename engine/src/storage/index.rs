@@ -30,16 +30,6 @@ impl Index {
         }
     }
 
-    /// Keys indexed.
-    pub fn len(&self) -> usize {
-        self.table.len()
-    }
-
-    /// True when no key is indexed.
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
     /// Keys it can hold without growing.
     pub fn capacity(&self) -> usize {
         self.table.capacity()

@@ -16,19 +16,19 @@
 //! - [`hash`]: the one hash per key that picks both shard and slot.
 //! - [`stats`]: per-shard counters.
 
-pub mod access;
-pub mod classes;
-pub mod eviction;
-pub mod hash;
-pub mod index;
-pub mod item;
-pub mod location;
-pub mod memory;
-pub mod segment;
+pub(crate) mod access;
+pub(crate) mod classes;
+pub(crate) mod eviction;
+pub(crate) mod hash;
+pub(crate) mod index;
+pub(crate) mod item;
+pub(crate) mod location;
+pub(crate) mod memory;
+pub(crate) mod segment;
 mod shard;
-pub mod stats;
-pub mod time;
-pub mod ttl;
+pub(crate) mod stats;
+pub(crate) mod time;
+pub(crate) mod ttl;
 
 pub use classes::ClassStats;
 pub use eviction::Policy;

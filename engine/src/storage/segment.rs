@@ -145,6 +145,7 @@ impl Segments {
     }
 
     /// The byte offset of `loc` within its segment.
+    #[cfg(test)]
     #[inline]
     pub fn offset_of(&self, loc: Location) -> u32 {
         (((loc.raw() as usize) << self.align_shift) & (self.segment_size - 1)) as u32

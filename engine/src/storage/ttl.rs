@@ -101,6 +101,7 @@ impl TtlBuckets {
     }
 
     /// Inserts segment `id` as the oldest of bucket `b`.
+    #[cfg(test)]
     pub fn push_front(&mut self, b: usize, id: u32, segs: &mut Segments) {
         let bucket = &mut self.buckets[b];
         let old_head = bucket.head;

@@ -19,10 +19,7 @@ pub mod random;
 use super::segment::{SegmentState, Segments, NONE};
 use super::ttl::{TtlBuckets, BUCKETS};
 
-pub use cte::pick_cte;
 pub use fifo::pick_fifo;
-pub use merge::pick_merge_run;
-pub use random::{next_random, pick_random};
 
 /// How many adjacent segments one merge pass folds into one.
 pub const MERGE_SEGMENTS: usize = 4;
@@ -177,6 +174,9 @@ pub(crate) fn pick_among_heads(
 
 #[cfg(test)]
 mod tests {
+    use super::cte::pick_cte;
+    use super::merge::pick_merge_run;
+    use super::random::pick_random;
     use super::*;
     use crate::storage::segment::NEVER;
 

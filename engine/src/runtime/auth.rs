@@ -25,11 +25,26 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use segcore_protocol::auth::{self, Credentials};
-use segcore_protocol::binary::{self, encode_error, encode_response, Command, Response, Status};
+use segcore_protocol::binary::{self, Command, Status};
 use segcore_protocol::text::{self, Reply, Request, StoreMode};
 use segcore_protocol::{Limits, Protocol as Wire, Recovery};
 
+use super::proto::{BatchEnd, Flow};
 use super::Core;
+
+/// Nothing used: the request is not complete yet.
+const NEED_MORE: BatchEnd = BatchEnd {
+    consumed: 0,
+    discard: 0,
+    flow: Flow::Continue,
+};
+
+/// Close the connection (the other protocol, or a request that closes).
+const CLOSE: BatchEnd = BatchEnd {
+    consumed: 0,
+    discard: 0,
+    flow: Flow::Close,
+};
 
 /// Which authentication the server requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,38 +143,25 @@ impl Session {
     }
 }
 
-/// What the gate did with the head of the input.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct GateStep {
-    /// Bytes of the buffer used (0: a request is not complete yet).
-    pub consumed: usize,
-    /// Bytes still to skip as they arrive (a refused value).
-    pub discard: usize,
-    /// Close the connection once the replies are written.
-    pub close: bool,
-}
-
 /// Handles the first request of an unauthenticated connection (see the
-/// module docs), writing its reply to `out`.
+/// module docs), writing its reply to `out`; says what was used and what
+/// the connection does next, as a batch does.
 pub fn gate(
     core: &Core,
     session: &mut Session,
     buf: &[u8],
     limits: &Limits,
     out: &mut Vec<u8>,
-) -> GateStep {
+) -> BatchEnd {
     let Some(config) = core.settings.auth.as_ref() else {
         session.authenticated = true;
-        return GateStep::default();
+        return NEED_MORE;
     };
     match (config.mode, session.wire) {
         (AuthMode::Ascii, Some(Wire::Text)) => ascii(core, config, session, buf, limits, out),
         (AuthMode::Sasl, Some(Wire::Binary)) => sasl(core, config, session, buf, limits, out),
         // The other protocol is not served in this mode.
-        _ => GateStep {
-            close: true,
-            ..GateStep::default()
-        },
+        _ => CLOSE,
     }
 }
 
@@ -173,18 +175,15 @@ fn count(core: &Core, ok: bool) {
 }
 
 /// A parse error's reply and how far to skip.
-fn refused(e: &segcore_protocol::ParseError, buf: &[u8], out: &mut Vec<u8>) -> GateStep {
+fn refused(e: &segcore_protocol::ParseError, buf: &[u8], out: &mut Vec<u8>) -> BatchEnd {
     e.write_reply(out);
     match e.recovery {
-        Recovery::Skip(n) => GateStep {
+        Recovery::Skip(n) => BatchEnd {
             consumed: n.min(buf.len()),
             discard: n.saturating_sub(buf.len()),
-            close: false,
+            flow: Flow::Continue,
         },
-        Recovery::Close => GateStep {
-            close: true,
-            ..GateStep::default()
-        },
+        Recovery::Close => CLOSE,
     }
 }
 
@@ -195,15 +194,15 @@ fn ascii(
     buf: &[u8],
     limits: &Limits,
     out: &mut Vec<u8>,
-) -> GateStep {
+) -> BatchEnd {
     let (request, used) = match text::parse(buf, limits) {
         Ok(Some(parsed)) => parsed,
-        Ok(None) => return GateStep::default(),
+        Ok(None) => return NEED_MORE,
         Err(e) => return refused(&e, buf, out),
     };
-    let mut step = GateStep {
+    let mut step = BatchEnd {
         consumed: used,
-        ..GateStep::default()
+        ..NEED_MORE
     };
     match request {
         Request::Store(store) if store.mode == StoreMode::Set => {
@@ -218,7 +217,7 @@ fn ascii(
                 Reply::AuthenticationFailure.write(out);
             }
         }
-        Request::Quit => step.close = true,
+        Request::Quit => step.flow = Flow::Close,
         _ => Reply::Unauthenticated.write(out),
     }
     step
@@ -231,30 +230,18 @@ fn sasl(
     buf: &[u8],
     limits: &Limits,
     out: &mut Vec<u8>,
-) -> GateStep {
+) -> BatchEnd {
     let (req, used) = match binary::parse(buf, limits) {
         Ok(Some(parsed)) => parsed,
-        Ok(None) => return GateStep::default(),
+        Ok(None) => return NEED_MORE,
         Err(e) => return refused(&e, buf, out),
     };
-    let mut step = GateStep {
+    let mut step = BatchEnd {
         consumed: used,
-        ..GateStep::default()
+        ..NEED_MORE
     };
-    let respond = |out: &mut Vec<u8>, value: &[u8]| {
-        encode_response(
-            out,
-            &Response {
-                opcode: req.opcode as u8,
-                status: Status::NoError,
-                opaque: req.opaque,
-                cas: 0,
-                extras: &[],
-                key: &[],
-                value,
-            },
-        )
-    };
+    let respond =
+        |out: &mut Vec<u8>, value: &[u8]| super::binary::ok(out, &req, 0, &[], &[], value);
     match req.command {
         Command::SaslListMechs => respond(out, auth::SASL_MECHANISMS),
         Command::SaslAuth | Command::SaslStep => {
@@ -262,14 +249,14 @@ fn sasl(
                 session.authenticated = true;
                 respond(out, auth::SASL_AUTHENTICATED);
             } else {
-                encode_error(out, req.opcode as u8, Status::AuthError, req.opaque);
+                super::binary::error(out, &req, Status::AuthError);
             }
         }
         Command::Version => respond(out, core.settings.version.as_bytes()),
         // memcached answers anything else with the auth error and closes.
         _ => {
-            encode_error(out, req.opcode as u8, Status::AuthError, req.opaque);
-            step.close = true;
+            super::binary::error(out, &req, Status::AuthError);
+            step.flow = Flow::Close;
         }
     }
     step

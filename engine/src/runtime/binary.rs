@@ -29,7 +29,15 @@ fn cas_condition(cas: u64) -> Option<u64> {
     (cas != 0).then_some(cas)
 }
 
-fn ok(out: &mut Vec<u8>, req: &Request<'_>, cas: u64, extras: &[u8], key: &[u8], value: &[u8]) {
+/// A success response to `req`.
+pub(super) fn ok(
+    out: &mut Vec<u8>,
+    req: &Request<'_>,
+    cas: u64,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+) {
     encode_response(
         out,
         &Response {
@@ -44,7 +52,8 @@ fn ok(out: &mut Vec<u8>, req: &Request<'_>, cas: u64, extras: &[u8], key: &[u8],
     );
 }
 
-fn error(out: &mut Vec<u8>, req: &Request<'_>, status: Status) {
+/// An error response to `req` with memcached's message for `status`.
+pub(super) fn error(out: &mut Vec<u8>, req: &Request<'_>, status: Status) {
     encode_error(out, req.opcode as u8, status, req.opaque);
 }
 

@@ -138,35 +138,18 @@ impl Conn {
                 .session
                 .wire
                 .get_or_insert_with(|| Wire::detect(unread[0]));
-            if !self.session.authenticated {
+            let end: BatchEnd = if !self.session.authenticated {
                 // One request at a time until the connection authenticates.
-                let step = auth::gate(core, &mut self.session, unread, limits, &mut out);
-                self.input.consume(step.consumed);
-                ran |= step.consumed > 0;
-                self.discard = step.discard;
-                if !out.is_empty() {
-                    if write_out(&mut self.stream, &out).await.is_err() {
-                        next = Next::Close;
-                        break;
+                auth::gate(core, &mut self.session, unread, limits, &mut out)
+            } else {
+                match wire {
+                    Wire::Text => {
+                        run_batch::<Text, _>(core, unread, limits, &mut out, &mut self.stream).await
                     }
-                    core.counters.borrow_mut().bytes_written += out.len() as u64;
-                    out.clear();
-                }
-                if step.close {
-                    next = Next::Close;
-                    break;
-                }
-                if step.consumed == 0 || self.discard > 0 {
-                    break;
-                }
-                continue;
-            }
-            let end: BatchEnd = match wire {
-                Wire::Text => {
-                    run_batch::<Text, _>(core, unread, limits, &mut out, &mut self.stream).await
-                }
-                Wire::Binary => {
-                    run_batch::<Binary, _>(core, unread, limits, &mut out, &mut self.stream).await
+                    Wire::Binary => {
+                        run_batch::<Binary, _>(core, unread, limits, &mut out, &mut self.stream)
+                            .await
+                    }
                 }
             };
             self.input.consume(end.consumed);

@@ -238,6 +238,18 @@ fn spawn_forwarding(
     }
 }
 
+/// The next connection on `listener`, or `None` once `stop` fires.
+pub(super) async fn accept_or_stop(
+    listener: &glommio::net::TcpListener,
+    stop: &Signal,
+) -> Option<glommio::Result<TcpStream, ()>> {
+    futures_lite::future::or(async { Some(listener.accept().await) }, async {
+        stop.wait().await;
+        None
+    })
+    .await
+}
+
 /// Accepts until the server stops: a task per connection (after a TLS
 /// handshake when `tls` is set), or memcached's refusal past `-c`.
 fn spawn_accept_loop(
@@ -249,13 +261,7 @@ fn spawn_accept_loop(
     glommio::spawn_local(async move {
         let stop = core.stop.clone();
         loop {
-            let accepted =
-                futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                    stop.wait().await;
-                    None
-                })
-                .await;
-            match accepted {
+            match accept_or_stop(&listener, &stop).await {
                 Some(Ok(stream)) if core.admit() => match tls.clone() {
                     None => {
                         glommio::spawn_local(connection::serve(

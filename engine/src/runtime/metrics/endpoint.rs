@@ -128,13 +128,7 @@ pub fn spawn(core: &Rc<Core>, listener: TcpListener) {
             let active = Rc::new(Cell::new(0usize));
             let stop = core.stop.clone();
             loop {
-                let accepted =
-                    futures_lite::future::or(async { Some(listener.accept().await) }, async {
-                        stop.wait().await;
-                        None
-                    })
-                    .await;
-                match accepted {
+                match crate::runtime::core_main::accept_or_stop(&listener, &stop).await {
                     Some(Ok(stream)) if active.get() < MAX_SCRAPES => {
                         active.set(active.get() + 1);
                         let (core, active) = (core.clone(), active.clone());

@@ -2,8 +2,8 @@
 //! `-l`, `-m`, `-c`, `-t`, `-I`, `-v`, `-A`, `-u`, `-d`, `-P`, `-F`, `-D`,
 //! `-k`, `-r`); segcore's own are long-only. memcached flags that do not
 //! apply are accepted and ignored with a warning, so existing init scripts
-//! keep working; those asking for a guarantee segcore cannot give (SASL,
-//! TLS, a unix socket, no evictions) stop it with an error instead.
+//! keep working; those asking for a guarantee segcore cannot give (a unix
+//! socket, no evictions) stop it with an error instead.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -147,8 +147,9 @@ struct Args {
     #[arg(long = "metrics-listen", value_name = "ADDR")]
     metrics_listen: Option<String>,
 
-    /// memcached's extended options, comma-separated: idle_timeout=N is
-    /// honoured, the others are ignored with a warning.
+    /// memcached's extended options, comma-separated: idle_timeout=N and
+    /// the ssl_* options are honoured, the others are ignored with a
+    /// warning.
     #[arg(short = 'o', value_name = "OPTIONS")]
     extended: Vec<String>,
 

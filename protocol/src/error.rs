@@ -5,7 +5,7 @@
 //! the exact reply memcached gives (so clients written against memcached see
 //! no surprise) and a [`Recovery`] that keeps the connection in sync.
 
-use crate::binary;
+use crate::binary::codes::{self as binary};
 
 /// Why a request was refused. [`ParseError::write_reply`] turns it into bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,21 +237,6 @@ impl ParseError {
                     )
             }
             _ => false,
-        }
-    }
-
-    /// Appends the reply memcached sends for this error (possibly nothing).
-    pub fn write_reply(&self, out: &mut Vec<u8>) {
-        if self.silent {
-            return;
-        }
-        match self.kind {
-            ErrorKind::Binary {
-                status,
-                opcode,
-                opaque,
-            } => binary::encode_error(out, opcode, status, opaque),
-            kind => out.extend_from_slice(kind.text_reply()),
         }
     }
 }

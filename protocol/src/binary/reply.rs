@@ -1,6 +1,7 @@
 //! Binary responses: the header with magic 0x81, then extras, key, value.
 
-use super::{Header, HEADER_LEN, RESPONSE_MAGIC};
+use super::{Header, Status, HEADER_LEN, RESPONSE_MAGIC};
+use crate::error::{ErrorKind, ParseError};
 
 /// The parts of one response; lengths are derived from the slices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,53 +60,21 @@ pub fn encode_error(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32) 
     );
 }
 
-/// Response status codes, as memcached sends them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u16)]
-pub enum Status {
-    /// Success.
-    NoError = 0x0000,
-    /// No such item.
-    KeyNotFound = 0x0001,
-    /// Item exists (add) or cas mismatch.
-    KeyExists = 0x0002,
-    /// Value over the item size limit.
-    TooLarge = 0x0003,
-    /// Lengths or extras that do not fit the opcode.
-    InvalidArguments = 0x0004,
-    /// Condition for append/prepend/replace not met.
-    NotStored = 0x0005,
-    /// incr/decr on a value that is not a number.
-    NonNumeric = 0x0006,
-    /// Authentication failed.
-    AuthError = 0x0020,
-    /// Authentication needs another step.
-    AuthContinue = 0x0021,
-    /// Opcode not known.
-    UnknownCommand = 0x0081,
-    /// No memory for the item, even after eviction.
-    OutOfMemory = 0x0082,
-    /// The server cannot serve the request now (memcached's ETMPFAIL): the
-    /// core owning the key stopped before it answered.
-    TemporaryFailure = 0x0086,
-}
-
-impl Status {
-    /// The message memcached puts in the body of an error response.
-    pub fn message(self) -> &'static [u8] {
-        match self {
-            Status::NoError => b"",
-            Status::KeyNotFound => b"Not found",
-            Status::KeyExists => b"Data exists for key.",
-            Status::TooLarge => b"Too large.",
-            Status::InvalidArguments => b"Invalid arguments",
-            Status::NotStored => b"Not stored.",
-            Status::NonNumeric => b"Non-numeric server-side value for incr or decr",
-            Status::AuthError => b"Auth failure.",
-            Status::AuthContinue => b"",
-            Status::UnknownCommand => b"Unknown command",
-            Status::OutOfMemory => b"Out of memory",
-            Status::TemporaryFailure => b"Temporary failure",
+impl ParseError {
+    /// Appends the reply memcached sends for this error (possibly nothing):
+    /// a binary error response, or the text error line. Here, beside the
+    /// binary encoder, so the error types depend on no wire module.
+    pub fn write_reply(&self, out: &mut Vec<u8>) {
+        if self.silent {
+            return;
+        }
+        match self.kind {
+            ErrorKind::Binary {
+                status,
+                opcode,
+                opaque,
+            } => encode_error(out, opcode, status, opaque),
+            kind => out.extend_from_slice(kind.text_reply()),
         }
     }
 }

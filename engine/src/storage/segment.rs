@@ -9,13 +9,37 @@
 //! Per-segment bookkeeping lives in a side table ([`SegmentMeta`]), not in
 //! the segment bytes, so walking segment lists never touches item memory.
 
+use std::num::NonZeroU32;
+
 use super::item::{Header, RawItem};
 use super::location::{align_shift_for, Location};
 use super::memory::Memory;
 
-/// "No segment" in links and lists.
-pub const NONE: u32 = u32::MAX;
-/// `max_expire` of a segment holding an item that never expires.
+/// A TTL-bucket chain link: another segment's id, or none. Four bytes (the
+/// id is kept plus one, so zero means none), so the side table stays small.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Link(Option<NonZeroU32>);
+
+impl Link {
+    /// No segment.
+    pub const NONE: Link = Link(None);
+
+    /// The linked segment's id.
+    #[inline]
+    pub fn get(self) -> Option<u32> {
+        self.0.map(|n| n.get() - 1)
+    }
+}
+
+impl From<Option<u32>> for Link {
+    #[inline]
+    fn from(id: Option<u32>) -> Link {
+        Link(id.and_then(|id| NonZeroU32::new(id.wrapping_add(1))))
+    }
+}
+
+/// `max_expire` of a segment holding an item that never expires: the top
+/// of the expiry order (the bound is a maximum), not an absence.
 pub const NEVER: u32 = u32::MAX;
 
 /// What a segment is doing.
@@ -50,9 +74,9 @@ pub struct SegmentMeta {
     /// The TTL bucket this segment belongs to.
     pub bucket: u16,
     /// Previous segment in its TTL bucket's chain (older).
-    pub prev: u32,
+    pub prev: Link,
     /// Next segment in its TTL bucket's chain (newer).
-    pub next: u32,
+    pub next: Link,
     /// Free, open, sealed or spare.
     pub state: SegmentState,
 }
@@ -66,8 +90,8 @@ impl SegmentMeta {
         max_expire: 0,
         generation: 0,
         bucket: 0,
-        prev: NONE,
-        next: NONE,
+        prev: Link::NONE,
+        next: Link::NONE,
         state: SegmentState::Free,
     };
 
@@ -241,8 +265,8 @@ impl Segments {
         let meta = &mut self.meta[id as usize];
         debug_assert_ne!(meta.state, SegmentState::Free);
         meta.state = SegmentState::Free;
-        meta.prev = NONE;
-        meta.next = NONE;
+        meta.prev = Link::NONE;
+        meta.next = Link::NONE;
         self.free.push(id);
     }
 
@@ -349,6 +373,16 @@ impl<'a> Iterator for SegmentItems<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_name_a_segment_or_none_in_four_bytes() {
+        assert_eq!(std::mem::size_of::<Link>(), 4);
+        assert_eq!(Link::NONE.get(), None);
+        assert_eq!(Link::from(None).get(), None);
+        for id in [0, 1, 4096, u32::MAX - 1] {
+            assert_eq!(Link::from(Some(id)).get(), Some(id));
+        }
+    }
 
     #[test]
     fn segment_meta_stays_small() {

@@ -29,7 +29,7 @@ use super::hash::{hash_key, HashedKey};
 use super::index::Index;
 use super::item::{self, Header, ACCESSED, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT};
 use super::location::{Location, MAX_SEGMENT_SIZE};
-use super::segment::{SegmentState, Segments, NEVER, NONE};
+use super::segment::{SegmentState, Segments, NEVER};
 use super::stats::ShardStats;
 use super::time::{is_expired, ttl_remaining, Expiry};
 use super::ttl::{bucket_for, TtlBuckets, BUCKETS};

@@ -17,7 +17,7 @@
 //! Each bucket is a chain of segments, oldest first; the newest is the
 //! bucket's open segment that takes new items.
 
-use super::segment::{Segments, NONE};
+use super::segment::{Link, Segments};
 
 /// Number of buckets.
 pub const BUCKETS: usize = 1024;
@@ -43,10 +43,10 @@ pub fn bucket_for(ttl: Option<u32>) -> usize {
 /// One bucket: the ends of its segment chain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TtlBucket {
-    /// Oldest segment, [`NONE`] when empty.
-    pub head: u32,
-    /// Newest segment (the open one, if any), [`NONE`] when empty.
-    pub tail: u32,
+    /// Oldest segment, `None` when empty.
+    pub head: Option<u32>,
+    /// Newest segment (the open one, if any), `None` when empty.
+    pub tail: Option<u32>,
 }
 
 /// All buckets of one shard.
@@ -59,8 +59,8 @@ impl Default for TtlBuckets {
         TtlBuckets {
             buckets: vec![
                 TtlBucket {
-                    head: NONE,
-                    tail: NONE
+                    head: None,
+                    tail: None
                 };
                 BUCKETS
             ]
@@ -89,15 +89,14 @@ impl TtlBuckets {
         {
             let meta = segs.meta_mut(id);
             meta.bucket = b as u16;
-            meta.prev = old_tail;
-            meta.next = NONE;
+            meta.prev = Link::from(old_tail);
+            meta.next = Link::NONE;
         }
-        if old_tail == NONE {
-            bucket.head = id;
-        } else {
-            segs.meta_mut(old_tail).next = id;
+        match old_tail {
+            None => bucket.head = Some(id),
+            Some(old) => segs.meta_mut(old).next = Link::from(Some(id)),
         }
-        bucket.tail = id;
+        bucket.tail = Some(id);
     }
 
     /// Inserts segment `id` as the oldest of bucket `b`.
@@ -108,37 +107,37 @@ impl TtlBuckets {
         {
             let meta = segs.meta_mut(id);
             meta.bucket = b as u16;
-            meta.prev = NONE;
-            meta.next = old_head;
+            meta.prev = Link::NONE;
+            meta.next = Link::from(old_head);
         }
-        if old_head == NONE {
-            bucket.tail = id;
-        } else {
-            segs.meta_mut(old_head).prev = id;
+        match old_head {
+            None => bucket.tail = Some(id),
+            Some(old) => segs.meta_mut(old).prev = Link::from(Some(id)),
         }
-        bucket.head = id;
+        bucket.head = Some(id);
     }
 
     /// Inserts segment `id` as the newest sealed segment of bucket `b`:
     /// just before the open tail, or at the end when nothing is open.
     pub fn push_before_open(&mut self, b: usize, id: u32, segs: &mut Segments) {
-        let tail = self.buckets[b].tail;
-        if tail == NONE || segs.meta(tail).state != super::segment::SegmentState::Open {
-            self.push_back(b, id, segs);
-            return;
-        }
-        let before_tail = segs.meta(tail).prev;
+        let tail = match self.buckets[b].tail {
+            Some(tail) if segs.meta(tail).state == super::segment::SegmentState::Open => tail,
+            _ => {
+                self.push_back(b, id, segs);
+                return;
+            }
+        };
+        let before_tail = segs.meta(tail).prev.get();
         {
             let meta = segs.meta_mut(id);
             meta.bucket = b as u16;
-            meta.prev = before_tail;
-            meta.next = tail;
+            meta.prev = Link::from(before_tail);
+            meta.next = Link::from(Some(tail));
         }
-        segs.meta_mut(tail).prev = id;
-        if before_tail == NONE {
-            self.buckets[b].head = id;
-        } else {
-            segs.meta_mut(before_tail).next = id;
+        segs.meta_mut(tail).prev = Link::from(Some(id));
+        match before_tail {
+            None => self.buckets[b].head = Some(id),
+            Some(before) => segs.meta_mut(before).next = Link::from(Some(id)),
         }
     }
 
@@ -146,27 +145,25 @@ impl TtlBuckets {
     pub fn unlink(&mut self, id: u32, segs: &mut Segments) {
         let meta = *segs.meta(id);
         let bucket = &mut self.buckets[usize::from(meta.bucket)];
-        if meta.prev == NONE {
-            bucket.head = meta.next;
-        } else {
-            segs.meta_mut(meta.prev).next = meta.next;
+        match meta.prev.get() {
+            None => bucket.head = meta.next.get(),
+            Some(prev) => segs.meta_mut(prev).next = meta.next,
         }
-        if meta.next == NONE {
-            bucket.tail = meta.prev;
-        } else {
-            segs.meta_mut(meta.next).prev = meta.prev;
+        match meta.next.get() {
+            None => bucket.tail = meta.prev.get(),
+            Some(next) => segs.meta_mut(next).prev = meta.prev,
         }
         let meta = segs.meta_mut(id);
-        meta.prev = NONE;
-        meta.next = NONE;
+        meta.prev = Link::NONE;
+        meta.next = Link::NONE;
     }
 
     /// Empties every bucket (after a flush released all segments).
     pub fn clear(&mut self) {
         for bucket in self.buckets.iter_mut() {
             *bucket = TtlBucket {
-                head: NONE,
-                tail: NONE,
+                head: None,
+                tail: None,
             };
         }
     }
@@ -175,11 +172,8 @@ impl TtlBuckets {
     pub fn chain<'a>(&self, b: usize, segs: &'a Segments) -> impl Iterator<Item = u32> + 'a {
         let mut id = self.buckets[b].head;
         std::iter::from_fn(move || {
-            if id == NONE {
-                return None;
-            }
-            let current = id;
-            id = segs.meta(id).next;
+            let current = id?;
+            id = segs.meta(current).next.get();
             Some(current)
         })
     }
@@ -239,8 +233,8 @@ mod tests {
         assert_eq!(
             buckets.get(5),
             TtlBucket {
-                head: NONE,
-                tail: NONE
+                head: None,
+                tail: None
             }
         );
         // Before the open tail, or at the end when nothing is open.

@@ -14,13 +14,13 @@ impl Picker for Cte {
         Policy::Cte
     }
 
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim> {
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
         pick_cte(segs, buckets, pin).map(Victim::Segment)
     }
 }
 
 /// The segment whose items all expire soonest; FIFO when none will expire.
-pub fn pick_cte(segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<u32> {
+pub fn pick_cte(segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<u32> {
     pick_among_heads(segs, buckets, pin, |a, b| {
         let (ea, eb) = (segs.meta(a).max_expire, segs.meta(b).max_expire);
         ea < eb || (ea == eb && segs.meta(a).created_at < segs.meta(b).created_at)

@@ -13,13 +13,13 @@ impl Picker for Fifo {
         Policy::Fifo
     }
 
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim> {
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
         pick_fifo(segs, buckets, pin).map(Victim::Segment)
     }
 }
 
 /// The oldest segment (never `pin`).
-pub fn pick_fifo(segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<u32> {
+pub fn pick_fifo(segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<u32> {
     pick_among_heads(segs, buckets, pin, |a, b| {
         segs.meta(a).created_at < segs.meta(b).created_at
     })

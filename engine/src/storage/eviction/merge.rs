@@ -5,24 +5,16 @@
 //! allocation) and the bucket it looks at next.
 
 use super::{pick_fifo, Picker, Policy, Victim, MERGE_SEGMENTS};
-use crate::storage::segment::{SegmentState, Segments, NONE};
+use crate::storage::segment::{SegmentState, Segments};
 use crate::storage::ttl::{TtlBuckets, BUCKETS};
 
 /// The merge picker.
+#[derive(Default)]
 pub struct Merge {
-    /// The reserved destination (`NONE` when none could be reserved).
-    spare: u32,
+    /// The reserved destination (`None` when none could be reserved).
+    spare: Option<u32>,
     /// The bucket to look at first next time (round robin).
     cursor: usize,
-}
-
-impl Default for Merge {
-    fn default() -> Self {
-        Merge {
-            spare: NONE,
-            cursor: 0,
-        }
-    }
 }
 
 impl Picker for Merge {
@@ -31,14 +23,14 @@ impl Picker for Merge {
     }
 
     fn reserve(&mut self, segs: &mut Segments) {
-        self.spare = segs.alloc(SegmentState::Spare, 0, 0).unwrap_or(NONE);
+        self.spare = segs.alloc(SegmentState::Spare, 0, 0);
     }
 
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim> {
-        if self.spare != NONE {
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
+        if let Some(into) = self.spare {
             if let Some((bucket, run, len)) = pick_merge_run(segs, buckets, pin, self.cursor) {
                 self.cursor = (bucket + 1) % BUCKETS;
-                let into = std::mem::replace(&mut self.spare, NONE);
+                self.spare = None;
                 return Some(Victim::Merge {
                     bucket,
                     run,
@@ -52,14 +44,14 @@ impl Picker for Merge {
 
     fn merged(&mut self, segs: &mut Segments, now: u32) {
         // One of the freed segments becomes the next destination.
-        self.spare = segs.alloc(SegmentState::Spare, now, 0).unwrap_or(NONE);
+        self.spare = segs.alloc(SegmentState::Spare, now, 0);
     }
 
-    fn saved(&self) -> (u64, u32) {
+    fn saved(&self) -> (u64, Option<u32>) {
         (0, self.spare)
     }
 
-    fn restore(&mut self, _rng: u64, reserved: u32) {
+    fn restore(&mut self, _rng: u64, reserved: Option<u32>) {
         self.spare = reserved;
     }
 }
@@ -69,15 +61,15 @@ impl Picker for Merge {
 pub fn pick_merge_run(
     segs: &Segments,
     buckets: &TtlBuckets,
-    pin: u32,
+    pin: Option<u32>,
     cursor: usize,
 ) -> Option<(usize, [u32; MERGE_SEGMENTS], usize)> {
     for i in 0..BUCKETS {
         let b = (cursor + i) % BUCKETS;
-        let mut run = [NONE; MERGE_SEGMENTS];
+        let mut run = [0; MERGE_SEGMENTS];
         let mut n = 0;
         for id in buckets.chain(b, segs).take(MERGE_SEGMENTS) {
-            if id == pin || segs.meta(id).state != SegmentState::Sealed {
+            if Some(id) == pin || segs.meta(id).state != SegmentState::Sealed {
                 break;
             }
             run[n] = id;

@@ -16,7 +16,7 @@ pub mod fifo;
 pub mod merge;
 pub mod random;
 
-use super::segment::{SegmentState, Segments, NONE};
+use super::segment::{SegmentState, Segments};
 use super::ttl::{TtlBuckets, BUCKETS};
 
 pub use fifo::pick_fifo;
@@ -112,20 +112,19 @@ pub trait Picker {
     fn reserve(&mut self, _segs: &mut Segments) {}
 
     /// The next victim, never `pin` (a segment being copied from).
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim>;
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim>;
 
     /// A [`Victim::Merge`] was carried out: reserve the next destination.
     fn merged(&mut self, _segs: &mut Segments, _now: u32) {}
 
-    /// What a warm restart saves: (random state, reserved segment or
-    /// `NONE`).
-    fn saved(&self) -> (u64, u32) {
-        (0, NONE)
+    /// What a warm restart saves: (random state, reserved segment).
+    fn saved(&self) -> (u64, Option<u32>) {
+        (0, None)
     }
 
     /// Takes back what [`Picker::saved`] gave (the reserved segment is
     /// checked by the caller).
-    fn restore(&mut self, _rng: u64, _reserved: u32) {}
+    fn restore(&mut self, _rng: u64, _reserved: Option<u32>) {}
 }
 
 /// The picker for `policy`, with its state fresh.
@@ -138,8 +137,8 @@ pub fn picker(policy: Policy) -> Box<dyn Picker> {
     }
 }
 
-pub(crate) fn evictable(segs: &Segments, id: u32, pin: u32) -> bool {
-    id != pin
+pub(crate) fn evictable(segs: &Segments, id: u32, pin: Option<u32>) -> bool {
+    Some(id) != pin
         && matches!(
             segs.meta(id).state,
             SegmentState::Open | SegmentState::Sealed
@@ -151,10 +150,10 @@ pub(crate) fn evictable(segs: &Segments, id: u32, pin: u32) -> bool {
 pub(crate) fn pick_among_heads(
     segs: &Segments,
     buckets: &TtlBuckets,
-    pin: u32,
+    pin: Option<u32>,
     better: impl Fn(u32, u32) -> bool,
 ) -> Option<u32> {
-    let mut best = NONE;
+    let mut best: Option<u32> = None;
     for b in 0..BUCKETS {
         // The pinned segment may head its bucket; then its successor is the
         // oldest candidate there.
@@ -165,11 +164,11 @@ pub(crate) fn pick_among_heads(
         else {
             continue;
         };
-        if best == NONE || better(id, best) {
-            best = id;
+        if best.is_none_or(|b| better(id, b)) {
+            best = Some(id);
         }
     }
-    (best != NONE).then_some(best)
+    best
 }
 
 #[cfg(test)]
@@ -199,18 +198,18 @@ mod tests {
     fn fifo_takes_the_oldest_head() {
         let (segs, buckets, ids) =
             setup(&[(3, 50, NEVER), (7, 10, NEVER), (7, 60, NEVER), (1, 30, 99)]);
-        assert_eq!(pick_fifo(&segs, &buckets, NONE), Some(ids[1]));
+        assert_eq!(pick_fifo(&segs, &buckets, None), Some(ids[1]));
         // Pinned: the next oldest in that bucket or elsewhere.
-        assert_eq!(pick_fifo(&segs, &buckets, ids[1]), Some(ids[3]));
+        assert_eq!(pick_fifo(&segs, &buckets, Some(ids[1])), Some(ids[3]));
     }
 
     #[test]
     fn cte_takes_the_soonest_to_expire() {
         let (segs, buckets, ids) = setup(&[(3, 50, 500), (7, 10, NEVER), (1, 30, 200)]);
-        assert_eq!(pick_cte(&segs, &buckets, NONE), Some(ids[2]));
+        assert_eq!(pick_cte(&segs, &buckets, None), Some(ids[2]));
         let (segs, buckets, ids) = setup(&[(1023, 50, NEVER), (1023, 10, NEVER)]);
         assert_eq!(
-            pick_cte(&segs, &buckets, NONE),
+            pick_cte(&segs, &buckets, None),
             Some(ids[0]),
             "falls back to FIFO"
         );
@@ -221,7 +220,7 @@ mod tests {
         let (segs, buckets, ids) = setup(&[(2, 1, NEVER), (2, 2, NEVER)]);
         let mut rng = 42;
         for _ in 0..100 {
-            let id = pick_random(&segs, &buckets, ids[0], &mut rng).unwrap();
+            let id = pick_random(&segs, &buckets, Some(ids[0]), &mut rng).unwrap();
             assert_eq!(id, ids[1]);
         }
     }
@@ -229,22 +228,21 @@ mod tests {
     #[test]
     fn merge_runs_need_two_sealed_segments() {
         let (mut segs, buckets, ids) = setup(&[(4, 1, 9), (5, 1, 9), (5, 2, 9), (5, 3, 9)]);
-        let (b, run, n) = pick_merge_run(&segs, &buckets, NONE, 0).unwrap();
+        let (b, run, n) = pick_merge_run(&segs, &buckets, None, 0).unwrap();
         assert_eq!((b, n), (5, 3));
         assert_eq!(&run[..n], &ids[1..4]);
         segs.meta_mut(ids[2]).state = SegmentState::Open;
-        assert_eq!(pick_merge_run(&segs, &buckets, NONE, 0), None);
+        assert_eq!(pick_merge_run(&segs, &buckets, None, 0), None);
     }
 
     #[test]
     fn the_merge_picker_merges_into_its_reserved_segment_then_reserves_another() {
         let (mut segs, buckets, ids) = setup(&[(5, 1, 9), (5, 2, 9), (5, 3, 9)]);
         let mut picker = picker(Policy::Merge);
-        assert_eq!(picker.saved().1, NONE, "nothing reserved before reserve()");
+        assert_eq!(picker.saved().1, None, "nothing reserved before reserve()");
         picker.reserve(&mut segs);
-        let spare = picker.saved().1;
-        assert_ne!(spare, NONE);
-        match picker.pick(&segs, &buckets, NONE) {
+        let spare = picker.saved().1.expect("reserved");
+        match picker.pick(&segs, &buckets, None) {
             Some(Victim::Merge {
                 bucket, len, into, ..
             }) => assert_eq!((bucket, len, into), (5, 3, spare)),
@@ -253,19 +251,19 @@ mod tests {
         // Until the merge is done, nothing is reserved: the next pick falls
         // back to FIFO.
         assert_eq!(
-            picker.pick(&segs, &buckets, NONE),
+            picker.pick(&segs, &buckets, None),
             Some(Victim::Segment(ids[0]))
         );
         segs.release(ids[0]);
         picker.merged(&mut segs, 10);
-        assert_ne!(picker.saved().1, NONE);
+        assert!(picker.saved().1.is_some());
         // The other policies drop one segment at a time.
         let (segs, buckets, _) = setup(&[(5, 1, 9), (5, 2, 9)]);
         for policy in [Policy::Fifo, Policy::Cte, Policy::Random] {
             let mut p = super::picker(policy);
             assert_eq!(p.policy(), policy);
             assert!(matches!(
-                p.pick(&segs, &buckets, NONE),
+                p.pick(&segs, &buckets, None),
                 Some(Victim::Segment(_))
             ));
         }

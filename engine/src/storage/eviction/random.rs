@@ -24,15 +24,15 @@ impl Picker for Random {
         Policy::Random
     }
 
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: u32) -> Option<Victim> {
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
         pick_random(segs, buckets, pin, &mut self.rng).map(Victim::Segment)
     }
 
-    fn saved(&self) -> (u64, u32) {
-        (self.rng, crate::storage::segment::NONE)
+    fn saved(&self) -> (u64, Option<u32>) {
+        (self.rng, None)
     }
 
-    fn restore(&mut self, rng: u64, _reserved: u32) {
+    fn restore(&mut self, rng: u64, _reserved: Option<u32>) {
         // xorshift never leaves zero: keep the seed rather than stall.
         if rng != 0 {
             self.rng = rng;
@@ -41,7 +41,12 @@ impl Picker for Random {
 }
 
 /// A uniformly random segment in use; FIFO if random draws keep missing.
-pub fn pick_random(segs: &Segments, buckets: &TtlBuckets, pin: u32, rng: &mut u64) -> Option<u32> {
+pub fn pick_random(
+    segs: &Segments,
+    buckets: &TtlBuckets,
+    pin: Option<u32>,
+    rng: &mut u64,
+) -> Option<u32> {
     for _ in 0..64 {
         let id = (next_random(rng) % segs.count() as u64) as u32;
         if evictable(segs, id, pin) {

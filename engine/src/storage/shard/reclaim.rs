@@ -16,17 +16,17 @@ impl Shard {
                 self.expire_cursor = b;
                 return freed;
             }
-            let mut id = self.buckets.get(b).head;
-            while id != NONE && examined < budget {
+            let mut next_id = self.buckets.get(b).head;
+            while let Some(id) = next_id.filter(|_| examined < budget) {
                 examined += 1;
-                let next = self.segments.meta(id).next;
+                let next = self.segments.meta(id).next.get();
                 let max_expire = self.segments.meta(id).max_expire;
                 if max_expire != NEVER && max_expire <= self.now {
                     self.drop_segment(id, true);
                     self.stats.expired_segments += 1;
                     freed += 1;
                 }
-                id = next;
+                next_id = next;
             }
         }
         freed
@@ -89,7 +89,7 @@ impl Shard {
 
     /// Frees at least one segment, as the policy picks; false when
     /// nothing can go.
-    pub(super) fn evict(&mut self, pin: u32) -> bool {
+    pub(super) fn evict(&mut self, pin: Option<u32>) -> bool {
         match self.evictor.pick(&self.segments, &self.buckets, pin) {
             None => false,
             Some(Victim::Segment(id)) => {

@@ -29,7 +29,18 @@ use std::path::{Path, PathBuf};
 
 use super::super::hash::HashedKey;
 use super::super::item::{DEAD, HEADER_LEN};
-use super::super::segment::{SegmentMeta, SegmentState, NONE};
+use super::super::segment::{SegmentMeta, SegmentState};
+
+/// How the file writes "no segment" (a chain end, no reserved segment).
+const NO_SEGMENT: u32 = u32::MAX;
+
+fn encode_segment(id: Option<u32>) -> u32 {
+    id.unwrap_or(NO_SEGMENT)
+}
+
+fn decode_segment(raw: u32) -> Option<u32> {
+    (raw != NO_SEGMENT).then_some(raw)
+}
 use super::super::ttl::{TtlBucket, BUCKETS};
 use super::{Shard, ShardConfig};
 
@@ -155,7 +166,7 @@ impl Shard {
         out.extend_from_slice(&self.pending_flush.unwrap_or(0).to_le_bytes());
         let (rng, spare) = self.evictor.saved();
         out.extend_from_slice(&rng.to_le_bytes());
-        out.extend_from_slice(&spare.to_le_bytes());
+        out.extend_from_slice(&encode_segment(spare).to_le_bytes());
         out.extend_from_slice(&(metas.len() as u32).to_le_bytes());
         for m in metas {
             for field in [
@@ -169,8 +180,8 @@ impl Shard {
             }
             out.extend_from_slice(&m.generation.to_le_bytes());
             out.extend_from_slice(&m.bucket.to_le_bytes());
-            out.extend_from_slice(&m.prev.to_le_bytes());
-            out.extend_from_slice(&m.next.to_le_bytes());
+            out.extend_from_slice(&encode_segment(m.prev.get()).to_le_bytes());
+            out.extend_from_slice(&encode_segment(m.next.get()).to_le_bytes());
             out.push(state_code(m.state));
         }
         let sum = fnv1a(&out);
@@ -254,7 +265,7 @@ impl Shard {
         let saved_now = fields.u32()?;
         let flush_at = fields.u32()?;
         let rng = fields.u64()?;
-        let spare = fields.u32()?;
+        let spare = decode_segment(fields.u32()?);
         let count = fields.u32()? as usize;
         if count != self.segments.count() {
             return Err(RestartError::Torn("segment count"));
@@ -269,10 +280,14 @@ impl Shard {
                 fields.u32()?,
                 fields.u32()?,
             );
-            let (generation, bucket, prev, next) =
-                (fields.u16()?, fields.u16()?, fields.u32()?, fields.u32()?);
+            let (generation, bucket, prev, next) = (
+                fields.u16()?,
+                fields.u16()?,
+                decode_segment(fields.u32()?),
+                decode_segment(fields.u32()?),
+            );
             let state = state_of(fields.u8()?).ok_or(RestartError::Torn("segment state"))?;
-            let link_ok = |id: u32| id == NONE || (id as usize) < count;
+            let link_ok = |id: Option<u32>| id.is_none_or(|id| (id as usize) < count);
             if write_offset > size
                 || usize::from(bucket) >= BUCKETS
                 || !link_ok(prev)
@@ -288,15 +303,16 @@ impl Shard {
                 max_expire,
                 generation,
                 bucket,
-                prev,
-                next,
+                prev: prev.into(),
+                next: next.into(),
                 state,
             });
         }
         if !fields.0.is_empty() {
             return Err(RestartError::Torn("trailing bytes"));
         }
-        if spare != NONE && metas.get(spare as usize).map(|m| m.state) != Some(SegmentState::Spare)
+        if spare
+            .is_some_and(|s| metas.get(s as usize).map(|m| m.state) != Some(SegmentState::Spare))
         {
             return Err(RestartError::Torn("spare segment"));
         }
@@ -322,20 +338,25 @@ impl Shard {
         for id in 0..self.segments.count() as u32 {
             let meta = *self.segments.meta(id);
             let in_use = matches!(meta.state, SegmentState::Open | SegmentState::Sealed);
-            if !in_use || meta.prev != NONE {
+            if !in_use || meta.prev.get().is_some() {
                 continue;
             }
             let mut tail = id;
             let mut steps = 0;
-            while self.segments.meta(tail).next != NONE {
-                tail = self.segments.meta(tail).next;
+            while let Some(next) = self.segments.meta(tail).next.get() {
+                tail = next;
                 steps += 1;
                 if steps > self.segments.count() {
                     return Err(RestartError::Torn("bucket chain loops"));
                 }
             }
-            self.buckets
-                .set(usize::from(meta.bucket), TtlBucket { head: id, tail });
+            self.buckets.set(
+                usize::from(meta.bucket),
+                TtlBucket {
+                    head: Some(id),
+                    tail: Some(tail),
+                },
+            );
         }
         Ok(())
     }

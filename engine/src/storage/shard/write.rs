@@ -9,10 +9,19 @@ static SPACES: [u8; 1024] = [b' '; 1024];
 impl Shard {
     /// Allocates `len` bytes in bucket `bucket`, evicting if needed. `pin`
     /// is a segment that must survive (it holds data being copied).
-    pub(super) fn allocate(&mut self, bucket: usize, len: usize, pin: u32) -> Option<(u32, u32)> {
+    pub(super) fn allocate(
+        &mut self,
+        bucket: usize,
+        len: usize,
+        pin: Option<u32>,
+    ) -> Option<(u32, u32)> {
         loop {
-            let tail = self.buckets.get(bucket).tail;
-            if tail != NONE && self.segments.meta(tail).state == SegmentState::Open {
+            let open = self
+                .buckets
+                .get(bucket)
+                .tail
+                .filter(|&tail| self.segments.meta(tail).state == SegmentState::Open);
+            if let Some(tail) = open {
                 if let Some(offset) = self.segments.try_append(tail, len) {
                     return Some((tail, offset));
                 }
@@ -118,7 +127,7 @@ impl Shard {
         key: HashedKey<'_>,
         value: [Part<'_>; 2],
         meta: NewItem,
-        pin: u32,
+        pin: Option<u32>,
     ) -> Result<Location, StoreResult> {
         let value_len: usize = value
             .iter()
@@ -255,7 +264,7 @@ impl Shard {
                 meta.bits |= STALE | (header.bits & WIN_SENT);
             }
         }
-        match self.put(key, [Part::Bytes(req.value), Part::Bytes(&[])], meta, NONE) {
+        match self.put(key, [Part::Bytes(req.value), Part::Bytes(&[])], meta, None) {
             Ok(loc) => StoreResult::Stored(self.cas_of(loc)),
             Err(StoreResult::TooLarge) if req.mode == StoreMode::Set => {
                 // As memcached: a failed set must not leave the old value.
@@ -290,7 +299,7 @@ impl Shard {
         let meta = self.new_item(flags, expire_at, req.new_cas);
         // The old item's segment is pinned: eviction cannot take the bytes
         // being copied.
-        match self.put(key, parts, meta, self.segments.segment_of(old)) {
+        match self.put(key, parts, meta, Some(self.segments.segment_of(old))) {
             Ok(loc) => StoreResult::Stored(self.cas_of(loc)),
             Err(e) => e,
         }
@@ -367,7 +376,7 @@ impl Shard {
             key,
             [value, Part::Bytes(&[])],
             meta,
-            self.segments.segment_of(loc),
+            Some(self.segments.segment_of(loc)),
         ) {
             Ok(_) => DeleteResult::Deleted,
             // Could not rewrite: the item goes, which is what a delete wanted.
@@ -441,7 +450,7 @@ impl Shard {
         } else {
             &[][..]
         };
-        match self.put(key, [Part::Bytes(text), Part::Bytes(padding)], meta, NONE) {
+        match self.put(key, [Part::Bytes(text), Part::Bytes(padding)], meta, None) {
             Ok(loc) => ArithResult::Value {
                 value,
                 cas: self.cas_of(loc),
@@ -511,7 +520,7 @@ impl Shard {
         let mut meta = self.new_item(0, expire_at, None);
         meta.bits |= WIN_SENT;
         let loc = self
-            .put(key, [Part::Bytes(&[]), Part::Bytes(&[])], meta, NONE)
+            .put(key, [Part::Bytes(&[]), Part::Bytes(&[])], meta, None)
             .ok()?;
         Some(MetaHit {
             item: self.view(loc),

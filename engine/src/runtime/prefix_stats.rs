@@ -10,6 +10,7 @@ use hashbrown::HashMap;
 
 pub use super::metrics::report::PrefixCounts;
 use super::op::{Op, Outcome};
+use segcore_protocol::text;
 
 /// The byte that ends a key's prefix unless `-D` says otherwise
 /// (memcached's default).
@@ -123,22 +124,10 @@ pub fn write_dump<'a>(
             merged.entry(prefix).or_default().add(counts);
         }
     }
-    let mut digits = itoa::Buffer::new();
     for (prefix, c) in merged {
-        out.extend_from_slice(b"PREFIX ");
-        out.extend_from_slice(prefix);
-        for (label, n) in [
-            (&b" get "[..], c.gets),
-            (b" hit ", c.hits),
-            (b" set ", c.sets),
-            (b" del ", c.deletes),
-        ] {
-            out.extend_from_slice(label);
-            out.extend_from_slice(digits.format(n).as_bytes());
-        }
-        out.extend_from_slice(b"\r\n");
+        text::write_prefix(out, prefix, c.gets, c.hits, c.sets, c.deletes);
     }
-    out.extend_from_slice(b"END\r\n");
+    text::Reply::End.write(out);
 }
 
 #[cfg(test)]

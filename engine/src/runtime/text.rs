@@ -211,27 +211,17 @@ impl WireProtocol for Text {
             (Request::MetaArith(m), Outcome::Arith(result)) => {
                 meta_arith_reply(m, key, result, out)
             }
-            (Request::MetaDebug(key), Outcome::Debug(info)) => match info {
-                Some(info) => {
-                    out.extend_from_slice(b"ME ");
-                    out.extend_from_slice(key.raw());
-                    out.extend_from_slice(b" exp=");
-                    segcore_protocol::number::write_i64(out, info.ttl);
-                    out.extend_from_slice(b" la=");
-                    segcore_protocol::number::write_u64(out, info.last_access);
-                    out.extend_from_slice(b" cas=");
-                    segcore_protocol::number::write_u64(out, info.cas);
-                    out.extend_from_slice(if info.fetched {
-                        b" fetch=yes"
-                    } else {
-                        b" fetch=no"
-                    });
-                    out.extend_from_slice(b" cls=1 size=");
-                    segcore_protocol::number::write_u64(out, info.item_len as u64);
-                    out.extend_from_slice(b"\r\n");
-                }
-                None => out.extend_from_slice(b"EN\r\n"),
-            },
+            (Request::MetaDebug(key), Outcome::Debug(info)) => meta::write_debug(
+                out,
+                key.raw(),
+                info.map(|info| meta::DebugLine {
+                    ttl: info.ttl,
+                    last_access: info.last_access,
+                    cas: info.cas,
+                    fetched: info.fetched,
+                    size: info.item_len as u64,
+                }),
+            ),
             // Answered by nothing per op: a miss inside a get, the client
             // asked for no reply, or the reply comes at the end (flush_all,
             // stats reset and detail).
@@ -294,9 +284,7 @@ impl WireProtocol for Text {
                     StatsQuery::Reset => Reply::Reset.write(out),
                     StatsQuery::Detail(_) => Reply::Ok.write(out),
                     StatsQuery::DetailDump => stats::write_detail_dump(out, &state.reports),
-                    StatsQuery::DetailUsage => {
-                        out.extend_from_slice(b"CLIENT_ERROR usage: stats detail on|off|dump\r\n")
-                    }
+                    StatsQuery::DetailUsage => Reply::DetailUsage.write(out),
                     StatsQuery::Group(_) => match stats::render(args, &state.reports, core) {
                         Some(lines) => {
                             for (name, value) in &lines {

@@ -11,7 +11,8 @@
 mod reply;
 
 pub use reply::{
-    write_flags, write_header, write_status, write_value, ItemMeta, ReturnFlags, Status,
+    write_debug, write_flags, write_header, write_status, write_value, DebugLine, ItemMeta,
+    ReturnFlags, Status,
 };
 
 use crate::command::ArithOp;

@@ -174,3 +174,44 @@ fn push_u64(out: &mut Vec<u8>, flag: u8, value: u64) {
     out.push(flag);
     write_u64(out, value);
 }
+
+/// What `me` reports about an item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DebugLine {
+    /// Seconds left (-1: never expires).
+    pub ttl: i64,
+    /// Seconds since the last access.
+    pub last_access: u64,
+    /// The item's cas.
+    pub cas: u64,
+    /// Whether it was read since it was stored.
+    pub fetched: bool,
+    /// Bytes the item takes.
+    pub size: u64,
+}
+
+/// `me`'s reply: `ME <key> exp=... la=... cas=... fetch=yes|no cls=1
+/// size=...`, or `EN` for a miss (`None`). `key` is the key as the client
+/// sent it.
+pub fn write_debug(out: &mut Vec<u8>, key: &[u8], line: Option<DebugLine>) {
+    let Some(d) = line else {
+        out.extend_from_slice(b"EN\r\n");
+        return;
+    };
+    out.extend_from_slice(b"ME ");
+    out.extend_from_slice(key);
+    out.extend_from_slice(b" exp=");
+    write_i64(out, d.ttl);
+    out.extend_from_slice(b" la=");
+    write_u64(out, d.last_access);
+    out.extend_from_slice(b" cas=");
+    write_u64(out, d.cas);
+    out.extend_from_slice(if d.fetched {
+        b" fetch=yes"
+    } else {
+        b" fetch=no"
+    });
+    out.extend_from_slice(b" cls=1 size=");
+    write_u64(out, d.size);
+    out.extend_from_slice(b"\r\n");
+}

@@ -10,7 +10,9 @@ mod reply;
 mod request;
 
 pub use crate::command::{ArithOp, StoreMode};
-pub use reply::{write_number, write_stat, write_value, write_version, Reply, StatValue};
+pub use reply::{
+    write_number, write_prefix, write_stat, write_value, write_version, Reply, StatValue,
+};
 pub use request::{KeyList, Request, Retrieval, Store};
 
 use crate::error::{ErrorKind, ParseError};

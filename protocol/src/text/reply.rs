@@ -43,6 +43,8 @@ pub enum Reply {
     TooManyConnections,
     /// A command before ASCII authentication (`-Y`).
     Unauthenticated,
+    /// `stats detail` without on, off or dump.
+    DetailUsage,
     /// `refresh_certs` on a server without TLS.
     TlsNotEnabled,
     /// `refresh_certs` could not load the new files (the old ones stay).
@@ -76,6 +78,7 @@ impl Reply {
             Reply::NoRoomForRequest => b"SERVER_ERROR out of memory reading request\r\n",
             Reply::TooManyConnections => b"ERROR Too many open connections\r\n",
             Reply::Unauthenticated => b"CLIENT_ERROR unauthenticated\r\n",
+            Reply::DetailUsage => b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
             Reply::TlsNotEnabled => b"Error TLS not enabled\r\n",
             Reply::RefreshCertsFailed => {
                 b"Error failed to refresh the certificate or key (see the server log)\r\n"
@@ -165,6 +168,30 @@ pub fn write_stat(out: &mut Vec<u8>, name: &[u8], value: StatValue<'_>) {
         }
         StatValue::Str(s) => out.extend_from_slice(s),
         StatValue::Bool(b) => out.extend_from_slice(if b { b"yes" } else { b"no" }),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// One line of `stats detail dump`: `PREFIX <prefix> get <n> hit <n> set
+/// <n> del <n>\r\n` (the dump ends with `END`).
+pub fn write_prefix(
+    out: &mut Vec<u8>,
+    prefix: &[u8],
+    gets: u64,
+    hits: u64,
+    sets: u64,
+    deletes: u64,
+) {
+    out.extend_from_slice(b"PREFIX ");
+    out.extend_from_slice(prefix);
+    for (label, n) in [
+        (&b" get "[..], gets),
+        (b" hit ", hits),
+        (b" set ", sets),
+        (b" del ", deletes),
+    ] {
+        out.extend_from_slice(label);
+        write_u64(out, n);
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -137,13 +137,11 @@ impl WireProtocol for Binary {
                 let op = Op::Flush {
                     delay: (delay != 0).then_some(i64::from(delay)),
                 };
-                for core in 0..route.cores {
-                    f(core, &op);
-                }
+                route.each_core(&op, f);
                 return;
             }
             Command::Stat => {
-                stats::for_each_core_op(stats::query(req.key), route.cores, f);
+                stats::for_each_core_op(stats::query(req.key), route, f);
                 return;
             }
             Command::Quit { .. }

@@ -54,6 +54,14 @@ pub struct Route {
 }
 
 impl Route {
+    /// Calls `f(core, op)` for every core: the ops of commands for the
+    /// whole server (`flush_all`, `stats`), on every wire.
+    pub fn each_core(&self, op: &Op<&[u8]>, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+        for core in 0..self.cores {
+            f(core, op);
+        }
+    }
+
     /// The core that owns `key`.
     #[inline]
     pub fn owner(&self, key: &[u8]) -> usize {

@@ -8,6 +8,7 @@ use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
 use super::op::{Op, ReportLists};
+use super::proto::Route;
 use super::tls::MinVersion;
 use super::{numa, Core};
 
@@ -51,7 +52,7 @@ pub fn query(args: &[u8]) -> StatsQuery<'_> {
 }
 
 /// Calls `f(core, op)` for the op every core must run for `query`.
-pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
+pub fn for_each_core_op(query: StatsQuery<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
     let op = match query {
         StatsQuery::Reset => Op::ResetStats,
         StatsQuery::Detail(on) => Op::Detail { on },
@@ -72,9 +73,7 @@ pub fn for_each_core_op(query: StatsQuery<'_>, cores: usize, f: &mut dyn FnMut(u
         },
         StatsQuery::DetailUsage | StatsQuery::Unknown => return,
     };
-    for core in 0..cores {
-        f(core, &op);
-    }
+    route.each_core(&op, f);
 }
 
 /// `stats detail dump` of the cores' reports.
@@ -292,7 +291,14 @@ mod tests {
     fn each_query_broadcasts_its_op_to_every_core() {
         let ops = |q| {
             let mut seen: Vec<(usize, Op<()>)> = Vec::new();
-            for_each_core_op(q, 2, &mut |core, op| seen.push((core, op.map(|_| ()))));
+            for_each_core_op(
+                q,
+                Route {
+                    cores: 2,
+                    local: None,
+                },
+                &mut |core, op| seen.push((core, op.map(|_| ()))),
+            );
             seen
         };
         assert_eq!(

@@ -90,11 +90,9 @@ impl WireProtocol for Text {
                 let op = Op::Flush {
                     delay: delay.map(i64::from),
                 };
-                for core in 0..route.cores {
-                    f(core, &op);
-                }
+                route.each_core(&op, f);
             }
-            Request::Stats { args } => stats::for_each_core_op(stats::query(args), route.cores, f),
+            Request::Stats { args } => stats::for_each_core_op(stats::query(args), route, f),
             Request::MetaGet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
                 keyed(Op::MetaGet {

@@ -21,14 +21,7 @@ cargo build -q --release -p segcore -p segcore-bench
 . scripts/lib.sh
 
 pki=$(mktemp -d)
-(
-  cd "$pki"
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout ca.key -out ca.pem -subj "/CN=bench CA" 2>/dev/null
-  openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
-  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > san.ext
-  openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
-    -out server.pem -extfile san.ext 2>/dev/null
-)
+scripts/test-pki.sh "$pki"
 tls_opts="ssl_chain_cert=$pki/server.pem,ssl_key=$pki/server.key"
 
 mc_port=$(free_port)

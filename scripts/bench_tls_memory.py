@@ -3,7 +3,7 @@
 memory per connection (RSS growth over N connections, one core) for idle
 plaintext connections, TLS connections that never start their handshake,
 and idle TLS connections after the handshake. Makes its own CA and server
-certificate with openssl.
+certificate (scripts/test-pki.sh).
 
     scripts/bench_tls_memory.py [path/to/segcore] [CONNECTIONS]
 """
@@ -21,20 +21,7 @@ segcore = sys.argv[1] if len(sys.argv) > 1 else "target/release/segcore"
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 resource.setrlimit(resource.RLIMIT_NOFILE, (n * 2 + 100, n * 2 + 100))
 pki = tempfile.mkdtemp()
-
-
-def sh(*args):
-    subprocess.run(args, check=True, capture_output=True, cwd=pki)
-
-
-sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-   "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=bench CA")
-sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-   "-out", "server.csr", "-subj", "/CN=localhost")
-with open(os.path.join(pki, "san.ext"), "w") as f:
-    f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-   "-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile", "san.ext")
+subprocess.run([os.path.join(os.path.dirname(__file__), "test-pki.sh"), pki], check=True)
 
 
 def rss(pid):

@@ -182,6 +182,28 @@ def cluster_checks():
             p.wait()
 
 
+def wait_listening(port):
+    """Waits until something accepts on `port` (servers that answer no
+    plain text command before authentication or TLS)."""
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def serves(call):
+    """Whether `call` gets an answer (False on any error or close)."""
+    try:
+        call()
+        return True
+    except Exception:
+        return False
+
+
 def sasl_checks():
     """python-binary-memcached with SASL PLAIN against segcore -S."""
     import tempfile
@@ -192,13 +214,7 @@ def sasl_checks():
     proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-S", "-p", str(p)],
                             env={**os.environ, "MEMCACHED_SASL_PWDB": users.name})
     try:
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", p), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_listening(p)
         good = bmemcached.Client((f"127.0.0.1:{p}",), "alice", "wonderland")
         check("sasl: authenticated set/get", good.set("s1", "v1") and good.get("s1") == "v1")
         keys = {f"smany:{i}": f"value:{i}" for i in range(50)}
@@ -213,12 +229,7 @@ def sasl_checks():
         check("sasl: a wrong password reads nothing", refused)
         bad.disconnect_all()
         text = Client(("127.0.0.1", p), connect_timeout=1, timeout=1)
-        try:
-            text.get("s1")
-            served = True
-        except Exception:
-            served = False
-        check("sasl: text clients are refused", not served)
+        check("sasl: text clients are refused", not serves(lambda: text.get("s1")))
     finally:
         proc.kill()
         proc.wait()
@@ -227,46 +238,26 @@ def sasl_checks():
 
 def tls_checks():
     """pymemcache over TLS (tls_context) against segcore -Z, with a CA and
-    server certificate made here by openssl."""
+    server certificate from scripts/test-pki.sh."""
     import shutil
     import ssl
     import tempfile
     d = tempfile.mkdtemp()
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=segcore compat CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=localhost")
-    with open(os.path.join(d, "san.ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "1", "-out", "server.pem", "-extfile", "san.ext")
+    subprocess.run([os.path.join(os.path.dirname(__file__), "test-pki.sh"), d], check=True)
     p = free_ports(1)
     opts = f"ssl_chain_cert={d}/server.pem,ssl_key={d}/server.key"
     proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-Z", "-o", opts, "-p", str(p)])
     try:
         context = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
-        deadline = time.time() + 20
-        c = None
-        while time.time() < deadline:
-            try:
-                c = Client(("127.0.0.1", p), tls_context=context, connect_timeout=1, timeout=5)
-                c.version()
-                break
-            except (OSError, MemcacheError):
-                time.sleep(0.1)
+        wait_listening(p)
+        c = Client(("127.0.0.1", p), tls_context=context, connect_timeout=1, timeout=5)
         check("tls: set/get over TLS", c.set("t1", "v1") and c.get("t1") == b"v1")
         keys = {f"tmany:{i}": f"value:{i}".encode() for i in range(50)}
         c.set_many(keys)
         check("tls: get_many spanning cores", c.get_many(list(keys)) == keys)
         c.close()
         plain = Client(("127.0.0.1", p), connect_timeout=1, timeout=2)
-        try:
-            plain.get("t1")
-            served = True
-        except Exception:
-            served = False
-        check("tls: plaintext clients are not served on the TLS port", not served)
+        check("tls: plaintext clients are not served on the TLS port", not serves(lambda: plain.get("t1")))
     finally:
         proc.kill()
         proc.wait()

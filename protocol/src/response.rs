@@ -70,13 +70,8 @@ pub fn text_get(
         if is_error(l) {
             return Ok(Some((Outcome::Error, at + used)));
         }
-        return Err(unexpected(l, "unexpected line in a get reply"));
+        return Err(BadReply("unexpected line in a get reply"));
     }
-}
-
-/// A reply line that does not belong where it came.
-fn unexpected(_line: &[u8], context: &'static str) -> BadReply {
-    BadReply(context)
 }
 
 fn is_error(l: &[u8]) -> bool {
@@ -92,7 +87,7 @@ pub fn text_store(buf: &[u8]) -> Result<Option<(Outcome, usize)>, BadReply> {
         b"STORED" => Outcome::Stored,
         b"NOT_STORED" | b"EXISTS" | b"NOT_FOUND" => Outcome::NotStored,
         l if is_error(l) => Outcome::Error,
-        l => return Err(unexpected(l, "unexpected line after a set")),
+        _ => return Err(BadReply("unexpected line after a set")),
     };
     Ok(Some((outcome, used)))
 }
@@ -124,7 +119,7 @@ pub fn meta(buf: &[u8], on_value: &mut dyn FnMut(&[u8])) -> Parsed {
         b"EN" => Outcome::Values(0),
         b"NS" | b"EX" | b"NF" => Outcome::NotStored,
         _ if is_error(l) => Outcome::Error,
-        _ => return Err(unexpected(l, "unexpected meta reply line")),
+        _ => return Err(BadReply("unexpected meta reply line")),
     };
     Ok(Some((outcome, used)))
 }

@@ -19,9 +19,6 @@ pub struct TestServer {
     tls: bool,
 }
 
-/// Marks a start as TLS in the argument list (removed before spawning).
-const TLS_MARKER: &str = "<tls>";
-
 /// A port nobody listens on right now, below the kernel's ephemeral range
 /// (32768+ by default). Picked before the server starts: with SO_REUSEPORT
 /// each core binding port 0 would get a different port. Staying out of the
@@ -93,7 +90,7 @@ impl TestServer {
     /// when given.
     pub fn start_logging(extra: &[&str], log: Option<&std::path::Path>) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, false, log, &[]) {
+            if let Some(server) = TestServer::try_start(extra, false, log, &[], false) {
                 return server;
             }
         }
@@ -104,7 +101,7 @@ impl TestServer {
     /// `extra`: core 0 on `port`, core 1 on `port + 1`.
     pub fn start_per_core(extra: &[&str]) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, true, None, &[]) {
+            if let Some(server) = TestServer::try_start(extra, true, None, &[], false) {
                 return server;
             }
         }
@@ -115,7 +112,7 @@ impl TestServer {
     /// once it answers, authenticated or not).
     pub fn start_env(extra: &[&str], env: &[(&str, &std::ffi::OsStr)]) -> TestServer {
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(extra, false, None, env) {
+            if let Some(server) = TestServer::try_start(extra, false, None, env, false) {
                 return server;
             }
         }
@@ -125,10 +122,8 @@ impl TestServer {
     /// As [`TestServer::start`] for a server that speaks TLS: ready once
     /// its port accepts (and the process still runs).
     pub fn start_tls(extra: &[&str]) -> TestServer {
-        let mut with_marker = extra.to_vec();
-        with_marker.push(TLS_MARKER);
         for _ in 0..5 {
-            if let Some(server) = TestServer::try_start(&with_marker, false, None, &[]) {
+            if let Some(server) = TestServer::try_start(extra, false, None, &[], true) {
                 return server;
             }
         }
@@ -140,6 +135,7 @@ impl TestServer {
         per_core: bool,
         log: Option<&std::path::Path>,
         env: &[(&str, &std::ffi::OsStr)],
+        tls: bool,
     ) -> Option<TestServer> {
         let port = if per_core {
             (0..100)
@@ -152,9 +148,6 @@ impl TestServer {
         let port_arg = port.to_string();
         let port_flag = if per_core { "--port-per-core" } else { "-p" };
         // Two cores and 16 MB unless the test says otherwise.
-        let tls = extra.contains(&TLS_MARKER);
-        let extra: Vec<&str> = extra.iter().copied().filter(|a| *a != TLS_MARKER).collect();
-        let extra = &extra[..];
         let mut args = vec![port_flag, port_arg.as_str()];
         if !extra.contains(&"--threads") {
             args.extend_from_slice(&["--threads", "2"]);

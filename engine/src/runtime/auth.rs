@@ -27,7 +27,7 @@ use std::path::Path;
 use segcore_protocol::auth::{self, Credentials};
 use segcore_protocol::binary::{self, Command, Status};
 use segcore_protocol::text::{self, Reply, Request, StoreMode};
-use segcore_protocol::{Limits, Protocol as Wire, Recovery};
+use segcore_protocol::{Limits, ParseError, Protocol as Wire, Recovery};
 
 use super::proto::{BatchEnd, Flow};
 use super::Core;
@@ -174,8 +174,28 @@ fn count(core: &Core, ok: bool) {
     }
 }
 
+/// The first request of `buf` as a parser saw it, with the step that uses
+/// it; or how the gate ends here (incomplete, or refused).
+fn first<R>(
+    parsed: Result<Option<(R, usize)>, ParseError>,
+    buf: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(R, BatchEnd), BatchEnd> {
+    match parsed {
+        Ok(Some((request, used))) => Ok((
+            request,
+            BatchEnd {
+                consumed: used,
+                ..NEED_MORE
+            },
+        )),
+        Ok(None) => Err(NEED_MORE),
+        Err(e) => Err(refused(&e, buf, out)),
+    }
+}
+
 /// A parse error's reply and how far to skip.
-fn refused(e: &segcore_protocol::ParseError, buf: &[u8], out: &mut Vec<u8>) -> BatchEnd {
+fn refused(e: &ParseError, buf: &[u8], out: &mut Vec<u8>) -> BatchEnd {
     e.write_reply(out);
     match e.recovery {
         Recovery::Skip(n) => BatchEnd {
@@ -195,14 +215,9 @@ fn ascii(
     limits: &Limits,
     out: &mut Vec<u8>,
 ) -> BatchEnd {
-    let (request, used) = match text::parse(buf, limits) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return NEED_MORE,
-        Err(e) => return refused(&e, buf, out),
-    };
-    let mut step = BatchEnd {
-        consumed: used,
-        ..NEED_MORE
+    let (request, mut step) = match first(text::parse(buf, limits), buf, out) {
+        Ok(first) => first,
+        Err(end) => return end,
     };
     match request {
         Request::Store(store) if store.mode == StoreMode::Set => {
@@ -231,14 +246,9 @@ fn sasl(
     limits: &Limits,
     out: &mut Vec<u8>,
 ) -> BatchEnd {
-    let (req, used) = match binary::parse(buf, limits) {
-        Ok(Some(parsed)) => parsed,
-        Ok(None) => return NEED_MORE,
-        Err(e) => return refused(&e, buf, out),
-    };
-    let mut step = BatchEnd {
-        consumed: used,
-        ..NEED_MORE
+    let (req, mut step) = match first(binary::parse(buf, limits), buf, out) {
+        Ok(first) => first,
+        Err(end) => return end,
     };
     let respond =
         |out: &mut Vec<u8>, value: &[u8]| super::binary::ok(out, &req, 0, &[], &[], value);

@@ -119,16 +119,23 @@ impl HotKeys {
     }
 }
 
+/// The `n` most requested keys over every core's table, as (owner core,
+/// key, estimated count), most requested first.
+pub fn ranking<'a>(per_core: &[(usize, &'a [KeyCount])], n: usize) -> Vec<(usize, &'a [u8], u64)> {
+    let mut all: Vec<(usize, &[u8], u64)> = per_core
+        .iter()
+        .flat_map(|&(core, keys)| keys.iter().map(move |(k, c)| (core, &k[..], *c)))
+        .collect();
+    all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(b.1)));
+    all.truncate(n);
+    all
+}
+
 /// `stats hotkeys [N]` lines from every core's top keys: the `n` most
 /// requested over all cores, as `hotkey:<rank>` = `<key> <count> <core>`.
 pub fn stat_lines(per_core: &[(usize, &[KeyCount])], n: usize) -> Vec<(String, String)> {
-    let mut all: Vec<(usize, &[u8], u64)> = per_core
+    ranking(per_core, n)
         .iter()
-        .flat_map(|(core, keys)| keys.iter().map(move |(k, c)| (*core, &k[..], *c)))
-        .collect();
-    all.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(b.1)));
-    all.iter()
-        .take(n)
         .enumerate()
         .map(|(rank, (core, key, count))| {
             (

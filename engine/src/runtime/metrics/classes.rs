@@ -12,7 +12,7 @@
 //! (`used_chunks` = items), since segcore's memory is segments, not pages.
 //! Per-class command counters (`get_hits`, `cmd_set`, ...) are not kept.
 
-use super::{CoreReport, Kind, Rows, Value};
+use super::{CoreReport, Kind, Rows};
 use crate::storage::classes::{CHUNK_SIZES, CLASSES, PAGE_SIZE};
 use crate::storage::ClassStats;
 
@@ -90,11 +90,11 @@ pub fn item_rows(c: &ClassStats, age: u32, i: usize) -> Rows {
             c.reclaimed[i],
         ),
     ];
-    for (stat, prom, kind, help, v) in rows {
-        r.add(Some(stat), kind, help, Value::Int(v))
-            .prom(prom)
-            .label("slab", slab.clone());
-    }
+    r.add_labelled(
+        "slab",
+        &slab,
+        rows.map(|(stat, prom, kind, help, v)| (Some(stat), prom, kind, help, v)),
+    );
     r
 }
 
@@ -150,11 +150,11 @@ pub fn slab_rows(c: &ClassStats, i: usize) -> Rows {
             0,
         ),
     ];
-    for (stat, prom, help, v) in rows {
-        r.add(Some(stat), Kind::Gauge, help, Value::Int(v))
-            .prom(prom)
-            .label("slab", slab.clone());
-    }
+    r.add_labelled(
+        "slab",
+        &slab,
+        rows.map(|(stat, prom, help, v)| (Some(stat), prom, Kind::Gauge, help, v)),
+    );
     r
 }
 

@@ -88,22 +88,16 @@ pub async fn exposition(core: &Core) -> String {
     }
     rows.0.extend(super::classes::prometheus_rows(&reports).0);
     let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
-    for (_, line) in crate::runtime::hotkeys::stat_lines(&per_core, HOT_KEYS_EXPORTED) {
-        // "<key> <count> <core>"; keys hold no spaces.
-        let mut fields = line.rsplitn(3, ' ');
-        let (Some(core), Some(count), Some(key)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
+    for (core, key, count) in crate::runtime::hotkeys::ranking(&per_core, HOT_KEYS_EXPORTED) {
         rows.add(
             None,
             Kind::Gauge,
             "Estimated requests for the most requested keys (sampled).",
-            Value::Int(count.parse().unwrap_or(0)),
+            Value::Int(count),
         )
         .prom("segcore_hot_key_requests")
-        .label("key", key)
-        .label("core", core);
+        .label("key", String::from_utf8_lossy(key))
+        .label("core", core.to_string());
     }
     let mut out = String::with_capacity(32 << 10);
     prometheus::write(&mut out, &rows.0);

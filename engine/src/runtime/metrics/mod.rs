@@ -101,6 +101,22 @@ impl Rows {
         self.add(Some(stat), Kind::Counter, help, Value::Int(v))
     }
 
+    /// Adds rows that all carry one Prometheus label (a per-core or
+    /// per-class group): (stats name, Prometheus name, kind, help, value)
+    /// each.
+    pub fn add_labelled(
+        &mut self,
+        label: &'static str,
+        value: &str,
+        rows: impl IntoIterator<Item = (Option<&'static str>, &'static str, Kind, &'static str, u64)>,
+    ) {
+        for (stat, prom, kind, help, v) in rows {
+            self.add(stat, kind, help, Value::Int(v))
+                .prom(prom)
+                .label(label, value);
+        }
+    }
+
     /// A gauge under its `stats` name.
     pub fn gauge(&mut self, stat: &'static str, help: &'static str, v: u64) -> &mut Metric {
         self.add(Some(stat), Kind::Gauge, help, Value::Int(v))

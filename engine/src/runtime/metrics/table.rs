@@ -4,7 +4,7 @@
 //! labels (so existing dashboards work unchanged). segcore's own metrics
 //! are prefixed `segcore_`, and per-core ones carry a `core` label.
 
-use super::{CoreReport, Kind, Rows, Totals, Value};
+use super::{CoreReport, Kind, Metric, Rows, Totals, Value};
 use crate::runtime::buffers::BUFFER_SIZE;
 use crate::runtime::{numa, Settings};
 
@@ -22,6 +22,13 @@ fn rusage() -> ((u64, u32), (u64, u32)) {
 
 const COMMANDS: &str = "memcached_commands_total";
 const COMMANDS_HELP: &str = "Requests by command and status.";
+
+/// Names a row as memcached_exporter's `commands_total{command, status}`.
+fn command(row: &mut Metric, command: &'static str, status: &'static str) {
+    row.prom(COMMANDS)
+        .label("command", command)
+        .label("status", status);
+}
 
 /// The server-wide rows: `stats` with no arguments, and the `memcached_*`
 /// metrics.
@@ -102,28 +109,28 @@ pub fn general(t: &Totals, settings: &Settings, now: u32) -> Rows {
     r.counter("cmd_set", "Storage commands.", shard.cmd_set);
     // memcached_exporter's set/hit: storage commands other than cas.
     let cas = shard.cas_hits + shard.cas_misses + shard.cas_badval;
-    r.add(
-        None,
-        Kind::Counter,
-        COMMANDS_HELP,
-        Value::Int(shard.cmd_set.saturating_sub(cas)),
-    )
-    .prom(COMMANDS)
-    .label("command", "set")
-    .label("status", "hit");
-    r.counter("cmd_flush", COMMANDS_HELP, conns.cmd_flush)
-        .prom(COMMANDS)
-        .label("command", "flush")
-        .label("status", "hit");
+    command(
+        r.add(
+            None,
+            Kind::Counter,
+            COMMANDS_HELP,
+            Value::Int(shard.cmd_set.saturating_sub(cas)),
+        ),
+        "set",
+        "hit",
+    );
+    command(
+        r.counter("cmd_flush", COMMANDS_HELP, conns.cmd_flush),
+        "flush",
+        "hit",
+    );
     r.counter("cmd_touch", "Touch commands.", shard.cmd_touch);
-    let mut command = |stat, command, status, v| {
-        r.counter(stat, COMMANDS_HELP, v)
-            .prom(COMMANDS)
-            .label("command", command)
-            .label("status", status);
-    };
-    command("get_hits", "get", "hit", shard.get_hits);
-    command("get_misses", "get", "miss", shard.get_misses);
+    for (stat, cmd, status, v) in [
+        ("get_hits", "get", "hit", shard.get_hits),
+        ("get_misses", "get", "miss", shard.get_misses),
+    ] {
+        command(r.counter(stat, COMMANDS_HELP, v), cmd, status);
+    }
     r.counter(
         "get_expired",
         "Lookups that found an expired item.",
@@ -132,23 +139,21 @@ pub fn general(t: &Totals, settings: &Settings, now: u32) -> Rows {
     // flush_all empties the index at once, so no later get can find a
     // flushed item (memcached invalidates lazily).
     r.counter("get_flushed", "Lookups that found a flushed item.", 0);
-    let mut command = |stat, command, status, v| {
-        r.counter(stat, COMMANDS_HELP, v)
-            .prom(COMMANDS)
-            .label("command", command)
-            .label("status", status);
-    };
-    command("delete_misses", "delete", "miss", shard.delete_misses);
-    command("delete_hits", "delete", "hit", shard.delete_hits);
-    command("incr_misses", "incr", "miss", shard.incr_misses);
-    command("incr_hits", "incr", "hit", shard.incr_hits);
-    command("decr_misses", "decr", "miss", shard.decr_misses);
-    command("decr_hits", "decr", "hit", shard.decr_hits);
-    command("cas_misses", "cas", "miss", shard.cas_misses);
-    command("cas_hits", "cas", "hit", shard.cas_hits);
-    command("cas_badval", "cas", "badval", shard.cas_badval);
-    command("touch_hits", "touch", "hit", shard.touch_hits);
-    command("touch_misses", "touch", "miss", shard.touch_misses);
+    for (stat, cmd, status, v) in [
+        ("delete_misses", "delete", "miss", shard.delete_misses),
+        ("delete_hits", "delete", "hit", shard.delete_hits),
+        ("incr_misses", "incr", "miss", shard.incr_misses),
+        ("incr_hits", "incr", "hit", shard.incr_hits),
+        ("decr_misses", "decr", "miss", shard.decr_misses),
+        ("decr_hits", "decr", "hit", shard.decr_hits),
+        ("cas_misses", "cas", "miss", shard.cas_misses),
+        ("cas_hits", "cas", "hit", shard.cas_hits),
+        ("cas_badval", "cas", "badval", shard.cas_badval),
+        ("touch_hits", "touch", "hit", shard.touch_hits),
+        ("touch_misses", "touch", "miss", shard.touch_misses),
+    ] {
+        command(r.counter(stat, COMMANDS_HELP, v), cmd, status);
+    }
     r.counter(
         "store_too_large",
         "Stores refused for a value over the item size limit.",
@@ -365,11 +370,11 @@ pub fn core(c: &CoreReport) -> Rows {
             c.buffers.large_bytes as u64,
         ),
     ];
-    for (stat, prom, kind, help, v) in rows {
-        r.add(Some(stat), kind, help, Value::Int(v))
-            .prom(prom)
-            .label("core", core.clone());
-    }
+    r.add_labelled(
+        "core",
+        &core,
+        rows.map(|(stat, prom, kind, help, v)| (Some(stat), prom, kind, help, v)),
+    );
     let p = c.placement;
     r.add(
         None,
@@ -472,10 +477,6 @@ pub fn segments(c: &CoreReport) -> Rows {
             s.evictions,
         ),
     ];
-    for (stat, prom, kind, help, v) in rows {
-        r.add(stat, kind, help, Value::Int(v))
-            .prom(prom)
-            .label("core", core.clone());
-    }
+    r.add_labelled("core", &core, rows);
     r
 }

@@ -35,10 +35,6 @@ impl Shard {
                 None => {
                     if !self.evict(pin) {
                         self.stats.out_of_memory += 1;
-                        // The class of an item this long: segcore's header
-                        // and cas are 20 bytes, memcached's 56 plus "\0\r\n".
-                        let size = (len + 39).max(classes::memcached_size(1, 0, false));
-                        self.classes.out_of_memory(size);
                         return None;
                     }
                 }
@@ -141,9 +137,12 @@ impl Shard {
             return Err(StoreResult::TooLarge);
         }
         let ttl = (meta.expire_at != 0).then(|| meta.expire_at.saturating_sub(self.now));
-        let at = self
-            .allocate(bucket_for(ttl), len, pin)
-            .ok_or(StoreResult::OutOfMemory)?;
+        let Some(at) = self.allocate(bucket_for(ttl), len, pin) else {
+            let size =
+                classes::memcached_size(key.key.len(), value_len, meta.bits & HAS_FLAGS != 0);
+            self.classes.out_of_memory(size);
+            return Err(StoreResult::OutOfMemory);
+        };
         let loc = self.write_item(at, Part::Bytes(key.key), key.key.len(), value, meta);
         if let Some(old) = self.index.upsert(key, loc, &self.segments) {
             self.mark_dead(old);

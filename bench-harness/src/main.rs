@@ -513,20 +513,22 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
         Cli::HitRatio(a) => {
             let server = resolve(&a.server)?;
             let pattern = a.key_pattern.parse::<KeyPattern>()?;
-            let result = modes::hit_ratio(
-                server,
-                a.keys,
-                pattern,
-                a.requests,
-                a.value_size,
-                a.batch.max(1),
-            )
-            .map_err(|e| e.to_string())?;
+            let result = modes::hit_ratio(&a, server, pattern).map_err(|e| e.to_string())?;
+            let scan = if a.scan_share > 0.0 {
+                format!(
+                    "; {:.0}% one-off scan keys, {:.4} on the rest",
+                    a.scan_share * 100.0,
+                    result.stream_ratio()
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "hit ratio: {:.4} ({} hits of {} gets; {} keys, {})",
+                "hit ratio: {:.4} ({} hits of {} gets after {} warm-up; {} keys, {}{scan})",
                 result.ratio(),
                 result.hits,
                 result.gets,
+                a.warmup,
                 a.keys,
                 a.key_pattern
             );

@@ -32,6 +32,14 @@ pub struct HitRatioArgs {
     /// before its set, as concurrent clients would; 1 replays strictly.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Gets replayed first and not counted: with it, the figure is the
+    /// steady state, without the cold start's unavoidable first misses.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: u64,
+    /// Share of requests (0..1) that are one-off keys of a sequential scan
+    /// (never asked for again), mixed into the stream: scan pollution.
+    #[arg(long, default_value_t = 0.0)]
+    pub scan_share: f64,
 }
 
 /// Resident memory per item.
@@ -100,12 +108,15 @@ fn set_request(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
 }
 
 /// What a hit-ratio replay measured.
-#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HitRatio {
-    /// Gets sent.
+    /// Gets counted (after the warm-up).
     pub gets: u64,
-    /// Gets that hit.
+    /// Of those, gets that hit.
     pub hits: u64,
+    /// Counted gets of the key distribution (not of the scan).
+    pub stream_gets: u64,
+    /// Of those, gets that hit.
+    pub stream_hits: u64,
 }
 
 impl HitRatio {
@@ -113,52 +124,97 @@ impl HitRatio {
     pub fn ratio(&self) -> f64 {
         self.hits as f64 / self.gets.max(1) as f64
     }
+
+    /// hits / gets over the key distribution's requests alone.
+    pub fn stream_ratio(&self) -> f64 {
+        self.stream_hits as f64 / self.stream_gets.max(1) as f64
+    }
 }
 
-/// Cache-aside replay: `requests` gets drawn from `pattern` over `keys`
-/// keys, in batches of `batch`; every miss is followed by a set of that key
-/// (`value_len` bytes), as an application filling its cache would do.
+/// A request's key: the distribution's rank, or the scan's next key.
+#[derive(Clone, Copy)]
+enum Drawn {
+    Stream(u64),
+    Scan(u64),
+}
+
+impl Drawn {
+    fn name(self, out: &mut Vec<u8>) {
+        match self {
+            Drawn::Stream(k) => key_name("hr:", k, out),
+            Drawn::Scan(k) => key_name("scan:", k, out),
+        }
+    }
+}
+
+/// Cache-aside replay: `warmup + requests` gets drawn from `pattern` over
+/// `args.keys` keys (a `scan_share` of them one-off scan keys instead), in
+/// batches; every miss is followed by a set of that key, as an application
+/// filling its cache would do. Only the last `requests` gets count.
 pub fn hit_ratio(
+    args: &HitRatioArgs,
     server: SocketAddr,
-    keys: u64,
     pattern: KeyPattern,
-    requests: u64,
-    value_len: usize,
-    batch: usize,
 ) -> std::io::Result<HitRatio> {
     let mut pipe = Pipe::connect(server)?;
-    let mut chooser = KeyChooser::new(keys, pattern);
+    let mut chooser = KeyChooser::new(args.keys, pattern);
     let mut rng = Rng::new(0x4177);
-    let value = vec![b'v'; value_len];
-    let (mut gets, mut hits) = (0u64, 0u64);
+    let value = vec![b'v'; args.value_size];
+    let batch = args.batch.max(1);
+    let total = args.warmup + args.requests;
+    // The scan share as a threshold on a uniform u64.
+    let scan_below = (args.scan_share.clamp(0.0, 1.0) * u64::MAX as f64) as u64;
+    let mut result = HitRatio {
+        gets: 0,
+        hits: 0,
+        stream_gets: 0,
+        stream_hits: 0,
+    };
+    let (mut sent, mut scanned) = (0u64, 0u64);
     let mut out = Vec::new();
-    let mut batch_keys: Vec<u64> = Vec::with_capacity(batch);
+    let mut batch_keys: Vec<Drawn> = Vec::with_capacity(batch);
     let mut key = Vec::new();
-    while gets < requests {
+    while sent < total {
         out.clear();
         batch_keys.clear();
-        while batch_keys.len() < batch && gets + (batch_keys.len() as u64) < requests {
-            let k = chooser.next(&mut rng);
-            key_name("hr:", k, &mut key);
+        while batch_keys.len() < batch && sent + (batch_keys.len() as u64) < total {
+            let drawn = if scan_below > 0 && rng.next_u64() < scan_below {
+                scanned += 1;
+                Drawn::Scan(scanned)
+            } else {
+                Drawn::Stream(chooser.next(&mut rng))
+            };
+            drawn.name(&mut key);
             out.extend_from_slice(b"get ");
             out.extend_from_slice(&key);
             out.extend_from_slice(b"\r\n");
-            batch_keys.push(k);
+            batch_keys.push(drawn);
         }
         pipe.stream.write_all(&out)?;
         let mut misses = Vec::new();
-        for &k in &batch_keys {
-            match pipe.reply(&mut |input| reply::text_get(input, &mut |_, _| {}))? {
-                Outcome::Values(0) => misses.push(k),
-                Outcome::Values(_) => hits += 1,
+        for (i, &drawn) in batch_keys.iter().enumerate() {
+            let hit = match pipe.reply(&mut |input| reply::text_get(input, &mut |_, _| {}))? {
+                Outcome::Values(0) => {
+                    misses.push(drawn);
+                    false
+                }
+                Outcome::Values(_) => true,
                 _ => return Err(std::io::Error::other("error reply to get")),
+            };
+            if sent + i as u64 >= args.warmup {
+                result.gets += 1;
+                result.hits += u64::from(hit);
+                if let Drawn::Stream(_) = drawn {
+                    result.stream_gets += 1;
+                    result.stream_hits += u64::from(hit);
+                }
             }
         }
-        gets += batch_keys.len() as u64;
+        sent += batch_keys.len() as u64;
         if !misses.is_empty() {
             out.clear();
-            for &k in &misses {
-                key_name("hr:", k, &mut key);
+            for &drawn in &misses {
+                drawn.name(&mut key);
                 set_request(&mut out, &key, &value);
             }
             pipe.stream.write_all(&out)?;
@@ -167,7 +223,7 @@ pub fn hit_ratio(
             }
         }
     }
-    Ok(HitRatio { gets, hits })
+    Ok(result)
 }
 
 /// Resident memory of process `pid` in bytes (VmRSS).

@@ -96,7 +96,7 @@ struct Args {
     segment_size: String,
 
     /// Eviction policy when memory is full.
-    #[arg(long = "eviction", default_value = "merge", value_parser = clap::builder::PossibleValuesParser::new(Policy::ALL.map(Policy::name)))]
+    #[arg(long = "eviction", default_value = Policy::DEFAULT.name(), value_parser = clap::builder::PossibleValuesParser::new(Policy::ALL.map(Policy::name)))]
     eviction: String,
 
     /// Honour the `shutdown` command (memcached's -A).

@@ -43,7 +43,7 @@ fn loaded(policy: Policy, memory: usize, keys: &Keys) -> Shard {
     let mut shard = Shard::new(&ShardConfig {
         memory_bytes: memory,
         eviction: policy,
-        index_capacity: Some((keys.len() + keys.len() / 4).min(memory / 64)),
+        index_pieces: None,
         ..ShardConfig::default()
     })
     .expect("config");

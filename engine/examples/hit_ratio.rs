@@ -77,7 +77,7 @@ fn main() {
             segment_size: 1 << 20,
             eviction: policy,
             restart: None,
-            index_capacity: None,
+            index_pieces: None,
         })
         .expect("config");
         shard.set_time(1_700_000_000);

@@ -39,7 +39,7 @@ fn main() {
         segment_size: segment,
         eviction: Policy::Fifo,
         restart: None,
-        index_capacity: None,
+        index_pieces: None,
     };
     // Prepare keys outside the measured window: a reused buffer.
     let value = vec![b'v'; value_len];
@@ -72,7 +72,7 @@ fn main() {
     println!("item (header incl.)   {items:.1} B");
     println!(
         "index per item        {index:.1} B  (capacity {} keys)",
-        shard.index_capacity()
+        shard.index_shape().0
     );
     println!(
         "metadata per item     {:.1} B  (header + index)",

@@ -3,7 +3,8 @@
 //! whatever it returns must be exactly the model's current value, and its
 //! invariants must hold after every step. With a memory file, the shard is
 //! also stopped and warm-restarted at random points, and must go on
-//! matching the model.
+//! matching the model. `Grow` steps store bursts of fresh keys, so the
+//! index's pieces grow (rehash) in between the other operations.
 
 use std::collections::HashMap;
 
@@ -29,6 +30,13 @@ enum Op {
     ExpireStep,
     /// Graceful stop and warm restart (a no-op without a memory file).
     Restart,
+    /// Stores this many fresh keys whose value is their own name: index
+    /// growth in the middle of everything else.
+    Grow(u16),
+}
+
+fn grow_key(n: u32) -> Vec<u8> {
+    format!("grow-{n}").into_bytes()
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,6 +56,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Flush),
         1 => Just(Op::ExpireStep),
         1 => Just(Op::Restart),
+        1 => (1..400u16).prop_map(Op::Grow),
     ]
 }
 
@@ -100,13 +109,14 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             path: f.0.clone(),
             layout_tag: 1,
         }),
-        index_capacity: Some(64),
+        index_pieces: Some(2),
     };
     let mut shard = Shard::new(&config).expect("valid config");
     let mut now = T0;
     shard.set_time(now);
     let mut model: HashMap<Vec<u8>, Entry> = HashMap::new();
     let names: Vec<Vec<u8>> = (0..24).map(|i| format!("key-{i}").into_bytes()).collect();
+    let mut grown = 0u32;
 
     for op in ops {
         match op {
@@ -306,7 +316,26 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             Op::ExpireStep => {
                 shard.expire_step(4);
             }
+            Op::Grow(count) => {
+                for n in grown..grown + u32::from(count) {
+                    let key = grow_key(n);
+                    let req = StoreRequest::new(StoreMode::Set, &key, 0, 0);
+                    shard.store(HashedKey::new(&key), &req);
+                }
+                grown += u32::from(count);
+                // Every grow key is missing or holds its own name, never
+                // another key's value.
+                for n in 0..grown {
+                    let key = grow_key(n);
+                    if let Some(item) = shard.get(HashedKey::new(&key)) {
+                        prop_assert_eq!(item.value, &key[..]);
+                    }
+                }
+            }
             Op::Restart if file.is_some() => {
+                let grown_held = (0..grown)
+                    .filter(|&n| shard.get(HashedKey::new(&grow_key(n))).is_some())
+                    .count() as u64;
                 let held: Vec<(usize, Vec<u8>)> = (0..names.len())
                     .filter_map(|k| {
                         shard
@@ -319,7 +348,7 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                 shard = Shard::new(&config).expect("valid config");
                 shard.set_time(now);
                 let restored = shard.restore(&config);
-                prop_assert_eq!(restored, Ok(held.len() as u64));
+                prop_assert_eq!(restored, Ok(held.len() as u64 + grown_held));
                 // Everything held before the stop is back, unchanged.
                 for (k, value) in held {
                     let item = shard.get(HashedKey::new(&names[k]));
@@ -365,6 +394,16 @@ proptest! {
     #[test]
     fn merge_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
         run(Policy::Merge, ops)?;
+    }
+
+    #[test]
+    fn s3fifo_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
+        run(Policy::S3Fifo, ops)?;
+    }
+
+    #[test]
+    fn s3fifo_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
+        run_with(Policy::S3Fifo, ops, Some(&MemoryFile::new()))?;
     }
 
     #[test]

@@ -70,16 +70,23 @@ impl WireProtocol for Binary {
     fn for_each_op(req: &Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
         let key = req.key;
         let op = match req.command {
-            Command::Get { .. } => Op::Get { key, touch: None },
+            // Every binary reply carries the cas.
+            Command::Get { .. } => Op::Get {
+                key,
+                touch: None,
+                hides_cas: false,
+            },
             Command::GetAndTouch { exptime, .. } => Op::Get {
                 key,
                 touch: Some(i64::from(exptime)),
+                hides_cas: false,
             },
             // memcached answers a binary Touch like a GAT without the value
             // (the flags come back), so it runs as one.
             Command::Touch { exptime } => Op::Get {
                 key,
                 touch: Some(i64::from(exptime)),
+                hides_cas: false,
             },
             Command::Store {
                 mode,
@@ -131,6 +138,7 @@ impl WireProtocol for Binary {
                     create: (exptime != NO_CREATE).then_some((initial, i64::from(exptime))),
                     compare_cas: cas_condition(req.cas),
                     touch: None,
+                    hides_cas: false,
                 },
             },
             Command::Flush { delay, .. } => {

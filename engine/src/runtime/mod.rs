@@ -190,6 +190,11 @@ impl Core {
             segments: shard.segment_counts(),
             buckets: shard.bucket_occupancy(),
             index_bytes: shard.index_bytes(),
+            index_pieces: {
+                let (_, largest, pieces) = shard.index_shape();
+                (pieces, largest)
+            },
+            sketch: shard.sketch_usage(),
             dead_bytes: shard.dead_bytes(),
             prefixes: if also.prefixes {
                 self.prefixes.borrow().snapshot()

@@ -57,6 +57,8 @@ pub enum Op<B> {
         key: B,
         /// gat's new exptime.
         touch: Option<i64>,
+        /// The reply does not show the cas (text get/gat).
+        hides_cas: bool,
     },
     /// Meta get with its anti-stampede options.
     MetaGet {
@@ -185,6 +187,8 @@ pub struct StoreFields {
     pub invalidate: bool,
     /// Meta `N` for append.
     pub vivify: Option<i64>,
+    /// The reply does not show the new cas.
+    pub hides_cas: bool,
 }
 
 impl StoreFields {
@@ -199,6 +203,7 @@ impl StoreFields {
             new_cas: self.new_cas,
             invalidate: self.invalidate,
             vivify: self.vivify,
+            hides_cas: self.hides_cas,
         }
     }
 
@@ -212,6 +217,7 @@ impl StoreFields {
             new_cas: None,
             invalidate: false,
             vivify: None,
+            hides_cas: false,
         }
     }
 }
@@ -235,7 +241,15 @@ impl<B> Op<B> {
     /// The same op with its bytes held another way.
     pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Op<C> {
         match self {
-            Op::Get { key, touch } => Op::Get { key: f(key), touch },
+            Op::Get {
+                key,
+                touch,
+                hides_cas,
+            } => Op::Get {
+                key: f(key),
+                touch,
+                hides_cas,
+            },
             Op::MetaGet { key, opts } => Op::MetaGet { key: f(key), opts },
             Op::Store { key, value, req } => Op::Store {
                 key: f(key),
@@ -349,9 +363,13 @@ pub fn execute<'s, C: CoreAccess + ?Sized>(
         HashedKey::new(key)
     }
     match *op {
-        Op::Get { key, touch } => {
+        Op::Get {
+            key,
+            touch,
+            hides_cas,
+        } => {
             let item = match touch {
-                None => shard.get(hashed(key)),
+                None => shard.get_with(hashed(key), !hides_cas),
                 Some(exptime) => shard.get_and_touch(hashed(key), exptime),
             };
             match item {
@@ -493,10 +511,12 @@ mod tests {
             Op::Get {
                 key: b"a",
                 touch: None,
+                hides_cas: false,
             },
             Op::Get {
                 key: b"b",
                 touch: None,
+                hides_cas: false,
             },
             Op::Arith {
                 key: b"a",

@@ -137,7 +137,11 @@ mod tests {
     use crate::storage::{DeleteOptions, StoreMode, StoreResult};
 
     fn get(key: &[u8]) -> Op<&[u8]> {
-        Op::Get { key, touch: None }
+        Op::Get {
+            key,
+            touch: None,
+            hides_cas: false,
+        }
     }
 
     fn hit() -> Outcome<&'static [u8]> {

@@ -83,7 +83,7 @@ impl Settings {
             memory_bytes: self.memory_bytes / self.cpus.len().max(1),
             segment_size: self.segment_size,
             eviction: self.eviction,
-            index_capacity: None,
+            index_pieces: None,
             restart: self.memory_file.as_ref().map(|path| {
                 let mut name = path.clone().into_os_string();
                 name.push(format!(".{core}"));

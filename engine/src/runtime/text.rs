@@ -27,6 +27,7 @@ fn meta_arith(m: &meta::MetaArith<'_>) -> ArithRequest {
             .map(|ttl| (f.initial.unwrap_or(0), i64::from(ttl))),
         compare_cas: f.compare_cas,
         touch: f.ttl.map(i64::from),
+        hides_cas: !f.has(b'c'),
     }
 }
 
@@ -55,7 +56,11 @@ impl WireProtocol for Text {
             Request::Get(r) => {
                 let touch = r.touch.map(i64::from);
                 for key in r.keys.iter() {
-                    keyed(Op::Get { key, touch });
+                    keyed(Op::Get {
+                        key,
+                        touch,
+                        hides_cas: !r.with_cas,
+                    });
                 }
             }
             Request::Store(s) => {
@@ -64,6 +69,8 @@ impl WireProtocol for Text {
                 if s.mode == TextMode::Cas {
                     fields.compare_cas = Some(s.cas);
                 }
+                // STORED / EXISTS / ...: no text storage reply shows a cas.
+                fields.hides_cas = true;
                 keyed(Op::Store {
                     key: s.key,
                     value: s.value,
@@ -79,6 +86,7 @@ impl WireProtocol for Text {
                 req: ArithRequest {
                     incr: *op == ArithOp::Incr,
                     delta: *delta,
+                    hides_cas: true,
                     ..ArithRequest::default()
                 },
             }),
@@ -102,6 +110,7 @@ impl WireProtocol for Text {
                         vivify: flags.vivify_ttl.map(i64::from),
                         recache: flags.recache_ttl.map(i64::from),
                         no_bump: flags.has(b'u'),
+                        hides_cas: !flags.has(b'c'),
                     },
                 })
             }),
@@ -116,6 +125,7 @@ impl WireProtocol for Text {
                 fields.new_cas = flags.new_cas;
                 fields.invalidate = flags.has(b'I');
                 fields.vivify = flags.vivify_ttl.map(i64::from);
+                fields.hides_cas = !flags.has(b'c');
                 keyed(Op::Store {
                     key,
                     value: m.value,

@@ -1,10 +1,32 @@
-//! The index: key -> [`Location`], a `hashbrown::HashTable` of packed u32s.
+//! The index: key -> [`Location`], a directory of small `hashbrown`
+//! tables ("pieces") of packed u32s that grow one at a time.
 //!
-//! The table stores only locations (4 bytes a slot plus hashbrown's control
-//! byte, whose 7 hash bits filter out nearly all non-matching slots); keys
-//! stay in segment memory and equality reads them from there. It is sized
-//! up front from the memory budget so it does not rehash under normal load;
-//! if it must grow, rehashing recomputes each hash from the stored key.
+//! Each slot holds only a location (4 bytes plus hashbrown's control byte,
+//! whose 7 hash bits filter out nearly all non-matching slots); keys stay
+//! in segment memory and equality reads them from there.
+//!
+//! # Growth
+//!
+//! Resident memory must follow the items, not `-m`, and growing must never
+//! stall a core. One table sized from the budget did the first badly (items
+//! land all over it, so the whole array becomes resident); one table grown
+//! by doubling does the second badly (a rehash of millions of entries, each
+//! reading its key back from segment memory, is a stop of seconds). So the
+//! hash picks one of a fixed number of pieces, and each piece is an
+//! ordinary hashbrown table that starts empty and doubles on its own. The
+//! piece count is set from the budget so a piece holds about
+//! [`PIECE_KEYS`] keys when the budget is full of small items: the largest
+//! rehash is then a few thousand entries (a fraction of a millisecond), and
+//! pieces reach their thresholds at different moments, so a pipelined batch
+//! seldom meets more than one. This is extendible hashing with a directory
+//! that never changes size; Dragonfly's dashtable splits segments the same
+//! way. Incremental migration of one big table was the alternative: it
+//! keeps two tables alive (double memory mid-way) and makes every lookup
+//! probe both.
+//!
+//! Which piece: bits 32 and up of the hash. hashbrown takes the probe
+//! position from the low bits (a piece never reaches 2^32 buckets) and the
+//! control tag from the top 7, so the three uses never share a bit.
 
 use hashbrown::HashTable;
 
@@ -13,9 +35,30 @@ use super::location::Location;
 use super::memory::HugePageAlloc;
 use super::segment::Segments;
 
+/// Keys a piece is sized to hold when the budget is full of the smallest
+/// items [`MIN_ITEM_BYTES`] assumes: at most this many entries move in one
+/// rehash.
+pub const PIECE_KEYS: usize = 4096;
+
+/// The item size (header, key and value) the piece count is planned for.
+/// Smaller items make pieces larger than [`PIECE_KEYS`] (longer, rarer
+/// rehashes); larger items leave them smaller.
+pub const MIN_ITEM_BYTES: usize = 64;
+
+/// Most pieces one shard's index is split into (each costs about 48 bytes
+/// of directory when empty).
+pub const MAX_PIECES: usize = 1 << 16;
+
+/// Bits of the hash below the ones that choose a piece.
+const PIECE_SHIFT: u32 = 32;
+
+type Piece = HashTable<u32, HugePageAlloc>;
+
 /// Key -> location for one shard.
 pub struct Index {
-    table: HashTable<u32, HugePageAlloc>,
+    pieces: Box<[Piece]>,
+    /// `pieces.len() - 1`; the piece count is a power of two.
+    mask: usize,
 }
 
 fn rehasher(segs: &Segments) -> impl Fn(&u32) -> u64 + '_ {
@@ -23,21 +66,63 @@ fn rehasher(segs: &Segments) -> impl Fn(&u32) -> u64 + '_ {
 }
 
 impl Index {
-    /// An index with room for `capacity` keys before it must grow.
-    pub fn with_capacity(capacity: usize) -> Self {
+    /// An empty index with pieces planned for `memory_bytes` of items.
+    pub fn for_memory(memory_bytes: usize) -> Self {
+        Index::with_pieces(memory_bytes / MIN_ITEM_BYTES / PIECE_KEYS)
+    }
+
+    /// An empty index of `pieces` pieces (rounded to a power of two in
+    /// 1..=[`MAX_PIECES`]).
+    pub fn with_pieces(pieces: usize) -> Self {
+        let count = pieces.clamp(1, MAX_PIECES).next_power_of_two();
         Index {
-            table: HashTable::with_capacity_in(capacity, HugePageAlloc::default()),
+            pieces: (0..count)
+                .map(|_| HashTable::new_in(HugePageAlloc::default()))
+                .collect(),
+            mask: count - 1,
         }
     }
 
-    /// Keys it can hold without growing.
-    pub fn capacity(&self) -> usize {
-        self.table.capacity()
+    #[inline]
+    fn piece(&self, hash: u64) -> &Piece {
+        &self.pieces[(hash >> PIECE_SHIFT) as usize & self.mask]
     }
 
-    /// Bytes the table occupies (slots and control bytes).
+    #[inline]
+    fn piece_mut(&mut self, hash: u64) -> &mut Piece {
+        &mut self.pieces[(hash >> PIECE_SHIFT) as usize & self.mask]
+    }
+
+    /// Pieces the index is split into.
+    pub fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Entries in the largest piece: the most a single growth step can
+    /// move (half of it).
+    pub fn largest_piece(&self) -> usize {
+        self.pieces.iter().map(HashTable::len).max().unwrap_or(0)
+    }
+
+    /// Keys indexed.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(HashTable::len).sum()
+    }
+
+    /// Keys the pieces hold before any of them grows, together.
+    pub fn capacity(&self) -> usize {
+        self.pieces.iter().map(HashTable::capacity).sum()
+    }
+
+    /// Bytes the tables occupy (slots and control bytes) plus the
+    /// directory.
     pub fn allocation_size(&self) -> usize {
-        self.table.allocation_size()
+        self.pieces
+            .iter()
+            .map(HashTable::allocation_size)
+            .sum::<usize>()
+            + std::mem::size_of_val::<[Piece]>(&self.pieces)
     }
 
     /// Starts loading the index memory a lookup of `hash` reads first, so a
@@ -45,7 +130,7 @@ impl Index {
     /// after another. A hint only: it never changes a result.
     #[inline]
     pub fn prefetch(&self, hash: u64) {
-        if let Some((control, slot)) = self.probe_lines(hash) {
+        if let Some((control, slot)) = probe_lines(self.piece(hash), hash) {
             prefetch(control);
             prefetch(slot);
         }
@@ -56,50 +141,30 @@ impl Index {
     /// prefetching the item; it may be another key's.
     #[inline]
     pub fn likely_location(&self, hash: u64) -> Option<Location> {
-        self.table
+        self.piece(hash)
             .find(hash, |_| true)
             .map(|&raw| Location::from_raw(raw))
-    }
-
-    /// Addresses of the control bytes and of the slot at the first probe
-    /// position for `hash`. This relies on hashbrown 0.15's table layout
-    /// (slots of 4 bytes growing down from the control bytes, which are
-    /// `buckets + 16` long, with `buckets` a power of two and the first probe
-    /// at `hash & (buckets - 1)`); a test pins it, and were it wrong the
-    /// prefetches would only miss.
-    fn probe_lines(&self, hash: u64) -> Option<(usize, usize)> {
-        const GROUP: usize = 16;
-        const SLOT: usize = std::mem::size_of::<u32>();
-        let (addr, size) = self.table.allocator().last_block()?;
-        let buckets = size.checked_sub(GROUP)? / (SLOT + 1);
-        if !buckets.is_power_of_two() || buckets < GROUP {
-            return None;
-        }
-        // Checked: a layout other than the one assumed must cost a missed
-        // prefetch, never a panic.
-        let control = addr.checked_add(size.checked_sub(GROUP + buckets)?)?;
-        let pos = (hash as usize) & (buckets - 1);
-        Some((control + pos, control.checked_sub((pos + 1) * SLOT)?))
     }
 
     /// Where `key` lives, if indexed.
     #[inline]
     pub fn find(&self, key: HashedKey<'_>, segs: &Segments) -> Option<Location> {
-        self.table
+        self.piece(key.hash)
             .find(key.hash, |&raw| {
                 segs.item(Location::from_raw(raw)).key() == key.key
             })
             .map(|&raw| Location::from_raw(raw))
     }
 
-    /// Points `key` at `loc`, returning where it pointed before.
+    /// Points `key` at `loc`, returning where it pointed before. May grow
+    /// the key's piece (and only that piece).
     pub fn upsert(
         &mut self,
         key: HashedKey<'_>,
         loc: Location,
         segs: &Segments,
     ) -> Option<Location> {
-        let entry = self.table.entry(
+        let entry = self.piece_mut(key.hash).entry(
             key.hash,
             |&raw| segs.item(Location::from_raw(raw)).key() == key.key,
             rehasher(segs),
@@ -120,7 +185,10 @@ impl Index {
     /// Removes the entry that points exactly at `loc` (eviction, expiry);
     /// false if the key has since moved or gone.
     pub fn remove_location(&mut self, hash: u64, loc: Location) -> bool {
-        match self.table.find_entry(hash, |&raw| raw == loc.raw()) {
+        match self
+            .piece_mut(hash)
+            .find_entry(hash, |&raw| raw == loc.raw())
+        {
             Ok(slot) => {
                 slot.remove();
                 true
@@ -131,7 +199,7 @@ impl Index {
 
     /// Re-points the entry at `old` to `new` (an item moved by a merge).
     pub fn relocate(&mut self, hash: u64, old: Location, new: Location) -> bool {
-        match self.table.find_mut(hash, |&raw| raw == old.raw()) {
+        match self.piece_mut(hash).find_mut(hash, |&raw| raw == old.raw()) {
             Some(slot) => {
                 *slot = new.raw();
                 true
@@ -140,15 +208,43 @@ impl Index {
         }
     }
 
-    /// Drops every entry, keeping the allocation.
+    /// Drops every entry and gives the tables' memory back (flush_all):
+    /// the index grows again with the items.
     pub fn clear(&mut self) {
-        self.table.clear();
+        for piece in self.pieces.iter_mut() {
+            *piece = HashTable::new_in(HugePageAlloc::default());
+        }
     }
 
     /// Every indexed location (for invariant checks).
     pub fn locations(&self) -> impl Iterator<Item = Location> + '_ {
-        self.table.iter().map(|&raw| Location::from_raw(raw))
+        self.pieces
+            .iter()
+            .flat_map(|p| p.iter())
+            .map(|&raw| Location::from_raw(raw))
     }
+}
+
+/// Addresses of the control bytes and of the slot at the first probe
+/// position for `hash` in `piece`. This relies on hashbrown 0.15's table
+/// layout (slots of 4 bytes growing down from the control bytes, which are
+/// `buckets + 16` long, with `buckets` a power of two and the first probe
+/// at `hash & (buckets - 1)`); a test pins it, and were it wrong the
+/// prefetches would only miss.
+#[inline]
+fn probe_lines(piece: &Piece, hash: u64) -> Option<(usize, usize)> {
+    const GROUP: usize = 16;
+    const SLOT: usize = std::mem::size_of::<u32>();
+    let (addr, size) = piece.allocator().last_block()?;
+    let buckets = size.checked_sub(GROUP)? / (SLOT + 1);
+    if !buckets.is_power_of_two() || buckets < GROUP {
+        return None;
+    }
+    // Checked: a layout other than the one assumed must cost a missed
+    // prefetch, never a panic.
+    let control = addr.checked_add(size.checked_sub(GROUP + buckets)?)?;
+    let pos = (hash as usize) & (buckets - 1);
+    Some((control + pos, control.checked_sub((pos + 1) * SLOT)?))
 }
 
 /// Asks the CPU to start loading the cache line at `addr`.
@@ -165,41 +261,4 @@ pub(crate) fn prefetch(addr: usize) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The prefetch addresses are where hashbrown really keeps the entries:
-    /// at a low load nearly every entry sits in the 16-slot group at its
-    /// first probe position.
-    #[test]
-    fn probe_lines_match_hashbrowns_layout() {
-        for capacity in [1_000, 1_000_000] {
-            let mut index = Index::with_capacity(capacity);
-            let hashes: Vec<u64> = (0..capacity as u64 / 10)
-                .map(|i| hash_key(&i.to_le_bytes()))
-                .collect();
-            for (raw, &hash) in hashes.iter().enumerate() {
-                index
-                    .table
-                    .insert_unique(hash, raw as u32, |&r| hashes[r as usize]);
-            }
-            let mut in_first_group = 0;
-            for (raw, &hash) in hashes.iter().enumerate() {
-                let found = index.table.find(hash, |&r| r == raw as u32).unwrap();
-                let found = found as *const u32 as usize;
-                let (control, slot) = index.probe_lines(hash).unwrap();
-                assert!(control > slot);
-                // The group's slots run down from `slot` for 16 entries
-                // (wrapping at the table's end is rare enough to ignore).
-                if found <= slot && found > slot - 16 * 4 {
-                    in_first_group += 1;
-                }
-            }
-            assert!(
-                in_first_group * 100 >= hashes.len() * 95,
-                "{in_first_group} of {} in the first group",
-                hashes.len()
-            );
-        }
-    }
-}
+mod tests;

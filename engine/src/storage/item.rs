@@ -42,6 +42,11 @@ pub const WIN_SENT: u8 = 1 << 4;
 pub const HAS_FLAGS: u8 = 1 << 5;
 /// An explicit cas follows the header (and the flags).
 pub const HAS_CAS: u8 = 1 << 6;
+/// A client may hold this item's cas (a reply showed it): a merge that
+/// moves the item must keep the cas, so writes it explicitly. Items whose
+/// cas no reply showed (text get/set traffic) move without those 8 bytes
+/// and take the cas of their new place.
+pub const CAS_SHOWN: u8 = 1 << 7;
 
 /// The decoded fixed header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -9,7 +9,8 @@
 //! - [`item`]: the packed item layout inside a segment.
 //! - [`access`]: an item's last-access time in 16 bits.
 //! - [`location`]: the packed u32 an index slot holds.
-//! - [`index`]: key -> location.
+//! - [`index`]: key -> location, in pieces that grow one at a time.
+//! - [`frequency`]: a count-min sketch of recent accesses (`s3fifo`).
 //! - [`ttl`]: TTL buckets grouping segments by lifetime.
 //! - [`eviction`]: the policies that pick victim segments.
 //! - [`time`]: memcached's exptime rules.
@@ -19,6 +20,7 @@
 pub(crate) mod access;
 pub(crate) mod classes;
 pub(crate) mod eviction;
+pub(crate) mod frequency;
 pub(crate) mod hash;
 pub(crate) mod index;
 pub(crate) mod item;

@@ -79,6 +79,8 @@ pub struct SegmentMeta {
     pub next: Link,
     /// Free, open, sealed or spare.
     pub state: SegmentState,
+    /// Written by a merge (the main FIFO of `s3fifo`), not by clients.
+    pub main: bool,
 }
 
 impl SegmentMeta {
@@ -93,6 +95,7 @@ impl SegmentMeta {
         prev: Link::NONE,
         next: Link::NONE,
         state: SegmentState::Free,
+        main: false,
     };
 
     /// Records an item's expiry in the segment's bound.
@@ -247,6 +250,15 @@ impl Segments {
     /// Takes a free segment, reset and marked `state`, with a new generation.
     pub fn alloc(&mut self, state: SegmentState, now: u32, bucket: u16) -> Option<u32> {
         let id = self.free.pop()?;
+        self.renew(id, state, now, bucket);
+        Some(id)
+    }
+
+    /// Empties segment `id` in place for a new use, with a new generation:
+    /// a merge writes into the segments of its run as they empty, without
+    /// a trip through the free list. Its items must already be dead and
+    /// unlinked.
+    pub fn renew(&mut self, id: u32, state: SegmentState, now: u32, bucket: u16) {
         let meta = &mut self.meta[id as usize];
         let generation = meta.generation.wrapping_add(1).max(1);
         *meta = SegmentMeta {
@@ -256,7 +268,6 @@ impl Segments {
             state,
             ..SegmentMeta::EMPTY
         };
-        Some(id)
     }
 
     /// Returns a segment to the free list. Its items must already be dead

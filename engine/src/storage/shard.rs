@@ -20,27 +20,28 @@
 //! ```
 //!
 //! An item carries an explicit cas only when a client chose one (meta `E`)
-//! or a merge moved it and its cas had to stay the same.
+//! or a merge moved it and its cas had to stay the same: only when a reply
+//! may have shown the cas ([`item::CAS_SHOWN`]). An item moved before any
+//! client saw its cas takes the cas of its new place.
 
 use super::access;
 use super::classes::{self, ClassStats};
 use super::eviction::{self, Picker, Policy, Victim};
+use super::frequency::FrequencySketch;
 use super::hash::{hash_key, HashedKey};
 use super::index::Index;
-use super::item::{self, Header, ACCESSED, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT};
+use super::item::{
+    self, Header, ACCESSED, CAS_SHOWN, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT,
+};
 use super::location::{Location, MAX_SEGMENT_SIZE};
 use super::segment::{SegmentState, Segments, NEVER};
 use super::stats::ShardStats;
 use super::time::{is_expired, ttl_remaining, Expiry};
 use super::ttl::{bucket_for, TtlBuckets, BUCKETS};
 
-/// Memory per key the index is pre-sized for. A full shard of small items
-/// (key + value + header around 100 bytes) fills the table to about
-/// three quarters of its power-of-two size; much smaller items make it grow
-/// once while the cache fills. Smaller divisors would reserve index slots
-/// that a cache of ordinary items never uses (each slot costs 4-5 bytes
-/// resident per expected key).
-pub const INDEX_BYTES_PER_KEY: usize = 128;
+/// The item size the access sketch is planned for: it counts keys of a
+/// shard full of items this large (24-byte keys, 64-byte values).
+const SKETCH_BYTES_PER_KEY: usize = 96;
 
 /// How a shard is sized and behaves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,9 +52,9 @@ pub struct ShardConfig {
     pub segment_size: usize,
     /// What to evict when full.
     pub eviction: Policy,
-    /// Keys the index holds before it must grow; `None` sizes it from the
-    /// memory budget at one key per 128 bytes ([`INDEX_BYTES_PER_KEY`]).
-    pub index_capacity: Option<usize>,
+    /// Pieces the index is split into; `None` plans them from the memory
+    /// budget (see [`super::index`]). Tests use few, so pieces grow often.
+    pub index_pieces: Option<usize>,
     /// Keep the items in a file, for a warm restart (`-e`); `None` keeps
     /// them in anonymous memory.
     pub restart: Option<RestartFile>,
@@ -97,7 +98,7 @@ impl Default for ShardConfig {
             memory_bytes: 64 << 20,
             segment_size: 1 << 20,
             eviction: Policy::default(),
-            index_capacity: None,
+            index_pieces: None,
             restart: None,
         }
     }
@@ -170,6 +171,16 @@ struct NewItem {
     last_access: u32,
 }
 
+impl NewItem {
+    /// Clears [`CAS_SHOWN`] when the reply to the write hides the cas.
+    fn cas_hidden(mut self, hidden: bool) -> NewItem {
+        if hidden {
+            self.bits &= !CAS_SHOWN;
+        }
+        self
+    }
+}
+
 /// One core's cache. See the module docs.
 pub struct Shard {
     segments: Segments,
@@ -177,6 +188,10 @@ pub struct Shard {
     buckets: TtlBuckets,
     /// The eviction policy and its own state.
     evictor: Box<dyn Picker>,
+    /// Recent accesses by key, for the `s3fifo` policy; here
+    /// rather than in the picker because every lookup feeds it (a plain
+    /// field test, not a virtual call, on the read path).
+    sketch: Option<FrequencySketch>,
     now: u32,
     pending_flush: Option<u32>,
     expire_cursor: usize,
@@ -191,9 +206,6 @@ impl Shard {
     pub fn new(config: &ShardConfig) -> Result<Shard, ConfigError> {
         config.validate()?;
         let count = config.memory_bytes / config.segment_size;
-        let capacity = config
-            .index_capacity
-            .unwrap_or(config.memory_bytes / INDEX_BYTES_PER_KEY);
         let segments = match &config.restart {
             Some(file) => Segments::in_file(&file.path, count, config.segment_size),
             None => Segments::new(count, config.segment_size),
@@ -201,11 +213,21 @@ impl Shard {
         let mut segments = segments.map_err(|e| ConfigError::Memory(e.to_string()))?;
         let mut evictor = eviction::picker(config.eviction);
         evictor.reserve(&mut segments);
+        let sketch = if config.eviction.counts_frequency() {
+            let keys = config.memory_bytes / SKETCH_BYTES_PER_KEY;
+            Some(FrequencySketch::for_keys(keys).map_err(|e| ConfigError::Memory(e.to_string()))?)
+        } else {
+            None
+        };
         Ok(Shard {
             segments,
-            index: Index::with_capacity(capacity),
+            index: match config.index_pieces {
+                Some(pieces) => Index::with_pieces(pieces),
+                None => Index::for_memory(config.memory_bytes),
+            },
             buckets: TtlBuckets::default(),
             evictor,
+            sketch,
             now: 0,
             pending_flush: None,
             expire_cursor: 0,
@@ -295,6 +317,9 @@ impl Shard {
     #[inline]
     pub fn prefetch(&self, key: HashedKey<'_>) {
         self.index.prefetch(key.hash);
+        if let Some(sketch) = &self.sketch {
+            sketch.prefetch(key.hash);
+        }
     }
 
     /// The second step after [`Shard::prefetch`], once the index memory has
@@ -318,14 +343,27 @@ impl Shard {
         self.index.allocation_size()
     }
 
-    /// Keys the index holds before it must grow.
-    pub fn index_capacity(&self) -> usize {
-        self.index.capacity()
+    /// The access sketch's bytes and halvings, for policies that keep one.
+    pub fn sketch_usage(&self) -> Option<(usize, u64)> {
+        self.sketch.as_ref().map(|s| (s.bytes(), s.halvings()))
+    }
+
+    /// Keys the index holds before any piece grows, entries in its
+    /// largest piece (what one growth step moves, at most), and pieces.
+    pub fn index_shape(&self) -> (usize, usize, usize) {
+        (
+            self.index.capacity(),
+            self.index.largest_piece(),
+            self.index.piece_count(),
+        )
     }
 
     // ---- reading ----
 
     fn lookup(&mut self, key: HashedKey<'_>) -> Lookup {
+        if let Some(sketch) = &mut self.sketch {
+            sketch.increment(key.hash);
+        }
         let Some(loc) = self.index.find(key, &self.segments) else {
             return Lookup::Missing;
         };
@@ -361,11 +399,15 @@ impl Shard {
         }
     }
 
-    /// Marks an item read: accessed (second chance), fetched, last access.
-    fn bump(&mut self, loc: Location) -> Header {
+    /// Marks an item read: accessed (second chance), fetched, last access,
+    /// and whether the reply shows its cas.
+    fn bump(&mut self, loc: Location, cas_shown: bool) -> Header {
         let before = self.segments.header(loc);
         let mut after = before;
         after.bits |= ACCESSED | FETCHED;
+        if cas_shown {
+            after.bits |= CAS_SHOWN;
+        }
         after.last_access = self.access_code(loc, self.now);
         if after != before {
             self.segments.set_header(loc, &after);
@@ -373,13 +415,18 @@ impl Shard {
         before
     }
 
-    /// get/gets: the item, marked as read.
+    /// gets: the item, marked as read (its cas shown).
     pub fn get(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
+        self.get_with(key, true)
+    }
+
+    /// get (`cas_shown` false) or gets: the item, marked as read.
+    pub fn get_with(&mut self, key: HashedKey<'_>, cas_shown: bool) -> Option<ItemView<'_>> {
         self.stats.cmd_get += 1;
         match self.lookup(key) {
             Lookup::Found(loc) => {
                 self.stats.get_hits += 1;
-                self.bump(loc);
+                self.bump(loc, cas_shown);
                 Some(self.view(loc))
             }
             Lookup::Expired => {
@@ -405,7 +452,7 @@ impl Shard {
         };
         self.stats.touch_hits += 1;
         self.stats.get_hits += 1;
-        self.bump(loc);
+        self.bump(loc, true);
         // A negative exptime expires the item, but this read still sees it
         // (as in memcached); its bytes stay put until the next write.
         self.set_expiry(key.hash, loc, exptime);
@@ -504,3 +551,8 @@ pub mod restart;
 mod tests;
 mod types;
 mod write;
+
+#[cfg(test)]
+mod growth_tests;
+#[cfg(test)]
+mod policy_tests;

@@ -53,6 +53,18 @@ pub struct ShardStats {
     pub merges: u64,
     /// Items kept alive by a merge (second chance).
     pub merge_retained: u64,
+    /// Live items a merge dropped (not read, not frequent enough, or no
+    /// room left in its destinations).
+    pub merge_evicted: u64,
+    /// Items `s3fifo` moved from its small FIFO into main (read while on
+    /// probation); counted in `merge_retained` too.
+    pub promoted: u64,
+    /// Items `s3fifo` dropped from its small FIFO unread; counted in
+    /// `merge_evicted` too.
+    pub probation_evicted: u64,
+    /// The estimated frequency the last `s3fifo` main merge required to keep
+    /// an item (a gauge).
+    pub merge_threshold: u64,
     /// Expired items reclaimed without being read.
     pub reclaimed: u64,
     /// Segments freed because everything in them had expired.
@@ -104,6 +116,10 @@ impl std::ops::AddAssign<&ShardStats> for ShardStats {
             evicted_segments,
             merges,
             merge_retained,
+            merge_evicted,
+            promoted,
+            probation_evicted,
+            merge_threshold,
             reclaimed,
             expired_segments,
             cmd_flush,
@@ -133,6 +149,10 @@ impl std::ops::AddAssign<&ShardStats> for ShardStats {
         self.evicted_segments += evicted_segments;
         self.merges += merges;
         self.merge_retained += merge_retained;
+        self.merge_evicted += merge_evicted;
+        self.promoted += promoted;
+        self.probation_evicted += probation_evicted;
+        self.merge_threshold = self.merge_threshold.max(merge_threshold);
         self.reclaimed += reclaimed;
         self.expired_segments += expired_segments;
         self.cmd_flush += cmd_flush;

@@ -24,6 +24,10 @@ pub struct CoreReport {
     pub buckets: Vec<(usize, usize)>,
     /// Bytes held by the index.
     pub index_bytes: usize,
+    /// The index's pieces, and entries in its largest one.
+    pub index_pieces: (usize, usize),
+    /// The access sketch's bytes and halvings (`s3fifo` only).
+    pub sketch: Option<(usize, u64)>,
     /// Dead bytes in segments in use.
     pub dead_bytes: u64,
     /// `stats detail` counts of this core's connections (when asked for).

@@ -396,7 +396,9 @@ pub fn segments(c: &CoreReport) -> Rows {
     let core = c.core.to_string();
     let (total, free, size) = c.segments;
     let s = &c.shard;
-    let rows: [(Option<&'static str>, &'static str, Kind, &'static str, u64); 11] = [
+    let (pieces, largest_piece) = c.index_pieces;
+    let (sketch_bytes, sketch_halvings) = c.sketch.unwrap_or((0, 0));
+    let rows: [(Option<&'static str>, &'static str, Kind, &'static str, u64); 19] = [
         (
             Some("segment_size"),
             "segcore_segment_size_bytes",
@@ -433,19 +435,42 @@ pub fn segments(c: &CoreReport) -> Rows {
             c.index_bytes as u64,
         ),
         (
+            Some("index_pieces"),
+            "segcore_index_pieces",
+            Kind::Gauge,
+            "Tables the core's index is split into (each grows on its own).",
+            pieces as u64,
+        ),
+        (
+            Some("index_largest_piece"),
+            "segcore_index_largest_piece_entries",
+            Kind::Gauge,
+            "Entries in the index's largest table: what one growth step moves, at most.",
+            largest_piece as u64,
+        ),
+        (
             Some("dead_bytes"),
             "segcore_dead_bytes",
             Kind::Gauge,
             "Bytes of dead items in segments in use.",
             c.dead_bytes,
         ),
-        // The merge policy's work: merges done, items kept by them (second
-        // chance); and flush_all runs on this shard.
+        // What the policy does: segments evicted; for the merge policies,
+        // merges done, items they kept and dropped, the frequency the last
+        // s3fifo main merge required, the access sketch's size and halvings;
+        // and flush_all runs on this shard.
+        (
+            Some("evicted_segments"),
+            "segcore_segments_evicted_total",
+            Kind::Counter,
+            "Segments evicted (whole, or merged away).",
+            s.evicted_segments,
+        ),
         (
             Some("merges"),
             "segcore_merges_total",
             Kind::Counter,
-            "Merge passes of the merge policy.",
+            "Merge passes of the merge and s3fifo policies.",
             s.merges,
         ),
         (
@@ -456,18 +481,53 @@ pub fn segments(c: &CoreReport) -> Rows {
             s.merge_retained,
         ),
         (
+            Some("merge_evicted"),
+            "segcore_merge_evicted_total",
+            Kind::Counter,
+            "Live items merges dropped.",
+            s.merge_evicted,
+        ),
+        (
+            Some("promoted"),
+            "segcore_s3fifo_promoted_total",
+            Kind::Counter,
+            "Items s3fifo promoted from its small FIFO into main (read on probation).",
+            s.promoted,
+        ),
+        (
+            Some("probation_evicted"),
+            "segcore_s3fifo_probation_evicted_total",
+            Kind::Counter,
+            "Items s3fifo dropped from its small FIFO unread (one-off keys, scans).",
+            s.probation_evicted,
+        ),
+        (
+            Some("merge_threshold"),
+            "segcore_merge_threshold",
+            Kind::Gauge,
+            "Estimated access count the last s3fifo main merge required to keep an item.",
+            s.merge_threshold,
+        ),
+        (
+            Some("sketch_bytes"),
+            "segcore_sketch_bytes",
+            Kind::Gauge,
+            "Bytes of the s3fifo access sketch.",
+            sketch_bytes as u64,
+        ),
+        (
+            Some("sketch_halvings"),
+            "segcore_sketch_halvings_total",
+            Kind::Counter,
+            "Times the access sketch halved its counts (ageing).",
+            sketch_halvings,
+        ),
+        (
             Some("flushes"),
             "segcore_flushes_total",
             Kind::Counter,
             "flush_all runs on the core's shard.",
             s.cmd_flush,
-        ),
-        (
-            None,
-            "segcore_segments_evicted_total",
-            Kind::Counter,
-            "Segments evicted (whole, or merged away).",
-            s.evicted_segments,
         ),
         (
             None,

@@ -1,10 +1,10 @@
 //! Segcache's merge: fold the oldest segments of one TTL bucket into one,
 //! keeping items read since the last pass (a segment-level second chance)
-//! and dropping the rest; FIFO when no run can be merged. Best hit ratio on
-//! skewed traffic. Its state: the segment it merges into (held back from
-//! allocation) and the bucket it looks at next.
+//! and dropping the rest; FIFO when no run can be merged. Its state: the
+//! segment it merges into (held back from allocation) and the bucket it
+//! looks at next, and the last merge's part-full destination.
 
-use super::{pick_fifo, Picker, Policy, Victim, MERGE_SEGMENTS};
+use super::{pick_fifo, MergeOutcome, Picker, Policy, Retain, Victim, MERGE_SEGMENTS};
 use crate::storage::segment::{SegmentState, Segments};
 use crate::storage::ttl::{TtlBuckets, BUCKETS};
 
@@ -15,6 +15,9 @@ pub struct Merge {
     spare: Option<u32>,
     /// The bucket to look at first next time (round robin).
     cursor: usize,
+    /// The last merge's part-full destination and its generation (to tell
+    /// whether it has since been evicted and reused).
+    partial: Option<(u32, u16)>,
 }
 
 impl Picker for Merge {
@@ -31,20 +34,34 @@ impl Picker for Merge {
             if let Some((bucket, run, len)) = pick_merge_run(segs, buckets, pin, self.cursor) {
                 self.cursor = (bucket + 1) % BUCKETS;
                 self.spare = None;
+                let partial = self.partial.take().and_then(|(id, generation)| {
+                    let meta = segs.meta(id);
+                    (meta.generation == generation
+                        && meta.state == SegmentState::Sealed
+                        && usize::from(meta.bucket) == bucket
+                        && !run[..len].contains(&id))
+                    .then_some(id)
+                });
                 return Some(Victim::Merge {
                     bucket,
                     run,
                     len,
                     into,
+                    partial,
+                    retain: Retain::Accessed,
                 });
             }
         }
         pick_fifo(segs, buckets, pin).map(Victim::Segment)
     }
 
-    fn merged(&mut self, segs: &mut Segments, now: u32) {
-        // One of the freed segments becomes the next destination.
-        self.spare = segs.alloc(SegmentState::Spare, now, 0);
+    fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
+        // The segment the merge left empty, or one of the freed segments,
+        // becomes the next destination.
+        self.spare = outcome
+            .leftover
+            .or_else(|| segs.alloc(SegmentState::Spare, now, 0));
+        self.partial = outcome.partial.map(|id| (id, segs.meta(id).generation));
     }
 
     fn saved(&self) -> (u64, Option<u32>) {

@@ -6,7 +6,7 @@
 //! purpose: keeping a list in access order turns every read into a write.
 //!
 //! Each policy is a [`Picker`] in a file of its own ([`fifo`], [`random`],
-//! [`cte`], [`merge`]) holding its own state; the shard asks it for a
+//! [`cte`], [`merge`], [`s3fifo`]) holding its own state; the shard asks it for a
 //! [`Victim`] and carries the eviction out. Adding a policy: a variant of
 //! [`Policy`] (name, minimum segments), a file with its picker, and an arm
 //! in [`picker`].
@@ -15,6 +15,7 @@ pub mod cte;
 pub mod fifo;
 pub mod merge;
 pub mod random;
+pub mod s3fifo;
 
 use super::segment::{SegmentState, Segments};
 use super::ttl::{TtlBuckets, BUCKETS};
@@ -25,7 +26,7 @@ pub use fifo::pick_fifo;
 pub const MERGE_SEGMENTS: usize = 4;
 
 /// The eviction policies.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     /// The oldest segment, by creation time: cheap and scan-resistant enough
     /// for uniform traffic.
@@ -36,20 +37,33 @@ pub enum Policy {
     Cte,
     /// Segcache's merge: fold the oldest segments of one TTL bucket into
     /// one, keeping items read since the last pass (a segment-level second
-    /// chance) and dropping the rest. Best hit ratio on skewed traffic.
-    #[default]
+    /// chance) and dropping the rest.
     Merge,
+    /// S3-FIFO over segments: new items in a small probationary FIFO,
+    /// promoted into the main FIFO when read again or remembered by the
+    /// shard's access sketch; main keeps its most frequent items when it
+    /// merges. Frequency-aware and scan-resistant.
+    S3Fifo,
 }
 
 impl Policy {
+    /// The policy a server runs unless told otherwise.
+    pub const DEFAULT: Policy = Policy::Merge;
+
     /// Every policy, in the order the command line lists them.
-    pub const ALL: [Policy; 4] = [Policy::Fifo, Policy::Random, Policy::Cte, Policy::Merge];
+    pub const ALL: [Policy; 5] = [
+        Policy::Fifo,
+        Policy::Random,
+        Policy::Cte,
+        Policy::Merge,
+        Policy::S3Fifo,
+    ];
 
     /// Segments a shard needs at least: one to evict and one to write,
     /// plus the merge destination the `merge` policy holds back.
     pub fn min_segments(self) -> usize {
         match self {
-            Policy::Merge => 3,
+            Policy::Merge | Policy::S3Fifo => 3,
             Policy::Fifo | Policy::Random | Policy::Cte => 2,
         }
     }
@@ -61,7 +75,19 @@ impl Policy {
             Policy::Random => "random",
             Policy::Cte => "cte",
             Policy::Merge => "merge",
+            Policy::S3Fifo => "s3fifo",
         }
+    }
+
+    /// Whether the shard keeps an access sketch for it.
+    pub fn counts_frequency(self) -> bool {
+        self == Policy::S3Fifo
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy::DEFAULT
     }
 }
 
@@ -82,13 +108,49 @@ impl std::str::FromStr for Policy {
     }
 }
 
+/// Which items a merge keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Retain {
+    /// Items read since the last pass (second chance), into the one
+    /// reserved segment.
+    Accessed,
+    /// The most often asked-for items, by the access sketch, into up to
+    /// all but one of the run's segments (main FIFO of [`s3fifo`]).
+    Frequent,
+    /// Items read since written or seen twice by the sketch, promoted
+    /// into main (small FIFO of [`s3fifo`]).
+    Promoted,
+}
+
+impl Retain {
+    /// Destination segments a merge of `run` segments may fill: the rest
+    /// of the run is freed.
+    pub fn destinations(self, run: usize) -> usize {
+        match self {
+            Retain::Accessed | Retain::Promoted => 1,
+            Retain::Frequent => run.saturating_sub(1).max(1),
+        }
+    }
+}
+
+/// What a merge left behind for the next one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MergeOutcome {
+    /// A destination it did not write to (state `Spare`): the next
+    /// reserved segment.
+    pub leftover: Option<u32>,
+    /// Its last destination, sealed in the bucket with room left.
+    pub partial: Option<u32>,
+}
+
 /// What to evict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Victim {
     /// Drop this segment and every live item in it.
     Segment(u32),
     /// Fold these sealed segments of `bucket` into the reserved segment
-    /// `into`, keeping the items read since the last pass.
+    /// `into` (and, as `retain` allows, into the run's own segments as they
+    /// empty), keeping the items `retain` picks.
     Merge {
         /// The TTL bucket of the run.
         bucket: usize,
@@ -96,8 +158,13 @@ pub enum Victim {
         run: [u32; MERGE_SEGMENTS],
         /// Segments in the run.
         len: usize,
-        /// The destination (the policy's reserved segment).
+        /// The policy's reserved segment, the first destination to open.
         into: u32,
+        /// A sealed segment of the bucket that the last merge left part
+        /// full: filled first, so merges leave no half-empty segments.
+        partial: Option<u32>,
+        /// Which items survive.
+        retain: Retain,
     },
 }
 
@@ -115,7 +182,12 @@ pub trait Picker {
     fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim>;
 
     /// A [`Victim::Merge`] was carried out: reserve the next destination.
-    fn merged(&mut self, _segs: &mut Segments, _now: u32) {}
+    fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
+        if let Some(id) = outcome.leftover {
+            segs.release(id);
+        }
+        let _ = now;
+    }
 
     /// What a warm restart saves: (random state, reserved segment).
     fn saved(&self) -> (u64, Option<u32>) {
@@ -134,6 +206,7 @@ pub fn picker(policy: Policy) -> Box<dyn Picker> {
         Policy::Random => Box::new(random::Random::default()),
         Policy::Cte => Box::new(cte::Cte),
         Policy::Merge => Box::new(merge::Merge::default()),
+        Policy::S3Fifo => Box::new(s3fifo::S3Fifo::default()),
     }
 }
 
@@ -244,8 +317,12 @@ mod tests {
         let spare = picker.saved().1.expect("reserved");
         match picker.pick(&segs, &buckets, None) {
             Some(Victim::Merge {
-                bucket, len, into, ..
-            }) => assert_eq!((bucket, len, into), (5, 3, spare)),
+                bucket,
+                len,
+                into,
+                retain,
+                ..
+            }) => assert_eq!((bucket, len, into, retain), (5, 3, spare, Retain::Accessed)),
             other => panic!("{other:?}"),
         }
         // Until the merge is done, nothing is reserved: the next pick falls
@@ -255,7 +332,7 @@ mod tests {
             Some(Victim::Segment(ids[0]))
         );
         segs.release(ids[0]);
-        picker.merged(&mut segs, 10);
+        picker.merged(&mut segs, 10, MergeOutcome::default());
         assert!(picker.saved().1.is_some());
         // The other policies drop one segment at a time.
         let (segs, buckets, _) = setup(&[(5, 1, 9), (5, 2, 9)]);
@@ -271,7 +348,7 @@ mod tests {
 
     #[test]
     fn policy_names_round_trip() {
-        for p in [Policy::Fifo, Policy::Random, Policy::Cte, Policy::Merge] {
+        for p in Policy::ALL {
             assert_eq!(p.name().parse::<Policy>(), Ok(p));
         }
         assert!("lru".parse::<Policy>().is_err());

@@ -96,6 +96,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// Set in a saved state byte for a segment of the main FIFO (`s3fifo`);
+/// files from before it have it clear, so they still load.
+const MAIN_BIT: u8 = 0x80;
+
 fn state_code(state: SegmentState) -> u8 {
     match state {
         SegmentState::Free => 0,
@@ -182,7 +186,7 @@ impl Shard {
             out.extend_from_slice(&m.bucket.to_le_bytes());
             out.extend_from_slice(&encode_segment(m.prev.get()).to_le_bytes());
             out.extend_from_slice(&encode_segment(m.next.get()).to_le_bytes());
-            out.push(state_code(m.state));
+            out.push(state_code(m.state) | if m.main { MAIN_BIT } else { 0 });
         }
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -286,7 +290,8 @@ impl Shard {
                 decode_segment(fields.u32()?),
                 decode_segment(fields.u32()?),
             );
-            let state = state_of(fields.u8()?).ok_or(RestartError::Torn("segment state"))?;
+            let code = fields.u8()?;
+            let state = state_of(code & !MAIN_BIT).ok_or(RestartError::Torn("segment state"))?;
             let link_ok = |id: Option<u32>| id.is_none_or(|id| (id as usize) < count);
             if write_offset > size
                 || usize::from(bucket) >= BUCKETS
@@ -306,6 +311,7 @@ impl Shard {
                 prev: prev.into(),
                 next: next.into(),
                 state,
+                main: code & MAIN_BIT != 0,
             });
         }
         if !fields.0.is_empty() {

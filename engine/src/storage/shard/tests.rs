@@ -10,7 +10,7 @@ fn shard_with(policy: Policy, memory: usize, segment: usize) -> Shard {
         segment_size: segment,
         eviction: policy,
         restart: None,
-        index_capacity: Some(1024),
+        index_pieces: Some(4),
     })
     .unwrap();
     shard.set_time(T0);
@@ -438,7 +438,7 @@ fn config_errors() {
         memory_bytes: 2 << 20,
         segment_size: 1 << 20,
         eviction: Policy::Merge,
-        index_capacity: None,
+        index_pieces: None,
         restart: None,
     };
     let err = Shard::new(&small).err().unwrap();
@@ -777,7 +777,7 @@ fn shards_over_4_gib_align_items_and_still_work() {
         memory_bytes: (4 << 30) + (32 << 20),
         segment_size: 16 << 20,
         eviction: Policy::Fifo,
-        index_capacity: Some(1024),
+        index_pieces: Some(4),
         restart: None,
     })
     .unwrap();

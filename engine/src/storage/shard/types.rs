@@ -95,6 +95,9 @@ pub struct StoreRequest<'a> {
     /// Meta `N` with append/prepend: create the item (with this exptime)
     /// when missing.
     pub vivify: Option<i64>,
+    /// The reply will not show the new item's cas (text storage commands,
+    /// meta without `c`), so no client can hold it yet.
+    pub hides_cas: bool,
 }
 
 impl<'a> StoreRequest<'a> {
@@ -109,6 +112,7 @@ impl<'a> StoreRequest<'a> {
             new_cas: None,
             invalidate: false,
             vivify: None,
+            hides_cas: false,
         }
     }
 }
@@ -159,6 +163,8 @@ pub struct ReadOptions {
     pub recache: Option<i64>,
     /// `u`: do not mark the item accessed.
     pub no_bump: bool,
+    /// No `c`: the reply does not show the cas.
+    pub hides_cas: bool,
 }
 
 /// What a delete may be made conditional on or turned into (meta
@@ -188,6 +194,9 @@ pub struct ArithRequest {
     pub compare_cas: Option<u64>,
     /// Meta `T`: new exptime on success.
     pub touch: Option<i64>,
+    /// The reply does not show the new value's cas (text incr/decr, meta
+    /// without `c`).
+    pub hides_cas: bool,
 }
 
 /// Debug information for `me`.

@@ -150,8 +150,10 @@ impl Shard {
         Ok(loc)
     }
 
+    /// A new item's header fields. Its cas counts as shown (the safe side)
+    /// until the caller knows the reply hides it ([`NewItem::cas_hidden`]).
     pub(super) fn new_item(&self, flags: u32, expire_at: u32, new_cas: Option<u64>) -> NewItem {
-        let mut bits = 0;
+        let mut bits = CAS_SHOWN;
         if flags != 0 {
             bits |= HAS_FLAGS;
         }
@@ -201,7 +203,7 @@ impl Shard {
         match (req.mode, existing) {
             (StoreMode::Add, Some(loc)) => {
                 // memcached refreshes an item that an add collided with.
-                self.bump(loc);
+                self.bump(loc, false);
                 return StoreResult::NotStored;
             }
             (StoreMode::Replace, None) => return StoreResult::NotStored,
@@ -252,7 +254,9 @@ impl Shard {
             }
             expiry => expiry.stored(),
         };
-        let mut meta = self.new_item(req.flags, expire_at, req.new_cas);
+        let mut meta = self
+            .new_item(req.flags, expire_at, req.new_cas)
+            .cas_hidden(req.hides_cas);
         if stale_store {
             // A late writer (its cas is older) stores, but the item stays
             // stale, keeps its expiry and its outstanding recache token.
@@ -295,7 +299,9 @@ impl Shard {
         } else {
             [incoming, stored]
         };
-        let meta = self.new_item(flags, expire_at, req.new_cas);
+        let meta = self
+            .new_item(flags, expire_at, req.new_cas)
+            .cas_hidden(req.hides_cas);
         // The old item's segment is pinned: eviction cannot take the bytes
         // being copied.
         match self.put(key, parts, meta, Some(self.segments.segment_of(old))) {
@@ -438,7 +444,9 @@ impl Shard {
             };
         }
         let old_len = item.value().len();
-        let meta = self.new_item(item.client_flags(), expire_at, None);
+        let meta = self
+            .new_item(item.client_flags(), expire_at, None)
+            .cas_hidden(req.hides_cas);
         let mut digits = itoa::Buffer::new();
         let text = digits.format(value).as_bytes();
         // As memcached: a number that got shorter keeps the value's length,
@@ -490,6 +498,9 @@ impl Shard {
         let win = !win_sent && (recache || stale);
         if win {
             header.bits |= WIN_SENT;
+        }
+        if !opts.hides_cas {
+            header.bits |= CAS_SHOWN;
         }
         if !opts.no_bump {
             header.bits |= ACCESSED | FETCHED;

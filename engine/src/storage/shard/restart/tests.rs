@@ -35,7 +35,7 @@ fn config(file: &TempFile) -> ShardConfig {
         memory_bytes: 8 << 20,
         segment_size: 64 << 10,
         eviction: Policy::Merge,
-        index_capacity: Some(4096),
+        index_pieces: Some(4),
         restart: Some(RestartFile {
             path: file.0.clone(),
             layout_tag: 7,

@@ -1,0 +1,85 @@
+use super::*;
+
+/// Inserts synthetic entries (raw = position in `hashes`) straight into
+/// the pieces, without segment memory behind them.
+fn fill(index: &mut Index, hashes: &[u64]) {
+    for (raw, &hash) in hashes.iter().enumerate() {
+        index
+            .piece_mut(hash)
+            .insert_unique(hash, raw as u32, |&r| hashes[r as usize]);
+    }
+}
+
+/// The prefetch addresses are where hashbrown really keeps the entries:
+/// at a low load nearly every entry sits in the 16-slot group at its
+/// first probe position.
+#[test]
+fn probe_lines_match_hashbrowns_layout() {
+    for keys in [1_000u64, 100_000] {
+        let mut index = Index::with_pieces(4);
+        let hashes: Vec<u64> = (0..keys).map(|i| hash_key(&i.to_le_bytes())).collect();
+        // Reserve so the tables run at a low load, as the test needs.
+        for piece in index.pieces.iter_mut() {
+            piece.reserve(keys as usize, |_| 0);
+        }
+        fill(&mut index, &hashes);
+        let mut in_first_group = 0;
+        for (raw, &hash) in hashes.iter().enumerate() {
+            let piece = index.piece(hash);
+            let found = piece.find(hash, |&r| r == raw as u32).unwrap();
+            let found = found as *const u32 as usize;
+            let (control, slot) = probe_lines(piece, hash).unwrap();
+            assert!(control > slot);
+            // The group's slots run down from `slot` for 16 entries
+            // (wrapping at the table's end is rare enough to ignore).
+            if found <= slot && found > slot - 16 * 4 {
+                in_first_group += 1;
+            }
+        }
+        assert!(
+            in_first_group * 100 >= hashes.len() * 95,
+            "{in_first_group} of {} in the first group",
+            hashes.len()
+        );
+    }
+}
+
+#[test]
+fn the_piece_count_follows_the_budget_within_bounds() {
+    assert_eq!(Index::for_memory(0).piece_count(), 1);
+    assert_eq!(Index::for_memory(1 << 20).piece_count(), 4);
+    assert_eq!(
+        Index::for_memory(1 << 30).piece_count(),
+        (1usize << 30) / MIN_ITEM_BYTES / PIECE_KEYS
+    );
+    assert_eq!(Index::for_memory(1 << 40).piece_count(), MAX_PIECES);
+    assert_eq!(Index::with_pieces(5).piece_count(), 8);
+}
+
+/// An empty index holds no table memory; memory then grows with the
+/// entries, spread evenly, and a clear gives it back.
+#[test]
+fn memory_follows_the_entries() {
+    let mut index = Index::with_pieces(64);
+    let empty = index.allocation_size();
+    assert!(empty <= 64 * 64, "directory only: {empty}");
+    let hashes: Vec<u64> = (0..64_000u64).map(|i| hash_key(&i.to_le_bytes())).collect();
+    fill(&mut index, &hashes[..6_400]);
+    let tenth = index.allocation_size() - empty;
+    fill(&mut index, &hashes[6_400..]);
+    let full = index.allocation_size() - empty;
+    assert_eq!(index.len(), hashes.len() + 6_400 - 6_400);
+    // Ten times the entries: between 5 and 20 times the bytes (doubling
+    // steps), never the final size up front.
+    assert!(full > tenth * 5 && full < tenth * 20, "{tenth} -> {full}");
+    // Between 5 and 12 bytes an entry (5-byte slots at 7/16..7/8 load).
+    assert!(
+        full > hashes.len() * 5 && full < hashes.len() * 12,
+        "{full}"
+    );
+    // Even spread: no piece more than twice the mean.
+    assert!(index.largest_piece() < 2 * hashes.len() / 64);
+    index.clear();
+    assert_eq!(index.len(), 0);
+    assert_eq!(index.allocation_size(), empty);
+}

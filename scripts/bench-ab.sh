@@ -9,6 +9,9 @@
 #   git worktree add /tmp/old <commit>
 #   (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target cargo build --release -p segcore)
 #   scripts/bench-ab.sh /tmp/old-target/release/segcore target/release/segcore [SECONDS] [ROUNDS]
+#
+# A_ARGS and B_ARGS add server options to one side (the same binary twice
+# prices an option, e.g. A_ARGS="--eviction merge" B_ARGS="--eviction s3fifo").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old=$1
@@ -23,9 +26,11 @@ cargo build -q --release -p segcore-bench
 . scripts/lib.sh
 a_port=$(free_port)
 b_port=$(free_port)
-"$old" -p "$a_port" --cores "$server_cpu" -m 1024 -c 4096 &
+# shellcheck disable=SC2086
+"$old" -p "$a_port" --cores "$server_cpu" -m 1024 -c 4096 ${A_ARGS:-} &
 a_pid=$!
-"$new" -p "$b_port" --cores "$server_cpu" -m 1024 -c 4096 &
+# shellcheck disable=SC2086
+"$new" -p "$b_port" --cores "$server_cpu" -m 1024 -c 4096 ${B_ARGS:-} &
 b_pid=$!
 trap 'kill $a_pid $b_pid 2>/dev/null; wait $a_pid $b_pid 2>/dev/null || true' EXIT
 wait_ready "$a_port" "$a_pid"

@@ -20,6 +20,7 @@
 mod conns;
 mod cpu;
 mod load;
+mod memory;
 mod modes;
 mod output;
 mod tls;
@@ -96,7 +97,7 @@ enum Cli {
     /// ratio a server reaches at its memory limit.
     HitRatio(modes::HitRatioArgs),
     /// Load N items and report the server's resident memory per item.
-    Memory(modes::MemoryArgs),
+    Memory(memory::MemoryArgs),
     /// What connections cost the server: churn, idle, half-sent values.
     Conns(conns::ConnsArgs),
 }
@@ -533,15 +534,7 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
                 a.key_pattern
             );
         }
-        Cli::Memory(a) => {
-            let server = resolve(&a.server)?;
-            let m = modes::memory_per_item(server, a.server_pid, a.items, a.key_size, a.value_size)
-                .map_err(|e| e.to_string())?;
-            println!(
-                "memory: {:.1} resident bytes per item ({} stored, {} held; {}-byte keys, {}-byte values)",
-                m.bytes_per_item, m.items, m.held, a.key_size, a.value_size
-            );
-        }
+        Cli::Memory(a) => memory::run(&a, resolve(&a.server)?).map_err(|e| e.to_string())?,
         Cli::Conns(a) => {
             let report = conns::run(resolve(&a.server)?, &a).map_err(|e| e.to_string())?;
             println!("{}", report.summary(a.scenario));

@@ -1,6 +1,5 @@
-//! The two measurements that are not throughput: hit ratio under memory
-//! pressure (cache-aside replay of a key stream) and resident memory per
-//! item (load N items, read the server's RSS).
+//! Hit ratio under memory pressure (cache-aside replay of a key stream),
+//! and the blocking pipelined connection it and [`crate::memory`] use.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -42,36 +41,17 @@ pub struct HitRatioArgs {
     pub scan_share: f64,
 }
 
-/// Resident memory per item.
-#[derive(clap::Args, Debug)]
-pub struct MemoryArgs {
-    /// Server address.
-    #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
-    pub server: String,
-    /// Server process id (its RSS is read from /proc, so it must be local).
-    #[arg(long)]
-    pub server_pid: u32,
-    /// Items to store.
-    #[arg(long, default_value_t = 1_000_000)]
-    pub items: u64,
-    /// Key length in bytes.
-    #[arg(long, default_value_t = 24)]
-    pub key_size: usize,
-    /// Value length in bytes.
-    #[arg(long, default_value_t = 64)]
-    pub value_size: usize,
-}
-
 /// A blocking text-protocol connection that sends a batch and reads its
 /// replies in order.
-struct Pipe {
-    stream: TcpStream,
-    input: Vec<u8>,
-    buf: Vec<u8>,
+pub(crate) struct Pipe {
+    /// The connection.
+    pub(crate) stream: TcpStream,
+    pub(crate) input: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Pipe {
-    fn connect(server: SocketAddr) -> std::io::Result<Pipe> {
+    pub(crate) fn connect(server: SocketAddr) -> std::io::Result<Pipe> {
         let stream = TcpStream::connect(server)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -83,7 +63,7 @@ impl Pipe {
     }
 
     /// Reads one reply with `parse`.
-    fn reply(&mut self, parse: &mut dyn FnMut(&[u8]) -> reply::Parsed) -> std::io::Result<Outcome> {
+    pub(crate) fn reply(&mut self, parse: &mut dyn FnMut(&[u8]) -> reply::Parsed) -> std::io::Result<Outcome> {
         loop {
             match parse(&self.input) {
                 Ok(Some((outcome, used))) => {
@@ -103,7 +83,7 @@ impl Pipe {
     }
 }
 
-fn set_request(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+pub(crate) fn set_request(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     load::encode(Proto::Text, false, key, value, out);
 }
 
@@ -237,84 +217,4 @@ pub fn resident_bytes(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
-}
-
-/// What loading items did to the server's memory.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct MemoryUse {
-    /// Items loaded.
-    pub items: u64,
-    /// Items the server reports holding afterwards (`curr_items`).
-    pub held: u64,
-    /// RSS growth divided by items held.
-    pub bytes_per_item: f64,
-}
-
-fn curr_items(pipe: &mut Pipe) -> std::io::Result<u64> {
-    pipe.stream.write_all(b"stats\r\n")?;
-    let mut items = 0;
-    loop {
-        let line_end = loop {
-            if let Some(i) = memchr::memchr(b'\n', &pipe.input) {
-                break i;
-            }
-            let n = pipe.stream.read(&mut pipe.buf)?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            let chunk = pipe.buf[..n].to_vec();
-            pipe.input.extend_from_slice(&chunk);
-        };
-        let line: Vec<u8> = pipe.input.drain(..=line_end).collect();
-        let line = String::from_utf8_lossy(&line);
-        let line = line.trim_end();
-        if line == "END" {
-            return Ok(items);
-        }
-        if let Some(v) = line.strip_prefix("STAT curr_items ") {
-            items = v.parse().unwrap_or(0);
-        }
-    }
-}
-
-/// Stores `items` items with keys padded to `key_len` bytes and values of
-/// `value_len` bytes, and reports the server's RSS growth per item held.
-pub fn memory_per_item(
-    server: SocketAddr,
-    pid: u32,
-    items: u64,
-    key_len: usize,
-    value_len: usize,
-) -> std::io::Result<MemoryUse> {
-    let mut pipe = Pipe::connect(server)?;
-    let held_before = curr_items(&mut pipe)?;
-    let before =
-        resident_bytes(pid).ok_or_else(|| std::io::Error::other("cannot read the server's RSS"))?;
-    let value = vec![b'm'; value_len];
-    let mut out = Vec::new();
-    let mut key = Vec::new();
-    let mut i = 0;
-    while i < items {
-        out.clear();
-        let n = (items - i).min(100);
-        for j in i..i + n {
-            key_name("", j, &mut key);
-            let mut padded = vec![b'k'; key_len.saturating_sub(key.len())];
-            padded.extend_from_slice(&key);
-            set_request(&mut out, &padded, &value);
-        }
-        pipe.stream.write_all(&out)?;
-        for _ in 0..n {
-            pipe.reply(&mut reply::text_store)?;
-        }
-        i += n;
-    }
-    let after =
-        resident_bytes(pid).ok_or_else(|| std::io::Error::other("cannot read the server's RSS"))?;
-    let held = curr_items(&mut pipe)?.saturating_sub(held_before);
-    Ok(MemoryUse {
-        items,
-        held,
-        bytes_per_item: after.saturating_sub(before) as f64 / held.max(1) as f64,
-    })
 }

@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     let verbose = settings.verbosity > 0;
     // Limits first (raising a hard limit needs root), then the identity,
     // then the fork: all before any executor thread exists.
-    process::fix_malloc_thresholds();
+    segcore_engine::storage::tune_malloc();
     process::raise_memlock_limit();
     match process::raise_open_files_limit(settings.conn_limit) {
         Some(available) if available < settings.conn_limit as u64 + process::RESERVED_FDS => {

@@ -176,24 +176,6 @@ pub fn daemonize(verbose: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// Large buffers (a connection's read buffer grown for a big value, a
-/// reply holding one) come and go in every size up to the item limit.
-/// glibc's default raises its mmap threshold to the largest block freed so
-/// far, after which such buffers are carved from the thread's heap, and
-/// the freed holes left between small long-lived allocations keep resident
-/// memory creeping up. A fixed threshold keeps every block of 128 KiB or
-/// more in a mapping of its own, returned to the kernel when freed.
-pub fn fix_malloc_thresholds() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only sets allocator parameters; it is called
-        // before any other thread exists.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
-        }
-    }
-}
-
 /// Whether `folder` is on tmpfs or hugetlbfs (where `-e` files belong).
 pub fn is_memory_filesystem(folder: &Path) -> bool {
     const TMPFS_MAGIC: i64 = 0x0102_1994;

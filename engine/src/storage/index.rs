@@ -59,6 +59,8 @@ pub struct Index {
     pieces: Box<[Piece]>,
     /// `pieces.len() - 1`; the piece count is a power of two.
     mask: usize,
+    /// Times a piece has grown.
+    growths: u64,
 }
 
 fn rehasher(segs: &Segments) -> impl Fn(&u32) -> u64 + '_ {
@@ -80,6 +82,7 @@ impl Index {
                 .map(|_| HashTable::new_in(HugePageAlloc::default()))
                 .collect(),
             mask: count - 1,
+            growths: 0,
         }
     }
 
@@ -91,6 +94,11 @@ impl Index {
     #[inline]
     fn piece_mut(&mut self, hash: u64) -> &mut Piece {
         &mut self.pieces[(hash >> PIECE_SHIFT) as usize & self.mask]
+    }
+
+    /// Times a piece has grown (each a rehash of that piece alone).
+    pub fn growths(&self) -> u64 {
+        self.growths
     }
 
     /// Pieces the index is split into.
@@ -164,12 +172,14 @@ impl Index {
         loc: Location,
         segs: &Segments,
     ) -> Option<Location> {
-        let entry = self.piece_mut(key.hash).entry(
+        let piece = self.piece_mut(key.hash);
+        let room = piece.capacity();
+        let entry = piece.entry(
             key.hash,
             |&raw| segs.item(Location::from_raw(raw)).key() == key.key,
             rehasher(segs),
         );
-        match entry {
+        let old = match entry {
             hashbrown::hash_table::Entry::Occupied(mut slot) => {
                 let old = Location::from_raw(*slot.get());
                 *slot.get_mut() = loc.raw();
@@ -179,7 +189,11 @@ impl Index {
                 slot.insert(loc.raw());
                 None
             }
+        };
+        if self.piece(key.hash).capacity() != room {
+            self.growths += 1;
         }
+        old
     }
 
     /// Removes the entry that points exactly at `loc` (eviction, expiry);

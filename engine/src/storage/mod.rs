@@ -35,6 +35,7 @@ pub(crate) mod ttl;
 pub use classes::ClassStats;
 pub use eviction::Policy;
 pub use hash::HashedKey;
+pub use memory::tune_malloc;
 pub use shard::restart::{RestartError, RESTART_FORMAT};
 pub use shard::{
     ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteOptions, DeleteResult, ItemView,

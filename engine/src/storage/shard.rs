@@ -348,6 +348,11 @@ impl Shard {
         self.sketch.as_ref().map(|s| (s.bytes(), s.halvings()))
     }
 
+    /// Times a piece of the index has grown.
+    pub fn index_growths(&self) -> u64 {
+        self.index.growths()
+    }
+
     /// Keys the index holds before any piece grows, entries in its
     /// largest piece (what one growth step moves, at most), and pieces.
     pub fn index_shape(&self) -> (usize, usize, usize) {

@@ -524,12 +524,20 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
             } else {
                 String::new()
             };
+            let warmup = if a.warmup > 0 {
+                format!(
+                    " after {} warm-up gets (cold start {:.4})",
+                    a.warmup,
+                    result.warmup_ratio()
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "hit ratio: {:.4} ({} hits of {} gets after {} warm-up; {} keys, {}{scan})",
+                "hit ratio: {:.4} ({} hits of {} gets{warmup}; {} keys, {}{scan})",
                 result.ratio(),
                 result.hits,
                 result.gets,
-                a.warmup,
                 a.keys,
                 a.key_pattern
             );

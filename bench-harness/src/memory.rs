@@ -181,7 +181,10 @@ pub fn run(a: &MemoryArgs, server: SocketAddr) -> std::io::Result<()> {
         );
     }
     if !a.milestones.is_empty() || a.rewrite {
-        println!("RSS {:.1} MiB after the fill", after as f64 / (1 << 20) as f64);
+        println!(
+            "RSS {:.1} MiB after the fill",
+            after as f64 / (1 << 20) as f64
+        );
         println!("fill ({} sets a batch): {}", a.batch, summary(&latency));
     }
     if a.rewrite {

@@ -63,7 +63,10 @@ impl Pipe {
     }
 
     /// Reads one reply with `parse`.
-    pub(crate) fn reply(&mut self, parse: &mut dyn FnMut(&[u8]) -> reply::Parsed) -> std::io::Result<Outcome> {
+    pub(crate) fn reply(
+        &mut self,
+        parse: &mut dyn FnMut(&[u8]) -> reply::Parsed,
+    ) -> std::io::Result<Outcome> {
         loop {
             match parse(&self.input) {
                 Ok(Some((outcome, used))) => {
@@ -97,12 +100,21 @@ pub struct HitRatio {
     pub stream_gets: u64,
     /// Of those, gets that hit.
     pub stream_hits: u64,
+    /// Gets of the warm-up, and their hits: the cold-start figure.
+    pub warmup_gets: u64,
+    /// Of those, gets that hit.
+    pub warmup_hits: u64,
 }
 
 impl HitRatio {
     /// hits / gets.
     pub fn ratio(&self) -> f64 {
         self.hits as f64 / self.gets.max(1) as f64
+    }
+
+    /// hits / gets over the warm-up (from an empty cache).
+    pub fn warmup_ratio(&self) -> f64 {
+        self.warmup_hits as f64 / self.warmup_gets.max(1) as f64
     }
 
     /// hits / gets over the key distribution's requests alone.
@@ -149,6 +161,8 @@ pub fn hit_ratio(
         hits: 0,
         stream_gets: 0,
         stream_hits: 0,
+        warmup_gets: 0,
+        warmup_hits: 0,
     };
     let (mut sent, mut scanned) = (0u64, 0u64);
     let mut out = Vec::new();
@@ -188,6 +202,9 @@ pub fn hit_ratio(
                     result.stream_gets += 1;
                     result.stream_hits += u64::from(hit);
                 }
+            } else {
+                result.warmup_gets += 1;
+                result.warmup_hits += u64::from(hit);
             }
         }
         sent += batch_keys.len() as u64;

@@ -41,7 +41,6 @@ fn fill(shard: &mut Shard, n: usize) -> (Vec<u32>, u64, u32) {
             grown = shard.index_growths();
             growths += 1;
             slowest_growth = slowest_growth.max(took);
-
         }
     }
     (times_ns, growths, slowest_growth)

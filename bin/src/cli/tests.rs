@@ -18,7 +18,7 @@ fn defaults_match_memcached() {
     assert_eq!(s.memory_bytes, 64 << 20);
     assert_eq!(s.conn_limit, 1024);
     assert_eq!(s.max_item_size, 1 << 20);
-    assert_eq!(s.eviction, Policy::Merge);
+    assert_eq!(s.eviction, Policy::S3Fifo);
     assert!(!s.enable_shutdown);
     assert!(!s.cpus.is_empty());
 }

@@ -7,7 +7,7 @@
 # and then REQUESTS more (the steady-state figure). Prints a table and
 # keeps the raw output under results/.
 #
-#   scripts/bench-policies.sh [MEMORY_MB] [REQUESTS] [WARMUP]
+#   [STREAMS=...] [SERVERS=...] scripts/bench-policies.sh [MEMORY_MB] [REQUESTS] [WARMUP]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 memory_mb=${1:-64}
@@ -19,8 +19,9 @@ mkdir -p "$out"
 command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
 cargo build -q --release -p segcore -p segcore-bench
 bench=target/release/segcore-bench
-streams=("zipf:0.99" "zipf:0.8" "zipf:0.99+scan")
-servers=(memcached fifo random cte merge s3fifo)
+# STREAMS / SERVERS (space-separated) run a subset.
+read -r -a streams <<<"${STREAMS:-zipf:0.99 zipf:0.8 zipf:0.99+scan}"
+read -r -a servers <<<"${SERVERS:-memcached fifo random cte merge s3fifo}"
 
 run_one() { # server stream -> "cold steady items"
   local server=$1 stream=$2 port pid pattern scan=0 line

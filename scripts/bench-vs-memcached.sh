@@ -78,8 +78,8 @@ sc_hits=$(taskset -c "$load_cpu" $bench hit-ratio -s 127.0.0.1:"$sc_port" --keys
 
 # Memory per item: both servers sized to hold the items (192 MB).
 start_servers 192
-mc_mem=$($bench memory -s 127.0.0.1:"$mc_port" --server-pid "$mc_pid" --items 1000000 | tee "$out/memory-memcached.txt" | awk '{print $2}')
-sc_mem=$($bench memory -s 127.0.0.1:"$sc_port" --server-pid "$sc_pid" --items 1000000 | tee "$out/memory-segcore.txt" | awk '{print $2}')
+mc_mem=$($bench memory -s 127.0.0.1:"$mc_port" --server-pid "$mc_pid" --items 1000000 | tee "$out/memory-memcached.txt" | awk '/^memory:/{print $2}')
+sc_mem=$($bench memory -s 127.0.0.1:"$sc_port" --server-pid "$sc_pid" --items 1000000 | tee "$out/memory-segcore.txt" | awk '/^memory:/{print $2}')
 
 echo
 echo "| measure | memcached | segcore | segcore/memcached |"

@@ -180,11 +180,14 @@ pub fn run(a: &MemoryArgs, server: SocketAddr) -> std::io::Result<()> {
             rss as f64 / (1 << 20) as f64
         );
     }
-    if !a.milestones.is_empty() || a.rewrite {
+    if !a.milestones.is_empty() || a.rewrite || a.sample_every > 0 {
         println!(
-            "RSS {:.1} MiB after the fill",
-            after as f64 / (1 << 20) as f64
+            "RSS {:.1} MiB ({} bytes) after the fill",
+            after as f64 / (1 << 20) as f64,
+            after
         );
+    }
+    if !a.milestones.is_empty() || a.rewrite {
         println!("fill ({} sets a batch): {}", a.batch, summary(&latency));
     }
     if a.rewrite {

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 out=results/memory-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 . scripts/lib.sh
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
+ensure_memcached
 cargo build -q --release -p segcore -p segcore-bench
 bench=target/release/segcore-bench
 

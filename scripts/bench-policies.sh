@@ -16,7 +16,7 @@ warmup=${3:-20000000}
 out=results/policies-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 . scripts/lib.sh
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
+ensure_memcached
 cargo build -q --release -p segcore -p segcore-bench
 bench=target/release/segcore-bench
 # STREAMS / SERVERS (space-separated) run a subset.

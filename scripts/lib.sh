@@ -51,3 +51,9 @@ segcore_bin() {
     echo target/debug/segcore
   fi
 }
+
+# ensure_memcached: installs memcached from apt when it is missing (the
+# comparison scripts start it beside segcore).
+ensure_memcached() {
+  command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
+}

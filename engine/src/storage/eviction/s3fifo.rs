@@ -20,8 +20,10 @@
 //!
 //! Merges write behind the last one's part-full segment first, so main
 //! holds no half-empty segments. The picker's state: the reserved
-//! destination, that part-full segment, the bucket it looks at next.
+//! destination and that part-full segment ([`MergeSlots`], as `merge`
+//! keeps them), and the bucket it looks at next.
 
+use super::merge::MergeSlots;
 use super::{pick_fifo, MergeOutcome, Picker, Policy, Retain, Victim, MERGE_SEGMENTS};
 use crate::storage::frequency::MAX_COUNT;
 use crate::storage::segment::{SegmentState, Segments};
@@ -40,11 +42,8 @@ pub type Histogram = [usize; MAX_COUNT as usize + 1];
 /// The S3-FIFO picker.
 #[derive(Default)]
 pub struct S3Fifo {
-    /// The reserved destination (`None` when none could be reserved).
-    spare: Option<u32>,
-    /// The last merge's part-full destination and its generation (to tell
-    /// whether it has since been evicted and reused).
-    partial: Option<(u32, u16)>,
+    /// Its destinations.
+    slots: MergeSlots,
     /// The bucket to look at first next time (round robin).
     cursor: usize,
 }
@@ -55,13 +54,13 @@ impl Picker for S3Fifo {
     }
 
     fn reserve(&mut self, segs: &mut Segments) {
-        self.spare = segs.alloc(SegmentState::Spare, 0, 0);
+        self.slots.reserve(segs);
     }
 
     fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
-        let Some(into) = self.spare else {
+        if !self.slots.ready() {
             return pick_fifo(segs, buckets, pin).map(Victim::Segment);
-        };
+        }
         let (small, in_use) = segs
             .metas()
             .iter()
@@ -77,41 +76,22 @@ impl Picker for S3Fifo {
             self.main_run(segs, buckets, pin)
                 .or_else(|| self.oldest_small(segs, buckets, pin))
         };
-        let Some((bucket, run, len, retain)) = choice else {
-            return pick_fifo(segs, buckets, pin).map(Victim::Segment);
-        };
-        self.spare = None;
-        let partial = self.partial.take().and_then(|(id, generation)| {
-            let meta = segs.meta(id);
-            (meta.generation == generation
-                && meta.state == SegmentState::Sealed
-                && usize::from(meta.bucket) == bucket
-                && !run[..len].contains(&id))
-            .then_some(id)
-        });
-        Some(Victim::Merge {
-            bucket,
-            run,
-            len,
-            into,
-            partial,
-            retain,
-        })
+        match choice {
+            Some((bucket, run, len, retain)) => self.slots.merge(segs, (bucket, run, len), retain),
+            None => pick_fifo(segs, buckets, pin).map(Victim::Segment),
+        }
     }
 
     fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
-        self.spare = outcome
-            .leftover
-            .or_else(|| segs.alloc(SegmentState::Spare, now, 0));
-        self.partial = outcome.partial.map(|id| (id, segs.meta(id).generation));
+        self.slots.merged(segs, now, outcome);
     }
 
     fn saved(&self) -> (u64, Option<u32>) {
-        (0, self.spare)
+        (0, self.slots.saved())
     }
 
     fn restore(&mut self, _rng: u64, reserved: Option<u32>) {
-        self.spare = reserved;
+        self.slots.restore(reserved);
     }
 }
 

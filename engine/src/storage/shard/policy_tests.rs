@@ -3,19 +3,8 @@
 
 use super::*;
 
-const T0: u32 = 1_700_000_000;
-
 fn shard_with(policy: Policy) -> Shard {
-    let mut shard = Shard::new(&ShardConfig {
-        memory_bytes: 256 << 10,
-        segment_size: 8 << 10,
-        eviction: policy,
-        restart: None,
-        index_pieces: Some(4),
-    })
-    .unwrap();
-    shard.set_time(T0);
-    shard
+    super::tests::shard_with(policy, 256 << 10, 8 << 10)
 }
 
 fn key(name: &str) -> HashedKey<'_> {

@@ -4,7 +4,7 @@ use super::*;
 
 const T0: u32 = 1_700_000_000;
 
-fn shard_with(policy: Policy, memory: usize, segment: usize) -> Shard {
+pub(super) fn shard_with(policy: Policy, memory: usize, segment: usize) -> Shard {
     let mut shard = Shard::new(&ShardConfig {
         memory_bytes: memory,
         segment_size: segment,

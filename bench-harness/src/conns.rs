@@ -84,10 +84,6 @@ impl ConnsReport {
     }
 }
 
-fn rss(pid: u32) -> std::io::Result<u64> {
-    resident_bytes(pid).ok_or_else(|| std::io::Error::other(format!("no RSS for pid {pid}")))
-}
-
 /// Reads until `buf` ends with `end`.
 fn read_until(stream: &mut TcpStream, end: &[u8]) -> std::io::Result<()> {
     let mut got = Vec::new();
@@ -131,7 +127,7 @@ fn churn(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsRep
         connect_and_get(server)?;
     }
     settle();
-    let rss_before = rss(pid)?;
+    let rss_before = resident_bytes(pid)?;
     let mut latency = Histogram::<u64>::new(3).map_err(std::io::Error::other)?;
     for _ in 0..count {
         let start = Instant::now();
@@ -143,7 +139,7 @@ fn churn(server: SocketAddr, pid: u32, count: usize) -> std::io::Result<ConnsRep
     Ok(ConnsReport {
         connections: count,
         rss_before,
-        rss_after: rss(pid)?,
+        rss_after: resident_bytes(pid)?,
         connect_to_reply: Some(latency),
     })
 }
@@ -157,13 +153,13 @@ fn held(
 ) -> std::io::Result<ConnsReport> {
     connect_and_get(server)?;
     settle();
-    let rss_before = rss(pid)?;
+    let rss_before = resident_bytes(pid)?;
     let mut streams = Vec::with_capacity(count);
     for i in 0..count {
         streams.push(open(i)?);
     }
     settle();
-    let rss_after = rss(pid)?;
+    let rss_after = resident_bytes(pid)?;
     drop(streams);
     Ok(ConnsReport {
         connections: count,

@@ -16,7 +16,7 @@ use std::time::Instant;
 use hdrhistogram::Histogram;
 use segcore_protocol::response::{self as reply, Outcome};
 
-use crate::modes::{set_request, Pipe};
+use crate::modes::{resident_bytes, set_request, Pipe};
 use crate::workload::key_name;
 
 /// Arguments of the `memory` mode.
@@ -51,17 +51,6 @@ pub struct MemoryArgs {
     /// After the fill, get every Nth key and count the hits.
     #[arg(long, default_value_t = 0)]
     pub sample_every: u64,
-}
-
-/// Resident memory of process `pid` in bytes (VmRSS).
-pub fn resident_bytes(pid: u32) -> std::io::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or_else(|| std::io::Error::other("no VmRSS for the server"))
 }
 
 fn curr_items(pipe: &mut Pipe) -> std::io::Result<u64> {

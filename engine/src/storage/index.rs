@@ -86,14 +86,21 @@ impl Index {
         }
     }
 
+    /// Which piece holds `hash`.
+    #[inline]
+    fn piece_of(&self, hash: u64) -> usize {
+        (hash >> PIECE_SHIFT) as usize & self.mask
+    }
+
     #[inline]
     fn piece(&self, hash: u64) -> &Piece {
-        &self.pieces[(hash >> PIECE_SHIFT) as usize & self.mask]
+        &self.pieces[self.piece_of(hash)]
     }
 
     #[inline]
     fn piece_mut(&mut self, hash: u64) -> &mut Piece {
-        &mut self.pieces[(hash >> PIECE_SHIFT) as usize & self.mask]
+        let i = self.piece_of(hash);
+        &mut self.pieces[i]
     }
 
     /// Times a piece has grown (each a rehash of that piece alone).
@@ -172,9 +179,9 @@ impl Index {
         loc: Location,
         segs: &Segments,
     ) -> Option<Location> {
-        let piece = self.piece_mut(key.hash);
-        let room = piece.capacity();
-        let entry = piece.entry(
+        let i = self.piece_of(key.hash);
+        let room = self.pieces[i].capacity();
+        let entry = self.pieces[i].entry(
             key.hash,
             |&raw| segs.item(Location::from_raw(raw)).key() == key.key,
             rehasher(segs),
@@ -190,7 +197,7 @@ impl Index {
                 None
             }
         };
-        if self.piece(key.hash).capacity() != room {
+        if self.pieces[i].capacity() != room {
             self.growths += 1;
         }
         old

@@ -1,18 +1,33 @@
 //! Segcache's merge: fold the oldest segments of one TTL bucket into one,
 //! keeping items read since the last pass (a segment-level second chance)
-//! and dropping the rest; FIFO when no run can be merged. Its state: the
-//! segment it merges into (held back from allocation) and the bucket it
-//! looks at next, and the last merge's part-full destination.
+//! and dropping the rest; FIFO when no run can be merged. [`Merging`]
+//! carries out any merging policy (this one and [`super::s3fifo`]) given
+//! its [`RunChoice`]; its state: the segment it merges into (held back from
+//! allocation) and the last merge's part-full destination.
 
 use super::{pick_fifo, MergeOutcome, Picker, Policy, Retain, Victim, MERGE_SEGMENTS};
 use crate::storage::segment::{SegmentState, Segments};
 use crate::storage::ttl::{TtlBuckets, BUCKETS};
 
-/// What a merging picker keeps between merges: the segment held back as
-/// the next destination, and the last merge's part-full destination.
-/// Shared by [`Merge`] and [`super::s3fifo::S3Fifo`].
-#[derive(Default)]
-pub struct MergeSlots {
+/// A run to merge: its bucket, its segments (oldest first, `len` of
+/// them), and which items survive.
+pub type Run = (usize, [u32; MERGE_SEGMENTS], usize, Retain);
+
+/// How a merging policy chooses its next run; [`Merging`] does the rest.
+pub trait RunChoice {
+    /// The policy it carries out.
+    fn policy(&self) -> Policy;
+
+    /// The next run to merge (never one holding `pin`), or `None` to fall
+    /// back to dropping the oldest segment.
+    fn choose(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Run>;
+}
+
+/// A merging picker (`merge`, `s3fifo`): its run choice, and what it keeps
+/// between merges — the segment held back as the next destination and the
+/// last merge's part-full destination.
+pub struct Merging<C> {
+    choice: C,
     /// The reserved destination (`None` when none could be reserved).
     spare: Option<u32>,
     /// The last merge's part-full destination and its generation (to tell
@@ -20,27 +35,38 @@ pub struct MergeSlots {
     partial: Option<(u32, u16)>,
 }
 
-impl MergeSlots {
-    /// Holds a free segment back as the first destination.
-    pub fn reserve(&mut self, segs: &mut Segments) {
+impl<C> Merging<C> {
+    /// A picker choosing runs with `choice`, nothing reserved yet.
+    pub fn new(choice: C) -> Merging<C> {
+        Merging {
+            choice,
+            spare: None,
+            partial: None,
+        }
+    }
+}
+
+impl<C: RunChoice> Picker for Merging<C> {
+    fn policy(&self) -> Policy {
+        self.choice.policy()
+    }
+
+    fn reserve(&mut self, segs: &mut Segments) {
         self.spare = segs.alloc(SegmentState::Spare, 0, 0);
     }
 
-    /// Whether a merge can start (a destination is reserved).
-    pub fn ready(&self) -> bool {
-        self.spare.is_some()
-    }
-
-    /// A merge of `run[..len]` in `bucket`, taking the reserved segment
-    /// and the part-full one if it is still what it was and not in the
-    /// run. `None` when nothing is reserved.
-    pub fn merge(
-        &mut self,
-        segs: &Segments,
-        (bucket, run, len): (usize, [u32; MERGE_SEGMENTS], usize),
-        retain: Retain,
-    ) -> Option<Victim> {
-        let into = self.spare.take()?;
+    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
+        let run = if self.spare.is_some() {
+            self.choice.choose(segs, buckets, pin)
+        } else {
+            None
+        };
+        let (Some((bucket, run, len, retain)), Some(into)) = (run, self.spare) else {
+            return pick_fifo(segs, buckets, pin).map(Victim::Segment);
+        };
+        self.spare = None;
+        // The part-full destination, if it is still what it was and not in
+        // the run.
         let partial = self.partial.take().and_then(|(id, generation)| {
             let meta = segs.meta(id);
             (meta.generation == generation
@@ -59,64 +85,41 @@ impl MergeSlots {
         })
     }
 
-    /// After a merge: the segment it left empty, or one of the freed
-    /// segments, becomes the next destination.
-    pub fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
+    fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
+        // The segment the merge left empty, or one of the freed segments,
+        // becomes the next destination.
         self.spare = outcome
             .leftover
             .or_else(|| segs.alloc(SegmentState::Spare, now, 0));
         self.partial = outcome.partial.map(|id| (id, segs.meta(id).generation));
     }
 
-    /// The reserved segment, for a warm restart.
-    pub fn saved(&self) -> Option<u32> {
-        self.spare
+    fn saved(&self) -> (u64, Option<u32>) {
+        (0, self.spare)
     }
 
-    /// Takes the reserved segment back after a warm restart.
-    pub fn restore(&mut self, reserved: Option<u32>) {
+    fn restore(&mut self, _rng: u64, reserved: Option<u32>) {
         self.spare = reserved;
     }
 }
 
-/// The merge picker.
+/// Segcache's run choice: the next bucket (round robin) with two or more
+/// sealed segments at its front.
 #[derive(Default)]
 pub struct Merge {
-    /// Its destinations.
-    slots: MergeSlots,
-    /// The bucket to look at first next time (round robin).
+    /// The bucket to look at first next time.
     cursor: usize,
 }
 
-impl Picker for Merge {
+impl RunChoice for Merge {
     fn policy(&self) -> Policy {
         Policy::Merge
     }
 
-    fn reserve(&mut self, segs: &mut Segments) {
-        self.slots.reserve(segs);
-    }
-
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
-        if self.slots.ready() {
-            if let Some(run) = pick_merge_run(segs, buckets, pin, self.cursor) {
-                self.cursor = (run.0 + 1) % BUCKETS;
-                return self.slots.merge(segs, run, Retain::Accessed);
-            }
-        }
-        pick_fifo(segs, buckets, pin).map(Victim::Segment)
-    }
-
-    fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
-        self.slots.merged(segs, now, outcome);
-    }
-
-    fn saved(&self) -> (u64, Option<u32>) {
-        (0, self.slots.saved())
-    }
-
-    fn restore(&mut self, _rng: u64, reserved: Option<u32>) {
-        self.slots.restore(reserved);
+    fn choose(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Run> {
+        let (bucket, run, len) = pick_merge_run(segs, buckets, pin, self.cursor)?;
+        self.cursor = (bucket + 1) % BUCKETS;
+        Some((bucket, run, len, Retain::Accessed))
     }
 }
 

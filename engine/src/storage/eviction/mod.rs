@@ -207,8 +207,8 @@ pub fn picker(policy: Policy) -> Box<dyn Picker> {
         Policy::Fifo => Box::new(fifo::Fifo),
         Policy::Random => Box::new(random::Random::default()),
         Policy::Cte => Box::new(cte::Cte),
-        Policy::Merge => Box::new(merge::Merge::default()),
-        Policy::S3Fifo => Box::new(s3fifo::S3Fifo::default()),
+        Policy::Merge => Box::new(merge::Merging::new(merge::Merge::default())),
+        Policy::S3Fifo => Box::new(merge::Merging::new(s3fifo::S3Fifo::default())),
     }
 }
 

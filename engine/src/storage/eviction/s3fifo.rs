@@ -19,12 +19,12 @@
 //!   key holds its place (the ghost list's job in S3-FIFO).
 //!
 //! Merges write behind the last one's part-full segment first, so main
-//! holds no half-empty segments. The picker's state: the reserved
-//! destination and that part-full segment ([`MergeSlots`], as `merge`
-//! keeps them), and the bucket it looks at next.
+//! holds no half-empty segments. [`super::merge::Merging`] carries the
+//! merges out (the reserved and part-full destinations, as for `merge`);
+//! this file chooses the runs.
 
-use super::merge::MergeSlots;
-use super::{pick_fifo, MergeOutcome, Picker, Policy, Retain, Victim, MERGE_SEGMENTS};
+use super::merge::{Run, RunChoice};
+use super::{Policy, Retain, MERGE_SEGMENTS};
 use crate::storage::frequency::MAX_COUNT;
 use crate::storage::segment::{SegmentState, Segments};
 use crate::storage::ttl::{TtlBuckets, BUCKETS};
@@ -39,28 +39,19 @@ pub const FLOOR: u8 = 2;
 /// Bytes of a run's live items by estimated frequency (0..=15).
 pub type Histogram = [usize; MAX_COUNT as usize + 1];
 
-/// The S3-FIFO picker.
+/// S3-FIFO's run choice.
 #[derive(Default)]
 pub struct S3Fifo {
-    /// Its destinations.
-    slots: MergeSlots,
     /// The bucket to look at first next time (round robin).
     cursor: usize,
 }
 
-impl Picker for S3Fifo {
+impl RunChoice for S3Fifo {
     fn policy(&self) -> Policy {
         Policy::S3Fifo
     }
 
-    fn reserve(&mut self, segs: &mut Segments) {
-        self.slots.reserve(segs);
-    }
-
-    fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {
-        if !self.slots.ready() {
-            return pick_fifo(segs, buckets, pin).map(Victim::Segment);
-        }
+    fn choose(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Run> {
         let (small, in_use) = segs
             .metas()
             .iter()
@@ -68,34 +59,15 @@ impl Picker for S3Fifo {
             .fold((0, 0), |(small, all), m| {
                 (small + usize::from(!m.main), all + 1)
             });
-        let over = small * 100 > in_use * SMALL_SHARE_PERCENT;
-        let choice = if over {
+        if small * 100 > in_use * SMALL_SHARE_PERCENT {
             self.oldest_small(segs, buckets, pin)
                 .or_else(|| self.main_run(segs, buckets, pin))
         } else {
             self.main_run(segs, buckets, pin)
                 .or_else(|| self.oldest_small(segs, buckets, pin))
-        };
-        match choice {
-            Some((bucket, run, len, retain)) => self.slots.merge(segs, (bucket, run, len), retain),
-            None => pick_fifo(segs, buckets, pin).map(Victim::Segment),
         }
     }
-
-    fn merged(&mut self, segs: &mut Segments, now: u32, outcome: MergeOutcome) {
-        self.slots.merged(segs, now, outcome);
-    }
-
-    fn saved(&self) -> (u64, Option<u32>) {
-        (0, self.slots.saved())
-    }
-
-    fn restore(&mut self, _rng: u64, reserved: Option<u32>) {
-        self.slots.restore(reserved);
-    }
 }
-
-type Run = (usize, [u32; MERGE_SEGMENTS], usize, Retain);
 
 impl S3Fifo {
     /// The oldest sealed small segment, of any bucket.

@@ -11,7 +11,7 @@ use segcore_protocol::{auth, Limits, ParseError};
 
 use super::auth::AuthMode;
 use super::latency::Class;
-use super::op::{store_mode, Op, Outcome, StoreFields};
+use super::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome, StoreFields};
 use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
@@ -69,22 +69,15 @@ impl WireProtocol for Binary {
 
     fn for_each_op(req: &Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
         let key = req.key;
-        let op = match req.command {
+        let cmd = match req.command {
             // Every binary reply carries the cas.
-            Command::Get { .. } => Op::Get {
-                key,
+            Command::Get { .. } => KeyCommand::Get {
                 touch: None,
-                hides_cas: false,
-            },
-            Command::GetAndTouch { exptime, .. } => Op::Get {
-                key,
-                touch: Some(i64::from(exptime)),
                 hides_cas: false,
             },
             // memcached answers a binary Touch like a GAT without the value
             // (the flags come back), so it runs as one.
-            Command::Touch { exptime } => Op::Get {
-                key,
+            Command::GetAndTouch { exptime, .. } | Command::Touch { exptime } => KeyCommand::Get {
                 touch: Some(i64::from(exptime)),
                 hides_cas: false,
             },
@@ -97,11 +90,7 @@ impl WireProtocol for Binary {
                 let mode = store_mode(mode);
                 let mut fields = StoreFields::new(mode, flags, i64::from(exptime));
                 fields.compare_cas = cas_condition(req.cas);
-                Op::Store {
-                    key,
-                    value: req.value,
-                    req: fields,
-                }
+                KeyCommand::Store(fields)
             }
             Command::Concat { append, .. } => {
                 let mode = if append {
@@ -111,40 +100,30 @@ impl WireProtocol for Binary {
                 };
                 let mut fields = StoreFields::new(mode, 0, 0);
                 fields.compare_cas = cas_condition(req.cas);
-                Op::Store {
-                    key,
-                    value: req.value,
-                    req: fields,
-                }
+                KeyCommand::Store(fields)
             }
-            Command::Delete { .. } => Op::Delete {
-                key,
-                opts: DeleteOptions {
-                    compare_cas: cas_condition(req.cas),
-                    ..DeleteOptions::default()
-                },
-            },
+            Command::Delete { .. } => KeyCommand::Delete(DeleteOptions {
+                compare_cas: cas_condition(req.cas),
+                ..DeleteOptions::default()
+            }),
             Command::Arith {
                 incr,
                 delta,
                 initial,
                 exptime,
                 ..
-            } => Op::Arith {
-                key,
-                req: ArithRequest {
-                    incr,
-                    delta,
-                    create: (exptime != NO_CREATE).then_some((initial, i64::from(exptime))),
-                    compare_cas: cas_condition(req.cas),
-                    touch: None,
-                    hides_cas: false,
-                },
-            },
+            } => KeyCommand::Arith(ArithRequest {
+                incr,
+                delta,
+                create: (exptime != NO_CREATE).then_some((initial, i64::from(exptime))),
+                compare_cas: cas_condition(req.cas),
+                touch: None,
+                hides_cas: false,
+            }),
             Command::Flush { delay, .. } => {
-                let op = Op::Flush {
+                let op = Op::Core(CoreCommand::Flush {
                     delay: (delay != 0).then_some(i64::from(delay)),
-                };
+                });
                 route.each_core(&op, f);
                 return;
             }
@@ -159,6 +138,12 @@ impl WireProtocol for Binary {
             | Command::SaslListMechs
             | Command::SaslAuth
             | Command::SaslStep => return,
+        };
+        // Only stores carry data (the parser leaves other values empty).
+        let op = Op::Key {
+            key,
+            value: req.value,
+            cmd,
         };
         f(route.owner(key), &op);
     }
@@ -332,7 +317,14 @@ impl WireProtocol for Binary {
                     }
                 }
             }
-            _ => {}
+            // Answered per op.
+            Command::Get { .. }
+            | Command::GetAndTouch { .. }
+            | Command::Touch { .. }
+            | Command::Store { .. }
+            | Command::Concat { .. }
+            | Command::Delete { .. }
+            | Command::Arith { .. } => {}
         }
         Flow::Continue
     }

@@ -1,114 +1,80 @@
-//! The unit of work a shard executes: one key-level operation, and its
-//! outcome.
+//! The command model every wire lowers to: one [`Op`] per key (or per core),
+//! and its [`Outcome`].
 //!
-//! Connections turn each request (text, meta or binary) into [`Op`]s, one
-//! per key. An op for the local shard runs inline, borrowing the key and
-//! value from the read buffer; an op for another core's shard is copied into
-//! a [`Batch`] (one per destination per read) and its [`Outcome`] comes back
-//! in a [`Replies`]. Both sides use the same `Op`/`Outcome` types, generic
-//! over how bytes are held: `&[u8]` inline, a [`Span`] of the message's
-//! arena when crossing cores.
+//! Connections turn each request (text, meta or binary) into ops. A command
+//! whose meaning the wires share is one [`KeyCommand`] or [`CoreCommand`]
+//! whatever wire it came in on (text `set`, meta `ms` and binary Set are all
+//! a [`KeyCommand::Store`]), and each command runs in one place:
+//! [`KeyCommand::run`] or [`CoreCommand::run`]. An op for the local shard
+//! runs inline, borrowing the key and value from the read buffer; an op for
+//! another core's shard is copied into a [`Batch`] (one per destination per
+//! read) and its outcome comes back in a [`Replies`]. Both sides use the
+//! same types, generic over how bytes are held: `&[u8]` inline, a [`Span`]
+//! of the message's arena when crossing cores. Only the key and the value
+//! are bytes, so a new command never touches that plumbing.
+
+mod batch;
+mod outcome;
 
 pub use super::metrics::{ConnCounters, CoreReport};
+pub use batch::{Batch, Replies, Span};
+pub use outcome::{Hit, Outcome};
+
 use crate::storage::{
-    ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, HashedKey, ReadOptions,
-    Shard, StoreMode, StoreRequest, StoreResult,
+    ArithRequest, DeleteOptions, HashedKey, ReadOptions, Shard, StoreMode, StoreRequest,
 };
 
-// Everything in a `Batch` or `Replies` crosses cores.
-const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<Batch>();
-    assert_send::<Replies>();
-};
-
-/// A byte range in a message arena.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    /// The bytes of this span in `arena`.
-    #[inline]
-    pub fn get<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
-        &arena[self.start as usize..(self.start + self.len) as usize]
-    }
-
-    /// Copies `bytes` to the end of `arena`.
-    #[inline]
-    pub fn push(arena: &mut Vec<u8>, bytes: &[u8]) -> Span {
-        let start = arena.len() as u32;
-        arena.extend_from_slice(bytes);
-        Span {
-            start,
-            len: bytes.len() as u32,
-        }
-    }
-}
-
-/// One operation on one key (or, for `Flush` and `Stats`, on a whole shard).
+/// One operation: on one key, run by the key's owner, or on every core.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Op<B> {
-    /// get/gets (touch `None`) and gat/gats.
-    Get {
+    /// A command on one key.
+    Key {
         /// The key.
         key: B,
+        /// The data of a store (empty for every other command).
+        value: B,
+        /// What to do with the key.
+        cmd: KeyCommand,
+    },
+    /// A command every core runs on its own shard and counters.
+    Core(CoreCommand),
+}
+
+/// What a keyed op does: each command the wires share, with everything but
+/// its key and data (so it copies across cores as it is).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyCommand {
+    /// get/gets (touch `None`) and gat/gats; binary Get, GAT and Touch.
+    Get {
         /// gat's new exptime.
         touch: Option<i64>,
         /// The reply does not show the cas (text get/gat).
         hides_cas: bool,
     },
-    /// Meta get with its anti-stampede options.
-    MetaGet {
-        /// The key.
-        key: B,
-        /// `T`, `N`, `R`, `u`.
-        opts: ReadOptions,
-    },
-    /// Every storage command.
-    Store {
-        /// The key.
-        key: B,
-        /// The data.
-        value: B,
-        /// Everything else about the store.
-        req: StoreFields,
-    },
-    /// delete / md.
-    Delete {
-        /// The key.
-        key: B,
-        /// `C`, `I`, `T`, `x`.
-        opts: DeleteOptions,
-    },
-    /// incr/decr / ma.
-    Arith {
-        /// The key.
-        key: B,
-        /// Direction, delta, auto-create, cas, touch.
-        req: ArithRequest,
-    },
-    /// touch.
+    /// Meta get with its anti-stampede options (`T`, `N`, `R`, `u`).
+    MetaGet(ReadOptions),
+    /// Every storage command, on every wire.
+    Store(StoreFields),
+    /// delete / md / binary Delete (`C`, `I`, `T`, `x`).
+    Delete(DeleteOptions),
+    /// incr/decr / ma / binary Increment and Decrement.
+    Arith(ArithRequest),
+    /// Text touch.
     Touch {
-        /// The key.
-        key: B,
         /// New exptime.
         exptime: i64,
     },
     /// me.
-    Debug {
-        /// The key.
-        key: B,
-    },
+    Debug,
     /// A set refused as too large: drop the key's old value, silently and
     /// uncounted, as memcached does rather than leave stale data.
-    Unlink {
-        /// The key.
-        key: B,
-    },
-    /// flush_all, on every shard.
+    Unlink,
+}
+
+/// What a whole-core op does (commands for the whole server).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreCommand {
+    /// flush_all.
     Flush {
         /// Delay in seconds (memcached exptime rules), `None` for now.
         delay: Option<i64>,
@@ -118,13 +84,58 @@ pub enum Op<B> {
         /// The per-core lists this request needs.
         also: ReportLists,
     },
-    /// `stats reset`, on every core.
+    /// `stats reset`.
     ResetStats,
-    /// `stats detail on|off`, on every core.
+    /// `stats detail on|off`.
     Detail {
         /// Whether per-prefix counting is on.
         on: bool,
     },
+}
+
+impl<'a> Op<&'a [u8]> {
+    /// `cmd` on `key`, with no data.
+    #[inline]
+    pub fn on(key: &'a [u8], cmd: KeyCommand) -> Self {
+        Op::Key {
+            key,
+            value: &[],
+            cmd,
+        }
+    }
+}
+
+impl<B> Op<B> {
+    /// The key this op touches, `None` for whole-core ops.
+    #[inline]
+    pub fn key(&self) -> Option<&B> {
+        match self {
+            Op::Key { key, .. } => Some(key),
+            Op::Core(_) => None,
+        }
+    }
+
+    /// The keyed command, `None` for whole-core ops.
+    #[inline]
+    pub fn command(&self) -> Option<&KeyCommand> {
+        match self {
+            Op::Key { cmd, .. } => Some(cmd),
+            Op::Core(_) => None,
+        }
+    }
+
+    /// The same op with its bytes held another way.
+    #[inline]
+    pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Op<C> {
+        match self {
+            Op::Key { key, value, cmd } => Op::Key {
+                key: f(key),
+                value: f(value),
+                cmd,
+            },
+            Op::Core(cmd) => Op::Core(cmd),
+        }
+    }
 }
 
 /// The per-core lists a `stats` request needs besides the counters: copied
@@ -222,352 +233,184 @@ impl StoreFields {
     }
 }
 
-impl<B> Op<B> {
-    /// The key this op touches, `None` for whole-shard ops.
-    pub fn key(&self) -> Option<&B> {
-        match self {
-            Op::Get { key, .. }
-            | Op::MetaGet { key, .. }
-            | Op::Store { key, .. }
-            | Op::Delete { key, .. }
-            | Op::Arith { key, .. }
-            | Op::Touch { key, .. }
-            | Op::Debug { key }
-            | Op::Unlink { key } => Some(key),
-            Op::Flush { .. } | Op::Stats { .. } | Op::ResetStats | Op::Detail { .. } => None,
+impl KeyCommand {
+    /// Runs the command on `key` (with `value`, a store's data) in `shard`.
+    /// The outcome borrows the shard's memory until the shard is next used.
+    pub fn run<'s>(&self, shard: &'s mut Shard, key: &[u8], value: &[u8]) -> Outcome<&'s [u8]> {
+        let now = shard.now();
+        let key = HashedKey::new(key);
+        match *self {
+            KeyCommand::Get { touch, hides_cas } => {
+                let item = match touch {
+                    None => shard.get_with(key, !hides_cas),
+                    Some(exptime) => shard.get_and_touch(key, exptime),
+                };
+                match item {
+                    Some(item) => Outcome::Hit(Hit {
+                        value: item.value,
+                        flags: item.flags,
+                        cas: item.cas,
+                        ttl: crate::storage::time::ttl_remaining(item.expire_at, now),
+                        hit_before: false,
+                        last_access: 0,
+                        win: false,
+                        stale: false,
+                        win_sent: false,
+                    }),
+                    None => Outcome::Miss,
+                }
+            }
+            KeyCommand::MetaGet(opts) => match shard.meta_get(key, &opts) {
+                Some(hit) => Outcome::Hit(Hit {
+                    value: hit.item.value,
+                    flags: hit.item.flags,
+                    cas: hit.item.cas,
+                    ttl: hit.ttl,
+                    hit_before: hit.hit_before,
+                    last_access: hit.last_access,
+                    win: hit.win,
+                    stale: hit.stale,
+                    win_sent: hit.win_sent,
+                }),
+                None => Outcome::Miss,
+            },
+            KeyCommand::Store(fields) => {
+                Outcome::Stored(shard.store(key, &fields.with_value(value)))
+            }
+            KeyCommand::Delete(opts) => Outcome::Deleted(shard.meta_delete(key, &opts)),
+            KeyCommand::Arith(req) => Outcome::Arith(shard.arith(key, &req)),
+            KeyCommand::Touch { exptime } => Outcome::Touched(shard.touch(key, exptime)),
+            KeyCommand::Debug => Outcome::Debug(shard.debug(key)),
+            KeyCommand::Unlink => {
+                shard.unlink(key);
+                Outcome::Unlinked
+            }
         }
     }
-
-    /// The same op with its bytes held another way.
-    pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Op<C> {
-        match self {
-            Op::Get {
-                key,
-                touch,
-                hides_cas,
-            } => Op::Get {
-                key: f(key),
-                touch,
-                hides_cas,
-            },
-            Op::MetaGet { key, opts } => Op::MetaGet { key: f(key), opts },
-            Op::Store { key, value, req } => Op::Store {
-                key: f(key),
-                value: f(value),
-                req,
-            },
-            Op::Delete { key, opts } => Op::Delete { key: f(key), opts },
-            Op::Arith { key, req } => Op::Arith { key: f(key), req },
-            Op::Touch { key, exptime } => Op::Touch {
-                key: f(key),
-                exptime,
-            },
-            Op::Debug { key } => Op::Debug { key: f(key) },
-            Op::Unlink { key } => Op::Unlink { key: f(key) },
-            Op::Flush { delay } => Op::Flush { delay },
-            Op::Stats { also } => Op::Stats { also },
-            Op::ResetStats => Op::ResetStats,
-            Op::Detail { on } => Op::Detail { on },
-        }
-    }
 }
 
-/// A found item, as the encoders need it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hit<B> {
-    /// The value.
-    pub value: B,
-    /// Client flags.
-    pub flags: u32,
-    /// cas unique.
-    pub cas: u64,
-    /// Seconds left, -1 for never.
-    pub ttl: i64,
-    /// Read before (meta `h`).
-    pub hit_before: bool,
-    /// Seconds since last access (meta `l`).
-    pub last_access: u64,
-    /// Won the recache token (`W`).
-    pub win: bool,
-    /// Stale (`X`).
-    pub stale: bool,
-    /// Token already out (`Z`).
-    pub win_sent: bool,
-}
-
-/// What an op produced.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome<B> {
-    /// get/gat/mg found the item.
-    Hit(Hit<B>),
-    /// get/gat/mg found nothing.
-    Miss,
-    /// A store's result.
-    Stored(StoreResult),
-    /// A delete's result.
-    Deleted(DeleteResult),
-    /// incr/decr's result.
-    Arith(ArithResult),
-    /// touch: whether the key existed.
-    Touched(bool),
-    /// me.
-    Debug(Option<DebugInfo>),
-    /// A whole-core op (flush_all, `stats reset`, `stats detail`) done.
-    Done,
-    /// An unlink done (nothing to tell the client).
-    Unlinked,
-    /// A core's counters (shard and connections).
-    Stats(Box<CoreReport>),
-}
-
-impl<B> Outcome<B> {
-    /// The same outcome with its bytes held another way.
-    pub fn map<C>(self, f: impl FnOnce(B) -> C) -> Outcome<C> {
-        match self {
-            Outcome::Hit(h) => Outcome::Hit(Hit {
-                value: f(h.value),
-                flags: h.flags,
-                cas: h.cas,
-                ttl: h.ttl,
-                hit_before: h.hit_before,
-                last_access: h.last_access,
-                win: h.win,
-                stale: h.stale,
-                win_sent: h.win_sent,
-            }),
-            Outcome::Miss => Outcome::Miss,
-            Outcome::Stored(r) => Outcome::Stored(r),
-            Outcome::Deleted(r) => Outcome::Deleted(r),
-            Outcome::Arith(r) => Outcome::Arith(r),
-            Outcome::Touched(r) => Outcome::Touched(r),
-            Outcome::Debug(r) => Outcome::Debug(r),
-            Outcome::Done => Outcome::Done,
-            Outcome::Unlinked => Outcome::Unlinked,
-            Outcome::Stats(s) => Outcome::Stats(s),
+impl CoreCommand {
+    /// Runs the command on this core's `shard` and counters.
+    pub fn run<C: CoreAccess + ?Sized>(
+        &self,
+        shard: &mut Shard,
+        core: &C,
+    ) -> Outcome<&'static [u8]> {
+        match *self {
+            CoreCommand::Flush { delay } => {
+                shard.flush_all(delay);
+                Outcome::Done
+            }
+            CoreCommand::Stats { also } => Outcome::Stats(Box::new(core.report(shard, also))),
+            CoreCommand::ResetStats => {
+                shard.reset_stats();
+                core.reset_counters();
+                Outcome::Done
+            }
+            CoreCommand::Detail { on } => {
+                core.set_detail(on);
+                Outcome::Done
+            }
         }
     }
 }
 
 /// Runs `op` on `shard`. The outcome borrows the shard's memory until the
-/// shard is next used. `report` answers [`Op::Stats`].
+/// shard is next used. `core` answers the whole-core commands.
+#[inline]
 pub fn execute<'s, C: CoreAccess + ?Sized>(
     shard: &'s mut Shard,
     op: &Op<&[u8]>,
     core: &C,
 ) -> Outcome<&'s [u8]> {
-    let now = shard.now();
-    if let Some(key) = op.key() {
-        core.sample_key(key);
-    }
-    fn hashed(key: &[u8]) -> HashedKey<'_> {
-        HashedKey::new(key)
-    }
-    match *op {
-        Op::Get {
-            key,
-            touch,
-            hides_cas,
-        } => {
-            let item = match touch {
-                None => shard.get_with(hashed(key), !hides_cas),
-                Some(exptime) => shard.get_and_touch(hashed(key), exptime),
-            };
-            match item {
-                Some(item) => Outcome::Hit(Hit {
-                    value: item.value,
-                    flags: item.flags,
-                    cas: item.cas,
-                    ttl: crate::storage::time::ttl_remaining(item.expire_at, now),
-                    hit_before: false,
-                    last_access: 0,
-                    win: false,
-                    stale: false,
-                    win_sent: false,
-                }),
-                None => Outcome::Miss,
-            }
+    match op {
+        Op::Key { key, value, cmd } => {
+            core.sample_key(key);
+            cmd.run(shard, key, value)
         }
-        Op::MetaGet { key, opts } => match shard.meta_get(hashed(key), &opts) {
-            Some(hit) => Outcome::Hit(Hit {
-                value: hit.item.value,
-                flags: hit.item.flags,
-                cas: hit.item.cas,
-                ttl: hit.ttl,
-                hit_before: hit.hit_before,
-                last_access: hit.last_access,
-                win: hit.win,
-                stale: hit.stale,
-                win_sent: hit.win_sent,
-            }),
-            None => Outcome::Miss,
-        },
-        Op::Store { key, value, req } => {
-            Outcome::Stored(shard.store(hashed(key), &req.with_value(value)))
-        }
-        Op::Delete { key, opts } => Outcome::Deleted(shard.meta_delete(hashed(key), &opts)),
-        Op::Arith { key, req } => Outcome::Arith(shard.arith(hashed(key), &req)),
-        Op::Touch { key, exptime } => Outcome::Touched(shard.touch(hashed(key), exptime)),
-        Op::Debug { key } => Outcome::Debug(shard.debug(hashed(key))),
-        Op::Unlink { key } => {
-            shard.unlink(hashed(key));
-            Outcome::Unlinked
-        }
-        Op::Flush { delay } => {
-            shard.flush_all(delay);
-            Outcome::Done
-        }
-        Op::Stats { also } => Outcome::Stats(Box::new(core.report(shard, also))),
-        Op::ResetStats => {
-            shard.reset_stats();
-            core.reset_counters();
-            Outcome::Done
-        }
-        Op::Detail { on } => {
-            core.set_detail(on);
-            Outcome::Done
-        }
+        Op::Core(cmd) => cmd.run(shard, core),
     }
-}
-
-/// Ops bound for one other core, from one connection's read. The bytes live
-/// in `arena`; the message is `Send` and owns everything it refers to.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// Key and value bytes.
-    pub arena: Vec<u8>,
-    /// The ops, in request order.
-    pub ops: Vec<Op<Span>>,
-}
-
-impl Batch {
-    /// Copies an op into the batch.
-    pub fn push(&mut self, op: &Op<&[u8]>) {
-        let arena = &mut self.arena;
-        self.ops.push(op.map(|bytes| Span::push(arena, bytes)));
-    }
-
-    /// True when nothing is queued.
-    pub fn is_empty(&self) -> bool {
-        self.ops.is_empty()
-    }
-
-    /// Ops on a key (what `forwarded_*` count: commands for every core,
-    /// such as `stats`, are not forwarding of data).
-    pub fn keyed_ops(&self) -> u64 {
-        self.ops.iter().filter(|op| op.key().is_some()).count() as u64
-    }
-
-    /// Runs every op on `shard`, copying outcomes into `replies`.
-    pub fn execute<C: CoreAccess + ?Sized>(
-        &self,
-        shard: &mut Shard,
-        core: &C,
-        replies: &mut Replies,
-    ) {
-        for op in &self.ops {
-            let op = op.map(|span| span.get(&self.arena));
-            let outcome = execute(shard, &op, core);
-            let arena = &mut replies.arena;
-            replies
-                .outcomes
-                .push(outcome.map(|bytes| Span::push(arena, bytes)));
-        }
-    }
-}
-
-/// The outcomes of a [`Batch`], in the same order.
-#[derive(Debug, Default)]
-pub struct Replies {
-    /// Value bytes.
-    pub arena: Vec<u8>,
-    /// One outcome per op.
-    pub outcomes: Vec<Outcome<Span>>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::ShardConfig;
+    use crate::runtime::binary::Binary;
+    use crate::runtime::proto::{Route, WireProtocol};
+    use crate::runtime::text::Text;
+    use segcore_protocol::Limits;
 
-    fn shard() -> Shard {
-        let mut shard = Shard::new(&ShardConfig {
-            memory_bytes: 1 << 20,
-            segment_size: 64 << 10,
-            ..ShardConfig::default()
-        })
-        .unwrap();
-        shard.set_time(1_700_000_000);
-        shard
+    /// The ops `P` lowers the first request in `buf` to.
+    fn lowered<P: WireProtocol>(buf: &[u8]) -> Vec<Op<Vec<u8>>> {
+        let (req, _) = P::parse(buf, &Limits::default())
+            .expect("valid")
+            .expect("complete");
+        let route = Route {
+            cores: 1,
+            local: None,
+        };
+        let mut ops = Vec::new();
+        P::for_each_op(&req, route, &mut |_, op| ops.push(op.map(<[u8]>::to_vec)));
+        ops
     }
 
-    #[test]
-    fn a_batch_runs_remotely_as_it_would_inline() {
-        let ops: Vec<Op<&[u8]>> = vec![
-            Op::Store {
-                key: b"a",
-                value: b"hello",
-                req: StoreFields::new(StoreMode::Set, 7, 0),
-            },
-            Op::Get {
-                key: b"a",
-                touch: None,
-                hides_cas: false,
-            },
-            Op::Get {
-                key: b"b",
-                touch: None,
-                hides_cas: false,
-            },
-            Op::Arith {
-                key: b"a",
-                req: ArithRequest {
-                    incr: true,
-                    delta: 1,
-                    ..ArithRequest::default()
-                },
-            },
-            Op::Delete {
-                key: b"a",
-                opts: DeleteOptions::default(),
-            },
-            Op::Stats {
-                also: ReportLists::default(),
-            },
-        ];
-        struct ShardOnly;
-        impl CoreAccess for ShardOnly {
-            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
-                CoreReport {
-                    shard: *s.stats(),
-                    ..CoreReport::default()
-                }
-            }
-            fn reset_counters(&self) {}
-            fn set_detail(&self, _: bool) {}
-        }
-        let report = ShardOnly;
-        let mut inline = shard();
-        let expected: Vec<Outcome<Vec<u8>>> = ops
-            .iter()
-            .map(|op| execute(&mut inline, op, &report).map(|b| b.to_vec()))
-            .collect();
+    /// A binary request: header, extras, key, value.
+    fn binary(opcode: u8, extras: &[u8], key: &[u8], value: &[u8]) -> Vec<u8> {
+        let body = (extras.len() + key.len() + value.len()) as u32;
+        let mut p = vec![0x80, opcode];
+        p.extend_from_slice(&(key.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[extras.len() as u8, 0, 0, 0]);
+        p.extend_from_slice(&body.to_be_bytes());
+        p.extend_from_slice(&[0; 12]); // opaque, cas
+        p.extend_from_slice(extras);
+        p.extend_from_slice(key);
+        p.extend_from_slice(value);
+        p
+    }
 
-        let mut batch = Batch::default();
-        for op in &ops {
-            batch.push(op);
-        }
-        let mut remote = shard();
-        let mut replies = Replies::default();
-        batch.execute(&mut remote, &report, &mut replies);
-        let got: Vec<Outcome<Vec<u8>>> = replies
-            .outcomes
-            .iter()
-            .map(|o| o.clone().map(|span| span.get(&replies.arena).to_vec()))
-            .collect();
-        // cas values differ only if placement differs; both shards are fresh.
-        assert_eq!(got, expected);
-        assert!(matches!(got[1], Outcome::Hit(Hit { flags: 7, .. })));
-        assert_eq!(got[2], Outcome::Miss);
-        assert_eq!(got[3], Outcome::Arith(ArithResult::NonNumeric));
+    /// A command the wires share is one op whatever wire it came in on, so
+    /// it runs (and is forwarded) the same way.
+    #[test]
+    fn the_wires_lower_a_shared_command_to_one_op() {
+        let gets = lowered::<Text>(b"gets k\r\n");
+        assert_eq!(gets, lowered::<Binary>(&binary(0x00, &[], b"k", &[])));
+        assert_eq!(
+            gets,
+            [Op::Key {
+                key: b"k".to_vec(),
+                value: Vec::new(),
+                cmd: KeyCommand::Get {
+                    touch: None,
+                    hides_cas: false
+                },
+            }]
+        );
+
+        let ten = 10u32.to_be_bytes();
+        let gats = lowered::<Text>(b"gats 10 k\r\n");
+        assert_eq!(gats, lowered::<Binary>(&binary(0x1d, &ten, b"k", &[])));
+        assert_eq!(gats, lowered::<Binary>(&binary(0x1c, &ten, b"k", &[])));
+
+        let set = lowered::<Text>(b"set k 5 10 1\r\nv\r\n");
+        assert_eq!(set, lowered::<Text>(b"ms k 1 F5 T10\r\nv\r\n"));
+        let Op::Key { value, cmd, .. } = &set[0] else {
+            panic!("a set is keyed: {set:?}");
+        };
+        assert_eq!(value, b"v");
+        assert!(matches!(cmd, KeyCommand::Store(f) if f.flags == 5 && f.exptime == 10));
+
+        assert_eq!(
+            lowered::<Text>(b"delete k\r\n"),
+            lowered::<Text>(b"md k\r\n")
+        );
+        assert_eq!(
+            lowered::<Text>(b"incr k 1\r\n"),
+            lowered::<Text>(b"ma k\r\n")
+        );
+
+        let flush = lowered::<Text>(b"flush_all 5\r\n");
+        let delay = 5u32.to_be_bytes();
+        assert_eq!(flush, lowered::<Binary>(&binary(0x08, &delay, &[], &[])));
+        assert_eq!(flush, [Op::Core(CoreCommand::Flush { delay: Some(5) })]);
     }
 }

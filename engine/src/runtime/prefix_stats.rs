@@ -9,7 +9,7 @@
 use hashbrown::HashMap;
 
 pub use super::metrics::report::PrefixCounts;
-use super::op::{Op, Outcome};
+use super::op::{KeyCommand, Op, Outcome};
 use segcore_protocol::text;
 
 /// The byte that ends a key's prefix unless `-D` says otherwise
@@ -75,13 +75,16 @@ impl PrefixStats {
     /// it came to. Other ops are not counted (memcached's meta, touch and
     /// arithmetic commands are not).
     pub fn record<B>(&mut self, op: &Op<&[u8]>, outcome: &Outcome<B>) {
-        let (key, counted): (&[u8], fn(&mut PrefixCounts, bool)) = match *op {
-            Op::Get { key, .. } => (key, |c, hit| {
+        let Op::Key { key, cmd, .. } = *op else {
+            return;
+        };
+        let counted: fn(&mut PrefixCounts, bool) = match cmd {
+            KeyCommand::Get { .. } => |c, hit| {
                 c.gets += 1;
                 c.hits += u64::from(hit);
-            }),
-            Op::Store { key, .. } => (key, |c, _| c.sets += 1),
-            Op::Delete { key, .. } => (key, |c, _| c.deletes += 1),
+            },
+            KeyCommand::Store(_) => |c, _| c.sets += 1,
+            KeyCommand::Delete(_) => |c, _| c.deletes += 1,
             _ => return,
         };
         let Some(prefix) = self.prefix_of(key) else {
@@ -137,11 +140,13 @@ mod tests {
     use crate::storage::{DeleteOptions, StoreMode, StoreResult};
 
     fn get(key: &[u8]) -> Op<&[u8]> {
-        Op::Get {
+        Op::on(
             key,
-            touch: None,
-            hides_cas: false,
-        }
+            KeyCommand::Get {
+                touch: None,
+                hides_cas: false,
+            },
+        )
     }
 
     fn hit() -> Outcome<&'static [u8]> {
@@ -172,31 +177,22 @@ mod tests {
         stats.record(&get(b"user:1"), &hit());
         stats.record(&get(b"user:2"), &Outcome::<&[u8]>::Miss);
         stats.record(
-            &Op::Store {
+            &Op::Key {
                 key: b"user:3",
                 value: b"x",
-                req: StoreFields::new(StoreMode::Set, 0, 0),
+                cmd: KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
             },
             &Outcome::<&[u8]>::Stored(StoreResult::Stored(1)),
         );
         stats.record(
-            &Op::Delete {
-                key: b"sess:9",
-                opts: DeleteOptions::default(),
-            },
+            &Op::on(b"sess:9", KeyCommand::Delete(DeleteOptions::default())),
             &Outcome::<&[u8]>::Miss,
         );
         // No delimiter (or a NUL before it): not counted.
         stats.record(&get(b"plain"), &hit());
         stats.record(&get(b"a\0b:c"), &hit());
         // Not one of the counted commands.
-        stats.record(
-            &Op::Touch {
-                key: b"user:1",
-                exptime: 0,
-            },
-            &hit(),
-        );
+        stats.record(&Op::on(b"user:1", KeyCommand::Touch { exptime: 0 }), &hit());
         assert_eq!(
             dump(&[stats.snapshot()]),
             "PREFIX sess get 0 hit 0 set 0 del 1\r\n\

@@ -15,7 +15,7 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use super::latency::{Class, ClassCounts};
-use super::op::{execute, CoreReport, Op, Outcome, Replies};
+use super::op::{execute, CoreReport, KeyCommand, Op, Outcome, Replies};
 use super::router::{Fanout, Sending};
 use super::Core;
 use crate::storage::HashedKey;
@@ -284,7 +284,7 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
                 let mut scratch = [0; MAX_KEY_LEN];
                 if let Some((owner, key)) = unlink_target(&e, &buf[at..], route, &mut scratch) {
                     if owner == me {
-                        let op = Op::Unlink { key };
+                        let op = Op::on(key, KeyCommand::Unlink);
                         execute(&mut core.shard.borrow_mut(), &op, core);
                     } else {
                         // Pass 1 sent it; take its (empty) outcome.
@@ -416,7 +416,7 @@ fn plan<P: WireProtocol>(
                         fanout
                             .get_or_insert_with(|| core.router.fanout(cores))
                             .batches[owner]
-                            .push(&Op::Unlink { key });
+                            .push(&Op::on(key, KeyCommand::Unlink));
                     }
                 }
                 match e.recovery {

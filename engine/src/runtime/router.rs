@@ -285,7 +285,7 @@ impl Drop for WaitReply<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::op::{Op, Outcome};
+    use crate::runtime::op::{KeyCommand, Op, Outcome};
     use glommio::channels::channel_mesh::MeshBuilder;
     use glommio::LocalExecutorBuilder;
 
@@ -329,7 +329,7 @@ mod tests {
         with_router(|router| {
             let mut fanout = router.fanout(2);
             assert_eq!(fanout.batches.len(), 2);
-            fanout.batches[1].push(&Op::Debug { key: b"key" });
+            fanout.batches[1].push(&Op::on(b"key", KeyCommand::Debug));
             let batch_memory = fanout.batches[1].ops.as_ptr();
             let mut answered = Replies::default();
             answered.arena.extend_from_slice(b"value");

@@ -7,7 +7,7 @@ use super::auth::AuthMode;
 use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
-use super::op::{Op, ReportLists};
+use super::op::{CoreCommand, Op, ReportLists};
 use super::proto::Route;
 use super::tls::MinVersion;
 use super::{numa, Core};
@@ -53,10 +53,10 @@ pub fn query(args: &[u8]) -> StatsQuery<'_> {
 
 /// Calls `f(core, op)` for the op every core must run for `query`.
 pub fn for_each_core_op(query: StatsQuery<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
-    let op = match query {
-        StatsQuery::Reset => Op::ResetStats,
-        StatsQuery::Detail(on) => Op::Detail { on },
-        StatsQuery::Group(group) => Op::Stats {
+    let cmd = match query {
+        StatsQuery::Reset => CoreCommand::ResetStats,
+        StatsQuery::Detail(on) => CoreCommand::Detail { on },
+        StatsQuery::Group(group) => CoreCommand::Stats {
             also: ReportLists {
                 prefixes: false,
                 conns: group == b"conns",
@@ -65,7 +65,7 @@ pub fn for_each_core_op(query: StatsQuery<'_>, route: Route, f: &mut dyn FnMut(u
                 classes: group == b"items" || group == b"slabs",
             },
         },
-        StatsQuery::DetailDump => Op::Stats {
+        StatsQuery::DetailDump => CoreCommand::Stats {
             also: ReportLists {
                 prefixes: true,
                 ..ReportLists::default()
@@ -73,7 +73,7 @@ pub fn for_each_core_op(query: StatsQuery<'_>, route: Route, f: &mut dyn FnMut(u
         },
         StatsQuery::DetailUsage | StatsQuery::Unknown => return,
     };
-    route.each_core(&op, f);
+    route.each_core(&Op::Core(cmd), f);
 }
 
 /// `stats detail dump` of the cores' reports.
@@ -303,29 +303,35 @@ mod tests {
         };
         assert_eq!(
             ops(StatsQuery::Reset),
-            [(0, Op::ResetStats), (1, Op::ResetStats)]
+            [
+                (0, Op::Core(CoreCommand::ResetStats)),
+                (1, Op::Core(CoreCommand::ResetStats))
+            ]
         );
         assert_eq!(
             ops(StatsQuery::Detail(true)),
-            [(0, Op::Detail { on: true }), (1, Op::Detail { on: true })]
+            [
+                (0, Op::Core(CoreCommand::Detail { on: true })),
+                (1, Op::Core(CoreCommand::Detail { on: true }))
+            ]
         );
-        let dump = Op::Stats {
+        let dump = Op::Core(CoreCommand::Stats {
             also: ReportLists {
                 prefixes: true,
                 ..ReportLists::default()
             },
-        };
+        });
         assert_eq!(ops(StatsQuery::DetailDump), [(0, dump), (1, dump)]);
-        let conns = Op::Stats {
+        let conns = Op::Core(CoreCommand::Stats {
             also: ReportLists {
                 conns: true,
                 ..ReportLists::default()
             },
-        };
+        });
         assert_eq!(ops(StatsQuery::Group(b"conns")), [(0, conns), (1, conns)]);
-        let plain = Op::Stats {
+        let plain = Op::Core(CoreCommand::Stats {
             also: ReportLists::default(),
-        };
+        });
         assert_eq!(ops(StatsQuery::Group(b"")), [(0, plain), (1, plain)]);
         assert!(ops(StatsQuery::DetailUsage).is_empty());
         assert!(ops(StatsQuery::Unknown).is_empty());

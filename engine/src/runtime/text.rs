@@ -6,7 +6,7 @@ use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMod
 use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use super::latency::Class;
-use super::op::{store_mode, Hit, Op, Outcome, StoreFields};
+use super::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome, StoreFields};
 use super::proto::{Flow, ReplyState, Route, WireProtocol};
 use super::stats::{self, StatsQuery};
 use super::Core;
@@ -55,12 +55,12 @@ impl WireProtocol for Text {
         match req {
             Request::Get(r) => {
                 let touch = r.touch.map(i64::from);
+                let cmd = KeyCommand::Get {
+                    touch,
+                    hides_cas: !r.with_cas,
+                };
                 for key in r.keys.iter() {
-                    keyed(Op::Get {
-                        key,
-                        touch,
-                        hides_cas: !r.with_cas,
-                    });
+                    keyed(Op::on(key, cmd));
                 }
             }
             Request::Store(s) => {
@@ -71,48 +71,49 @@ impl WireProtocol for Text {
                 }
                 // STORED / EXISTS / ...: no text storage reply shows a cas.
                 fields.hides_cas = true;
-                keyed(Op::Store {
+                keyed(Op::Key {
                     key: s.key,
                     value: s.value,
-                    req: fields,
+                    cmd: KeyCommand::Store(fields),
                 });
             }
-            Request::Delete { key, .. } => keyed(Op::Delete {
+            Request::Delete { key, .. } => {
+                keyed(Op::on(key, KeyCommand::Delete(DeleteOptions::default())))
+            }
+            Request::Arith { op, key, delta, .. } => keyed(Op::on(
                 key,
-                opts: DeleteOptions::default(),
-            }),
-            Request::Arith { op, key, delta, .. } => keyed(Op::Arith {
-                key,
-                req: ArithRequest {
+                KeyCommand::Arith(ArithRequest {
                     incr: *op == ArithOp::Incr,
                     delta: *delta,
                     hides_cas: true,
                     ..ArithRequest::default()
-                },
-            }),
-            Request::Touch { key, exptime, .. } => keyed(Op::Touch {
+                }),
+            )),
+            Request::Touch { key, exptime, .. } => keyed(Op::on(
                 key,
-                exptime: i64::from(*exptime),
-            }),
+                KeyCommand::Touch {
+                    exptime: i64::from(*exptime),
+                },
+            )),
             Request::FlushAll { delay, .. } => {
-                let op = Op::Flush {
+                let op = Op::Core(CoreCommand::Flush {
                     delay: delay.map(i64::from),
-                };
+                });
                 route.each_core(&op, f);
             }
             Request::Stats { args } => stats::for_each_core_op(stats::query(args), route, f),
             Request::MetaGet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
-                keyed(Op::MetaGet {
+                keyed(Op::on(
                     key,
-                    opts: ReadOptions {
+                    KeyCommand::MetaGet(ReadOptions {
                         touch: flags.ttl.map(i64::from),
                         vivify: flags.vivify_ttl.map(i64::from),
                         recache: flags.recache_ttl.map(i64::from),
                         no_bump: flags.has(b'u'),
                         hides_cas: !flags.has(b'c'),
-                    },
-                })
+                    }),
+                ))
             }),
             Request::MetaSet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
@@ -126,31 +127,30 @@ impl WireProtocol for Text {
                 fields.invalidate = flags.has(b'I');
                 fields.vivify = flags.vivify_ttl.map(i64::from);
                 fields.hides_cas = !flags.has(b'c');
-                keyed(Op::Store {
+                keyed(Op::Key {
                     key,
                     value: m.value,
-                    req: fields,
+                    cmd: KeyCommand::Store(fields),
                 })
             }),
             Request::MetaDelete(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
-                keyed(Op::Delete {
+                keyed(Op::on(
                     key,
-                    opts: DeleteOptions {
+                    KeyCommand::Delete(DeleteOptions {
                         compare_cas: flags.compare_cas,
                         invalidate: flags.has(b'I'),
                         ttl: flags.ttl.map(i64::from),
                         remove_value: flags.has(b'x'),
-                    },
-                })
+                    }),
+                ))
             }),
             Request::MetaArith(m) => with_meta_key(&m.key, |key| {
-                keyed(Op::Arith {
-                    key,
-                    req: meta_arith(m),
-                })
+                keyed(Op::on(key, KeyCommand::Arith(meta_arith(m))))
             }),
-            Request::MetaDebug(key) => with_meta_key(key, |key| keyed(Op::Debug { key })),
+            Request::MetaDebug(key) => {
+                with_meta_key(key, |key| keyed(Op::on(key, KeyCommand::Debug)))
+            }
             Request::Version
             | Request::RefreshCerts
             | Request::Verbosity { .. }
@@ -319,7 +319,17 @@ impl WireProtocol for Text {
                 }
             }
             Request::MetaNoop => meta::write_status(out, Status::Noop),
-            _ => {}
+            // Answered per op (or, asked for no reply, not at all).
+            Request::Store(_)
+            | Request::Delete { .. }
+            | Request::Arith { .. }
+            | Request::Touch { .. }
+            | Request::SlabsAutomove { noreply: true }
+            | Request::MetaGet(_)
+            | Request::MetaSet(_)
+            | Request::MetaDelete(_)
+            | Request::MetaArith(_)
+            | Request::MetaDebug(_) => {}
         }
         Flow::Continue
     }

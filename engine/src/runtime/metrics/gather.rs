@@ -1,11 +1,11 @@
 //! Every core's [`CoreReport`], collected outside any client batch (for the
 //! metrics endpoint): the asking core reports for itself and sends an
-//! [`Op::Stats`] to each other core over the same lock-free mesh that
+//! [`CoreCommand::Stats`] to each other core over the same lock-free mesh that
 //! forwards client ops, so gathering takes no lock and each shard is read
 //! only by its own core.
 
 use super::CoreReport;
-use crate::runtime::op::{Batch, Op, Outcome, ReportLists};
+use crate::runtime::op::{Batch, CoreCommand, Op, Outcome, ReportLists};
 use crate::runtime::router::Sending;
 use crate::runtime::Core;
 
@@ -15,7 +15,7 @@ pub async fn reports(core: &Core, also: ReportLists) -> Vec<CoreReport> {
     let mut tokens = Vec::with_capacity(core.cores);
     for dest in (0..core.cores).filter(|&c| c != core.id) {
         let mut batch = Batch::default();
-        batch.push(&Op::Stats { also });
+        batch.push(&Op::Core(CoreCommand::Stats { also }));
         let token = match core.router.send(dest, batch) {
             Sending::Sent(token) => token,
             Sending::Full(wait) => wait.await,

@@ -1,5 +1,5 @@
 //! The typed per-core snapshot every `stats` view and `/metrics` are
-//! rendered from: a core answers [`super::super::op::Op::Stats`] with a
+//! rendered from: a core answers [`super::super::op::CoreCommand::Stats`] with a
 //! [`CoreReport`], and the reports of all cores sum into [`Totals`].
 
 use std::ops::AddAssign;

@@ -1,0 +1,175 @@
+//! Ops crossing to another core and their outcomes coming back: the bytes
+//! they borrow inline are copied into one arena per message.
+
+use super::{execute, CoreAccess, Op, Outcome};
+use crate::storage::Shard;
+
+// Everything in a `Batch` or `Replies` crosses cores.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Batch>();
+    assert_send::<Replies>();
+};
+
+/// A byte range in a message arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    /// The bytes of this span in `arena`.
+    #[inline]
+    pub fn get<'a>(&self, arena: &'a [u8]) -> &'a [u8] {
+        &arena[self.start as usize..(self.start + self.len) as usize]
+    }
+
+    /// Copies `bytes` to the end of `arena`.
+    #[inline]
+    pub fn push(arena: &mut Vec<u8>, bytes: &[u8]) -> Span {
+        let start = arena.len() as u32;
+        arena.extend_from_slice(bytes);
+        Span {
+            start,
+            len: bytes.len() as u32,
+        }
+    }
+}
+
+/// Ops bound for one other core, from one connection's read. The bytes live
+/// in `arena`; the message is `Send` and owns everything it refers to.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Key and value bytes.
+    pub arena: Vec<u8>,
+    /// The ops, in request order.
+    pub ops: Vec<Op<Span>>,
+}
+
+impl Batch {
+    /// Copies an op into the batch.
+    pub fn push(&mut self, op: &Op<&[u8]>) {
+        let arena = &mut self.arena;
+        self.ops.push(op.map(|bytes| Span::push(arena, bytes)));
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Ops on a key (what `forwarded_*` count: commands for every core,
+    /// such as `stats`, are not forwarding of data).
+    pub fn keyed_ops(&self) -> u64 {
+        self.ops.iter().filter(|op| op.key().is_some()).count() as u64
+    }
+
+    /// Runs every op on `shard`, copying outcomes into `replies`.
+    pub fn execute<C: CoreAccess + ?Sized>(
+        &self,
+        shard: &mut Shard,
+        core: &C,
+        replies: &mut Replies,
+    ) {
+        for op in &self.ops {
+            let op = op.map(|span| span.get(&self.arena));
+            let outcome = execute(shard, &op, core);
+            let arena = &mut replies.arena;
+            replies
+                .outcomes
+                .push(outcome.map(|bytes| Span::push(arena, bytes)));
+        }
+    }
+}
+
+/// The outcomes of a [`Batch`], in the same order.
+#[derive(Debug, Default)]
+pub struct Replies {
+    /// Value bytes.
+    pub arena: Vec<u8>,
+    /// One outcome per op.
+    pub outcomes: Vec<Outcome<Span>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CoreCommand, CoreReport, Hit, KeyCommand, ReportLists, StoreFields};
+    use super::*;
+    use crate::storage::{ArithRequest, ArithResult, DeleteOptions, ShardConfig, StoreMode};
+
+    fn shard() -> Shard {
+        let mut shard = Shard::new(&ShardConfig {
+            memory_bytes: 1 << 20,
+            segment_size: 64 << 10,
+            ..ShardConfig::default()
+        })
+        .unwrap();
+        shard.set_time(1_700_000_000);
+        shard
+    }
+
+    #[test]
+    fn a_batch_runs_remotely_as_it_would_inline() {
+        let get = KeyCommand::Get {
+            touch: None,
+            hides_cas: false,
+        };
+        let ops: Vec<Op<&[u8]>> = vec![
+            Op::Key {
+                key: b"a",
+                value: b"hello",
+                cmd: KeyCommand::Store(StoreFields::new(StoreMode::Set, 7, 0)),
+            },
+            Op::on(b"a", get),
+            Op::on(b"b", get),
+            Op::on(
+                b"a",
+                KeyCommand::Arith(ArithRequest {
+                    incr: true,
+                    delta: 1,
+                    ..ArithRequest::default()
+                }),
+            ),
+            Op::on(b"a", KeyCommand::Delete(DeleteOptions::default())),
+            Op::Core(CoreCommand::Stats {
+                also: ReportLists::default(),
+            }),
+        ];
+        struct ShardOnly;
+        impl CoreAccess for ShardOnly {
+            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
+                CoreReport {
+                    shard: *s.stats(),
+                    ..CoreReport::default()
+                }
+            }
+            fn reset_counters(&self) {}
+            fn set_detail(&self, _: bool) {}
+        }
+        let report = ShardOnly;
+        let mut inline = shard();
+        let expected: Vec<Outcome<Vec<u8>>> = ops
+            .iter()
+            .map(|op| execute(&mut inline, op, &report).map(|b| b.to_vec()))
+            .collect();
+
+        let mut batch = Batch::default();
+        for op in &ops {
+            batch.push(op);
+        }
+        let mut remote = shard();
+        let mut replies = Replies::default();
+        batch.execute(&mut remote, &report, &mut replies);
+        let got: Vec<Outcome<Vec<u8>>> = replies
+            .outcomes
+            .iter()
+            .map(|o| o.clone().map(|span| span.get(&replies.arena).to_vec()))
+            .collect();
+        // cas values differ only if placement differs; both shards are fresh.
+        assert_eq!(got, expected);
+        assert!(matches!(got[1], Outcome::Hit(Hit { flags: 7, .. })));
+        assert_eq!(got[2], Outcome::Miss);
+        assert_eq!(got[3], Outcome::Arith(ArithResult::NonNumeric));
+    }
+}

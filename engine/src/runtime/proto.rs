@@ -15,7 +15,7 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use super::latency::{Class, ClassCounts};
-use super::op::{execute, CoreReport, KeyCommand, Op, Outcome, Replies};
+use super::op::{execute, Batch, CoreReport, KeyCommand, Op, Outcome, Replies};
 use super::router::{Fanout, Sending};
 use super::Core;
 use crate::storage::HashedKey;
@@ -206,12 +206,19 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
                 continue;
             }
             let batch = std::mem::take(&mut fanout.batches[dest]);
+            if cfg!(debug_assertions) {
+                fanout.sent.resize_with(dest, Default::default);
+                fanout.sent.push(batch.clone());
+            }
             core.counters.borrow_mut().forwarded_out += batch.keyed_ops();
             let token = match core.router.send(dest, batch) {
                 Sending::Sent(token) => token,
                 Sending::Full(wait) => wait.await,
             };
             fanout.tokens.push(token);
+        }
+        if cfg!(debug_assertions) {
+            fanout.sent.resize_with(cores, Default::default);
         }
         for dest in 0..cores {
             let replies = match fanout.tokens[dest] {
@@ -222,9 +229,9 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
         }
         fanout.cursors.resize(cores, 0);
     }
-    let (replies, cursors) = match fanout.as_mut() {
-        Some(f) => (&f.replies[..], &mut f.cursors[..]),
-        None => (&[][..], &mut [][..]),
+    let (replies, cursors, sent) = match fanout.as_mut() {
+        Some(f) => (&f.replies[..], &mut f.cursors[..], &f.sent[..]),
+        None => (&[][..], &mut [][..], &[][..]),
     };
 
     // Pass 2: execute local ops, take remote outcomes, encode in order.
@@ -247,6 +254,9 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
                         count_detail::<P, _>(core, &req, op, &outcome);
                         P::reply_op(&req, op, outcome, out, &mut state);
                     } else {
+                        if cfg!(debug_assertions) {
+                            same_as_sent(sent, cursors, owner, op);
+                        }
                         let outcome = remote_outcome(replies, cursors, owner);
                         match outcome {
                             Some((outcome, arena)) => {
@@ -456,6 +466,22 @@ fn unlink_target<'a>(
 ) -> Option<(usize, &'a [u8])> {
     let key = e.stale_key?.key(parsed, scratch)?;
     Some((route.owner(key), key))
+}
+
+/// Debug builds: the op pass 2 is about to take `owner`'s next outcome for
+/// must be the op pass 1 sent there in that place (the two passes parse the
+/// same bytes, so any difference is a lowering that is not deterministic).
+fn same_as_sent(sent: &[Batch], cursors: &[usize], owner: usize, op: &Op<&[u8]>) {
+    let batch = sent.get(owner);
+    let at = cursors.get(owner).copied().unwrap_or(0);
+    let Some(sent_op) = batch.and_then(|b| b.ops.get(at)) else {
+        panic!("pass 2 forwards {op:?} to core {owner}, which pass 1 never did");
+    };
+    let sent_op = sent_op.map(|span| span.get(&batch.map_or(&[][..], |b| &b.arena)));
+    assert_eq!(
+        &sent_op, op,
+        "pass 2 lowered a request differently from pass 1"
+    );
 }
 
 /// The next outcome from `owner`'s replies, with the arena it points into.

@@ -69,6 +69,10 @@ pub struct Fanout {
     pub replies: Vec<Option<Replies>>,
     /// How many outcomes of each core's replies have been used.
     pub cursors: Vec<usize>,
+    /// Debug builds: a copy of each batch as sent, so pass 2 can check that
+    /// it lowers every forwarded request to the very ops pass 1 sent
+    /// (always empty in release builds).
+    pub sent: Vec<Batch>,
 }
 
 /// Buffers kept per kind; beyond that they are freed. Enough for every
@@ -137,6 +141,7 @@ impl Router {
         }
         fanout.tokens.clear();
         fanout.cursors.clear();
+        fanout.sent.clear();
         let mut pool = self.fanouts.borrow_mut();
         if pool.len() < POOL_LIMIT {
             pool.push(fanout);

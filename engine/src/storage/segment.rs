@@ -38,9 +38,58 @@ impl From<Option<u32>> for Link {
     }
 }
 
-/// `max_expire` of a segment holding an item that never expires: the top
-/// of the expiry order (the bound is a maximum), not an absence.
-pub const NEVER: u32 = u32::MAX;
+/// The latest expiry of the items written to a segment: once the clock
+/// passes it, every item there is dead and the segment can go whole. It
+/// orders as a time, with an item that never expires at the top (the bound
+/// is a maximum, so "never" is its largest value, not an absence).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ExpiryBound(u32);
+
+impl ExpiryBound {
+    /// A segment with an item that never expires.
+    pub const NEVER: ExpiryBound = ExpiryBound(u32::MAX);
+
+    /// The bound of items that expire at `unix_secs` (a shard's clock).
+    #[inline]
+    pub const fn at(unix_secs: u32) -> ExpiryBound {
+        ExpiryBound(unix_secs)
+    }
+
+    /// Whether the segment will ever expire as a whole.
+    #[inline]
+    pub fn expires(self) -> bool {
+        self != ExpiryBound::NEVER
+    }
+
+    /// Whether every item under this bound is dead at `now`.
+    #[inline]
+    pub fn passed(self, now: u32) -> bool {
+        self.expires() && self.0 <= now
+    }
+
+    /// Widens the bound to cover an item expiring at `expire_at` (0: never).
+    #[inline]
+    pub fn cover(&mut self, expire_at: u32) {
+        let item = if expire_at == 0 {
+            ExpiryBound::NEVER
+        } else {
+            ExpiryBound(expire_at)
+        };
+        *self = (*self).max(item);
+    }
+
+    /// The bound as the restart file stores it.
+    #[inline]
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+
+    /// A bound read back from the restart file.
+    #[inline]
+    pub fn from_raw(raw: u32) -> ExpiryBound {
+        ExpiryBound(raw)
+    }
+}
 
 /// What a segment is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,9 +115,8 @@ pub struct SegmentMeta {
     pub live_bytes: u32,
     /// When the segment was opened (unix seconds); FIFO order.
     pub created_at: u32,
-    /// The latest expiry of any item written here, [`NEVER`] if one never
-    /// expires: once `now` passes it, the whole segment can go.
-    pub max_expire: u32,
+    /// The latest expiry of any item written here.
+    pub max_expire: ExpiryBound,
     /// Bumped on every reuse, so a derived cas is never repeated.
     pub generation: u16,
     /// The TTL bucket this segment belongs to.
@@ -89,7 +137,7 @@ impl SegmentMeta {
         live_items: 0,
         live_bytes: 0,
         created_at: 0,
-        max_expire: 0,
+        max_expire: ExpiryBound::at(0),
         generation: 0,
         bucket: 0,
         prev: Link::NONE,
@@ -101,8 +149,7 @@ impl SegmentMeta {
     /// Records an item's expiry in the segment's bound.
     #[inline]
     pub fn note_expiry(&mut self, expire_at: u32) {
-        let bound = if expire_at == 0 { NEVER } else { expire_at };
-        self.max_expire = self.max_expire.max(bound);
+        self.max_expire.cover(expire_at);
     }
 }
 
@@ -384,6 +431,24 @@ impl<'a> Iterator for SegmentItems<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expiry_bound_covers_every_item_and_never_passes_for_a_forever_item() {
+        let mut bound = ExpiryBound::default();
+        bound.cover(100);
+        bound.cover(50);
+        assert_eq!(bound, ExpiryBound::at(100));
+        assert!(!bound.passed(99));
+        assert!(bound.passed(100));
+        bound.cover(0);
+        assert_eq!(bound, ExpiryBound::NEVER);
+        assert!(!bound.expires());
+        assert!(!bound.passed(u32::MAX));
+        bound.cover(200);
+        assert_eq!(bound, ExpiryBound::NEVER, "never stays the top");
+        assert!(ExpiryBound::at(u32::MAX - 1) < ExpiryBound::NEVER);
+        assert_eq!(ExpiryBound::from_raw(bound.raw()), bound);
+    }
 
     #[test]
     fn links_name_a_segment_or_none_in_four_bytes() {

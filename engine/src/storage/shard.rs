@@ -34,7 +34,7 @@ use super::item::{
     self, Header, ACCESSED, CAS_SHOWN, DEAD, FETCHED, HAS_CAS, HAS_FLAGS, STALE, WIN_SENT,
 };
 use super::location::{Location, MAX_SEGMENT_SIZE};
-use super::segment::{SegmentState, Segments, NEVER};
+use super::segment::{SegmentState, Segments};
 use super::stats::ShardStats;
 use super::time::{is_expired, ttl_remaining, Expiry};
 use super::ttl::{bucket_for, TtlBuckets, BUCKETS};

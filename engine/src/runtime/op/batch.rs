@@ -39,7 +39,7 @@ impl Span {
 
 /// Ops bound for one other core, from one connection's read. The bytes live
 /// in `arena`; the message is `Send` and owns everything it refers to.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Batch {
     /// Key and value bytes.
     pub arena: Vec<u8>,

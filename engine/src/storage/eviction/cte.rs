@@ -3,7 +3,7 @@
 
 use super::pick_among_heads;
 use super::{pick_fifo, Picker, Policy, Victim};
-use crate::storage::segment::{Segments, NEVER};
+use crate::storage::segment::Segments;
 use crate::storage::ttl::TtlBuckets;
 
 /// The closest-to-expiry picker (no state).
@@ -25,6 +25,6 @@ pub fn pick_cte(segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Opti
         let (ea, eb) = (segs.meta(a).max_expire, segs.meta(b).max_expire);
         ea < eb || (ea == eb && segs.meta(a).created_at < segs.meta(b).created_at)
     })
-    .filter(|&id| segs.meta(id).max_expire != NEVER)
+    .filter(|&id| segs.meta(id).max_expire.expires())
     .or_else(|| pick_fifo(segs, buckets, pin))
 }

@@ -252,9 +252,14 @@ mod tests {
     use super::merge::pick_merge_run;
     use super::random::pick_random;
     use super::*;
-    use crate::storage::segment::NEVER;
+    use crate::storage::segment::ExpiryBound;
 
-    fn setup(created: &[(usize, u32, u32)]) -> (Segments, TtlBuckets, Vec<u32>) {
+    const NEVER: ExpiryBound = ExpiryBound::NEVER;
+    const fn at(secs: u32) -> ExpiryBound {
+        ExpiryBound::at(secs)
+    }
+
+    fn setup(created: &[(usize, u32, ExpiryBound)]) -> (Segments, TtlBuckets, Vec<u32>) {
         let mut segs = Segments::new(created.len() + 1, 64).unwrap();
         let mut buckets = TtlBuckets::default();
         let mut ids = Vec::new();
@@ -271,8 +276,12 @@ mod tests {
 
     #[test]
     fn fifo_takes_the_oldest_head() {
-        let (segs, buckets, ids) =
-            setup(&[(3, 50, NEVER), (7, 10, NEVER), (7, 60, NEVER), (1, 30, 99)]);
+        let (segs, buckets, ids) = setup(&[
+            (3, 50, NEVER),
+            (7, 10, NEVER),
+            (7, 60, NEVER),
+            (1, 30, at(99)),
+        ]);
         assert_eq!(pick_fifo(&segs, &buckets, None), Some(ids[1]));
         // Pinned: the next oldest in that bucket or elsewhere.
         assert_eq!(pick_fifo(&segs, &buckets, Some(ids[1])), Some(ids[3]));
@@ -280,7 +289,7 @@ mod tests {
 
     #[test]
     fn cte_takes_the_soonest_to_expire() {
-        let (segs, buckets, ids) = setup(&[(3, 50, 500), (7, 10, NEVER), (1, 30, 200)]);
+        let (segs, buckets, ids) = setup(&[(3, 50, at(500)), (7, 10, NEVER), (1, 30, at(200))]);
         assert_eq!(pick_cte(&segs, &buckets, None), Some(ids[2]));
         let (segs, buckets, ids) = setup(&[(1023, 50, NEVER), (1023, 10, NEVER)]);
         assert_eq!(
@@ -302,7 +311,8 @@ mod tests {
 
     #[test]
     fn merge_runs_need_two_sealed_segments() {
-        let (mut segs, buckets, ids) = setup(&[(4, 1, 9), (5, 1, 9), (5, 2, 9), (5, 3, 9)]);
+        let (mut segs, buckets, ids) =
+            setup(&[(4, 1, at(9)), (5, 1, at(9)), (5, 2, at(9)), (5, 3, at(9))]);
         let (b, run, n) = pick_merge_run(&segs, &buckets, None, 0).unwrap();
         assert_eq!((b, n), (5, 3));
         assert_eq!(&run[..n], &ids[1..4]);
@@ -312,7 +322,7 @@ mod tests {
 
     #[test]
     fn the_merge_picker_merges_into_its_reserved_segment_then_reserves_another() {
-        let (mut segs, buckets, ids) = setup(&[(5, 1, 9), (5, 2, 9), (5, 3, 9)]);
+        let (mut segs, buckets, ids) = setup(&[(5, 1, at(9)), (5, 2, at(9)), (5, 3, at(9))]);
         let mut picker = picker(Policy::Merge);
         assert_eq!(picker.saved().1, None, "nothing reserved before reserve()");
         picker.reserve(&mut segs);
@@ -337,7 +347,7 @@ mod tests {
         picker.merged(&mut segs, 10, MergeOutcome::default());
         assert!(picker.saved().1.is_some());
         // The other policies drop one segment at a time.
-        let (segs, buckets, _) = setup(&[(5, 1, 9), (5, 2, 9)]);
+        let (segs, buckets, _) = setup(&[(5, 1, at(9)), (5, 2, at(9))]);
         for policy in [Policy::Fifo, Policy::Cte, Policy::Random] {
             let mut p = super::picker(policy);
             assert_eq!(p.policy(), policy);

@@ -22,8 +22,7 @@ impl Shard {
             while let Some(id) = next_id.filter(|_| examined < budget) {
                 examined += 1;
                 let next = self.segments.meta(id).next.get();
-                let max_expire = self.segments.meta(id).max_expire;
-                if max_expire != NEVER && max_expire <= self.now {
+                if self.segments.meta(id).max_expire.passed(self.now) {
                     self.drop_segment(id, true);
                     self.stats.expired_segments += 1;
                     freed += 1;

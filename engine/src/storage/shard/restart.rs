@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::hash::HashedKey;
 use super::super::item::{DEAD, HEADER_LEN};
-use super::super::segment::{SegmentMeta, SegmentState};
+use super::super::segment::{ExpiryBound, SegmentMeta, SegmentState};
 
 /// How the file writes "no segment" (a chain end, no reserved segment).
 const NO_SEGMENT: u32 = u32::MAX;
@@ -178,7 +178,7 @@ impl Shard {
                 m.live_items,
                 m.live_bytes,
                 m.created_at,
-                m.max_expire,
+                m.max_expire.raw(),
             ] {
                 out.extend_from_slice(&field.to_le_bytes());
             }
@@ -305,7 +305,7 @@ impl Shard {
                 live_items,
                 live_bytes,
                 created_at,
-                max_expire,
+                max_expire: ExpiryBound::from_raw(max_expire),
                 generation,
                 bucket,
                 prev: prev.into(),

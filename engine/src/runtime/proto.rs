@@ -472,12 +472,14 @@ fn unlink_target<'a>(
 /// must be the op pass 1 sent there in that place (the two passes parse the
 /// same bytes, so any difference is a lowering that is not deterministic).
 fn same_as_sent(sent: &[Batch], cursors: &[usize], owner: usize, op: &Op<&[u8]>) {
-    let batch = sent.get(owner);
     let at = cursors.get(owner).copied().unwrap_or(0);
-    let Some(sent_op) = batch.and_then(|b| b.ops.get(at)) else {
+    let Some((batch, sent_op)) = sent
+        .get(owner)
+        .and_then(|batch| Some((batch, batch.ops.get(at)?)))
+    else {
         panic!("pass 2 forwards {op:?} to core {owner}, which pass 1 never did");
     };
-    let sent_op = sent_op.map(|span| span.get(&batch.map_or(&[][..], |b| &b.arena)));
+    let sent_op = sent_op.map(|span| span.get(&batch.arena));
     assert_eq!(
         &sent_op, op,
         "pass 2 lowered a request differently from pass 1"

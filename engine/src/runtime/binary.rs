@@ -140,12 +140,8 @@ impl WireProtocol for Binary {
             | Command::SaslStep => return,
         };
         // Only stores carry data (the parser leaves other values empty).
-        let op = Op::Key {
-            key,
-            value: req.value,
-            cmd,
-        };
-        f(route.owner(key), &op);
+        let op = Op::with_value(key, req.value, cmd);
+        f(route.owner_of(&op), &op);
     }
 
     fn reply_op(

@@ -208,10 +208,14 @@ fn spawn_forwarding(
                 core.tick();
                 core.counters.borrow_mut().forwarded_in += envelope.batch.keyed_ops();
                 // Routing and mesh numbering must agree: a forwarded key is
-                // always one this core owns.
-                debug_assert!(envelope.batch.ops.iter().all(|op| op.key().is_none_or(|k| {
-                    proto::owner_of(k.get(&envelope.batch.arena), core.cores) == core.id
-                })));
+                // always one this core owns, with its own hash.
+                debug_assert!(envelope.batch.ops.iter().all(|op| {
+                    let op = op.map(|span| span.get(&envelope.batch.arena));
+                    op.hashed_key().is_none_or(|k| {
+                        k == crate::storage::HashedKey::new(k.key)
+                            && proto::owner_of(k.key, core.cores) == core.id
+                    })
+                }));
                 let Envelope {
                     reply_to,
                     token,

@@ -20,6 +20,7 @@ pub use super::metrics::{ConnCounters, CoreReport};
 pub use batch::{Batch, Replies, Span};
 pub use outcome::{Hit, Outcome};
 
+use crate::storage::hash::hash_key;
 use crate::storage::{
     ArithRequest, DeleteOptions, HashedKey, ReadOptions, Shard, StoreMode, StoreRequest,
 };
@@ -31,6 +32,10 @@ pub enum Op<B> {
     Key {
         /// The key.
         key: B,
+        /// The key's hash, computed once where the request is lowered: it
+        /// picks the owner, and the owner's index uses it (forwarded with
+        /// the op, so no core hashes the key again).
+        hash: u64,
         /// The data of a store (empty for every other command).
         value: B,
         /// What to do with the key.
@@ -97,10 +102,26 @@ impl<'a> Op<&'a [u8]> {
     /// `cmd` on `key`, with no data.
     #[inline]
     pub fn on(key: &'a [u8], cmd: KeyCommand) -> Self {
+        Op::with_value(key, &[], cmd)
+    }
+
+    /// `cmd` on `key` with `value` (a store's data).
+    #[inline]
+    pub fn with_value(key: &'a [u8], value: &'a [u8], cmd: KeyCommand) -> Self {
         Op::Key {
             key,
-            value: &[],
+            hash: hash_key(key),
+            value,
             cmd,
+        }
+    }
+
+    /// The key with its hash, `None` for whole-core ops.
+    #[inline]
+    pub fn hashed_key(&self) -> Option<HashedKey<'a>> {
+        match *self {
+            Op::Key { key, hash, .. } => Some(HashedKey { key, hash }),
+            Op::Core(_) => None,
         }
     }
 }
@@ -128,8 +149,14 @@ impl<B> Op<B> {
     #[inline]
     pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Op<C> {
         match self {
-            Op::Key { key, value, cmd } => Op::Key {
+            Op::Key {
+                key,
+                hash,
+                value,
+                cmd,
+            } => Op::Key {
                 key: f(key),
+                hash,
                 value: f(value),
                 cmd,
             },
@@ -236,9 +263,13 @@ impl StoreFields {
 impl KeyCommand {
     /// Runs the command on `key` (with `value`, a store's data) in `shard`.
     /// The outcome borrows the shard's memory until the shard is next used.
-    pub fn run<'s>(&self, shard: &'s mut Shard, key: &[u8], value: &[u8]) -> Outcome<&'s [u8]> {
+    pub fn run<'s>(
+        &self,
+        shard: &'s mut Shard,
+        key: HashedKey<'_>,
+        value: &[u8],
+    ) -> Outcome<&'s [u8]> {
         let now = shard.now();
-        let key = HashedKey::new(key);
         match *self {
             KeyCommand::Get { touch, hides_cas } => {
                 let item = match touch {
@@ -324,9 +355,14 @@ pub fn execute<'s, C: CoreAccess + ?Sized>(
     core: &C,
 ) -> Outcome<&'s [u8]> {
     match op {
-        Op::Key { key, value, cmd } => {
+        Op::Key {
+            key,
+            hash,
+            value,
+            cmd,
+        } => {
             core.sample_key(key);
-            cmd.run(shard, key, value)
+            cmd.run(shard, HashedKey { key, hash: *hash }, value)
         }
         Op::Core(cmd) => cmd.run(shard, core),
     }
@@ -376,14 +412,14 @@ mod tests {
         assert_eq!(gets, lowered::<Binary>(&binary(0x00, &[], b"k", &[])));
         assert_eq!(
             gets,
-            [Op::Key {
-                key: b"k".to_vec(),
-                value: Vec::new(),
-                cmd: KeyCommand::Get {
+            [Op::on(
+                b"k",
+                KeyCommand::Get {
                     touch: None,
                     hides_cas: false
-                },
-            }]
+                }
+            )
+            .map(<[u8]>::to_vec)]
         );
 
         let ten = 10u32.to_be_bytes();
@@ -393,10 +429,17 @@ mod tests {
 
         let set = lowered::<Text>(b"set k 5 10 1\r\nv\r\n");
         assert_eq!(set, lowered::<Text>(b"ms k 1 F5 T10\r\nv\r\n"));
-        let Op::Key { value, cmd, .. } = &set[0] else {
+        let Op::Key {
+            key,
+            hash,
+            value,
+            cmd,
+        } = &set[0]
+        else {
             panic!("a set is keyed: {set:?}");
         };
         assert_eq!(value, b"v");
+        assert_eq!(*hash, hash_key(key), "the hash travels with its key");
         assert!(matches!(cmd, KeyCommand::Store(f) if f.flags == 5 && f.exptime == 10));
 
         assert_eq!(

@@ -177,11 +177,11 @@ mod tests {
         stats.record(&get(b"user:1"), &hit());
         stats.record(&get(b"user:2"), &Outcome::<&[u8]>::Miss);
         stats.record(
-            &Op::Key {
-                key: b"user:3",
-                value: b"x",
-                cmd: KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
-            },
+            &Op::with_value(
+                b"user:3",
+                b"x",
+                KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
+            ),
             &Outcome::<&[u8]>::Stored(StoreResult::Stored(1)),
         );
         stats.record(

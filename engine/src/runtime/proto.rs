@@ -18,6 +18,7 @@ use super::latency::{Class, ClassCounts};
 use super::op::{execute, Batch, CoreReport, KeyCommand, Op, Outcome, Replies};
 use super::router::{Fanout, Sending};
 use super::Core;
+use crate::storage::hash::shard_of;
 use crate::storage::HashedKey;
 
 /// Most requests taken from one read before replying: bounds the memory one
@@ -68,6 +69,17 @@ impl Route {
         match self.local {
             Some(core) => core,
             None => owner_of(key, self.cores),
+        }
+    }
+
+    /// The core that runs `op`: its key's owner, from the hash the op
+    /// carries (a whole-core op is handed to each core by its lowering).
+    #[inline]
+    pub fn owner_of(&self, op: &Op<&[u8]>) -> usize {
+        match (self.local, op) {
+            (Some(core), _) => core,
+            (None, Op::Key { hash, .. }) => shard_of(*hash, self.cores),
+            (None, Op::Core(_)) => 0,
         }
     }
 }
@@ -400,8 +412,7 @@ fn plan<P: WireProtocol>(
                                 .batches[owner]
                                 .push(op);
                         } else if pipelined {
-                            if let Some(key) = op.key() {
-                                let key = HashedKey::new(key);
+                            if let Some(key) = op.hashed_key() {
                                 shard.prefetch(key);
                                 if prefetched < hashes.len() {
                                     hashes[prefetched] = key.hash;

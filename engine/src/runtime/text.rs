@@ -49,7 +49,7 @@ impl WireProtocol for Text {
 
     fn for_each_op(req: &Request<'_>, route: Route, f: &mut dyn FnMut(usize, &Op<&[u8]>)) {
         let mut keyed = |op: Op<&[u8]>| {
-            let owner = op.key().map_or(0, |key| route.owner(key));
+            let owner = route.owner_of(&op);
             f(owner, &op);
         };
         match req {
@@ -71,11 +71,7 @@ impl WireProtocol for Text {
                 }
                 // STORED / EXISTS / ...: no text storage reply shows a cas.
                 fields.hides_cas = true;
-                keyed(Op::Key {
-                    key: s.key,
-                    value: s.value,
-                    cmd: KeyCommand::Store(fields),
-                });
+                keyed(Op::with_value(s.key, s.value, KeyCommand::Store(fields)));
             }
             Request::Delete { key, .. } => {
                 keyed(Op::on(key, KeyCommand::Delete(DeleteOptions::default())))
@@ -127,11 +123,7 @@ impl WireProtocol for Text {
                 fields.invalidate = flags.has(b'I');
                 fields.vivify = flags.vivify_ttl.map(i64::from);
                 fields.hides_cas = !flags.has(b'c');
-                keyed(Op::Key {
-                    key,
-                    value: m.value,
-                    cmd: KeyCommand::Store(fields),
-                })
+                keyed(Op::with_value(key, m.value, KeyCommand::Store(fields)))
             }),
             Request::MetaDelete(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;

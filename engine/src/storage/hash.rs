@@ -1,8 +1,10 @@
 //! One hash function per key, used twice: to pick the owning shard and to
-//! find the key's slot in that shard's index. A local request hashes its
-//! key once for both; a pipelined or forwarded one hashes it again where
-//! the key is handled (prefetch in pass 1, the owner's execution), since
-//! only the key bytes travel between cores.
+//! find the key's slot in that shard's index. The runtime hashes a key
+//! where it lowers the request to an op, and the hash travels with the op
+//! (across cores too) to the index, the prefetch and the frequency sketch.
+//! A batch is lowered once per pass (pass 1 only when it has something to
+//! forward or prefetch), so a key is hashed once or twice per request,
+//! never again on the owning core.
 //!
 //! ahash with fixed seeds, so every core (and every process of the same
 //! build) agrees on which shard owns a key.
@@ -15,7 +17,7 @@ const SEEDS: [u64; 4] = [
     0xa409_3822_299f_31d0,
 ];
 
-/// A key together with its hash, so the hash is computed once per request.
+/// A key together with its hash, so the hash is computed once and handed on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HashedKey<'a> {
     /// The key's bytes.

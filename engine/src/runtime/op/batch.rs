@@ -116,11 +116,11 @@ mod tests {
             hides_cas: false,
         };
         let ops: Vec<Op<&[u8]>> = vec![
-            Op::Key {
-                key: b"a",
-                value: b"hello",
-                cmd: KeyCommand::Store(StoreFields::new(StoreMode::Set, 7, 0)),
-            },
+            Op::with_value(
+                b"a",
+                b"hello",
+                KeyCommand::Store(StoreFields::new(StoreMode::Set, 7, 0)),
+            ),
             Op::on(b"a", get),
             Op::on(b"b", get),
             Op::on(

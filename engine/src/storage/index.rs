@@ -24,9 +24,21 @@
 //! keeps two tables alive (double memory mid-way) and makes every lookup
 //! probe both.
 //!
-//! Which piece: bits 32 and up of the hash. hashbrown takes the probe
+//! Which piece: bits 32..57 of the hash. hashbrown takes the probe
 //! position from the low bits (a piece never reaches 2^32 buckets) and the
 //! control tag from the top 7, so the three uses never share a bit.
+//!
+//! # Graded shares
+//!
+//! Pieces do not get equal shares of the keys: the share rises steadily
+//! from 3/4 of the mean for the first piece to 3/2 for the last. With
+//! equal shares every piece would cross hashbrown's 7/8 load together, and
+//! the whole index would double in one burst: its bytes per key would saw
+//! between 5.7 (7/8 load) and 11.4 (7/16) as items arrive, and a fill that
+//! stops just past a doubling would pay the worst of it. Spread over a
+//! factor of two, piece sizes double at every moment of an octave instead,
+//! so the index costs about the average (~8 bytes a key at 5/8 load) at any
+//! item count, and growth steps come one piece at a time.
 
 use hashbrown::HashTable;
 
@@ -35,9 +47,9 @@ use super::location::Location;
 use super::memory::HugePageAlloc;
 use super::segment::Segments;
 
-/// Keys a piece is sized to hold when the budget is full of the smallest
-/// items [`MIN_ITEM_BYTES`] assumes: at most this many entries move in one
-/// rehash.
+/// Keys a piece holds on average when the budget is full of the smallest
+/// items [`MIN_ITEM_BYTES`] assumes: the largest piece (3/2 of the mean)
+/// moves at most half as many again in one rehash.
 pub const PIECE_KEYS: usize = 4096;
 
 /// The item size (header, key and value) the piece count is planned for.
@@ -52,13 +64,14 @@ pub const MAX_PIECES: usize = 1 << 16;
 /// Bits of the hash below the ones that choose a piece.
 const PIECE_SHIFT: u32 = 32;
 
+/// Bits that choose a piece (below hashbrown's 7-bit tag at 57..64).
+const PIECE_BITS: u32 = 25;
+
 type Piece = HashTable<u32, HugePageAlloc>;
 
 /// Key -> location for one shard.
 pub struct Index {
     pieces: Box<[Piece]>,
-    /// `pieces.len() - 1`; the piece count is a power of two.
-    mask: usize,
     /// Times a piece has grown.
     growths: u64,
 }
@@ -81,15 +94,22 @@ impl Index {
             pieces: (0..count)
                 .map(|_| HashTable::new_in(HugePageAlloc::default()))
                 .collect(),
-            mask: count - 1,
             growths: 0,
         }
     }
 
-    /// Which piece holds `hash`.
+    /// Which piece holds `hash`: `t`, the piece bits as a fraction of
+    /// one, goes through `t (4 - t) / 3`, which maps [0, 1) onto [0, 1)
+    /// with a slope falling from 4/3 to 2/3; piece `i` takes the keys that
+    /// land in its `1/count` of that range, so its share of `t` is the
+    /// inverse of the slope there (graded shares, see above).
     #[inline]
     fn piece_of(&self, hash: u64) -> usize {
-        (hash >> PIECE_SHIFT) as usize & self.mask
+        let t = (hash >> PIECE_SHIFT) & ((1 << PIECE_BITS) - 1);
+        // t (4·2^25 - t) < 3·2^50, and scaled back by 2^25: < 3·2^25.
+        let curved = (t * ((4 << PIECE_BITS) - t)) >> PIECE_BITS;
+        // At most 3·2^25 · 2^16 before the division: no overflow.
+        ((curved * self.pieces.len() as u64) / (3 << PIECE_BITS)) as usize
     }
 
     #[inline]

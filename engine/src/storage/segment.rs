@@ -301,6 +301,19 @@ impl Segments {
         Some(id)
     }
 
+    /// Takes the free segment with the highest id, for a segment held in
+    /// reserve (a merge's destination). Clients' segments are taken from
+    /// the low ids up, and memory becomes resident a huge page (two
+    /// segments) at a time: a reserve among them would leave its page-mate
+    /// resident beside it while it sits unused. The rest of the free list
+    /// keeps its order.
+    pub fn alloc_last(&mut self, state: SegmentState, now: u32, bucket: u16) -> Option<u32> {
+        let (at, _) = self.free.iter().enumerate().max_by_key(|&(_, &id)| id)?;
+        let id = self.free.remove(at);
+        self.renew(id, state, now, bucket);
+        Some(id)
+    }
+
     /// Empties segment `id` in place for a new use, with a new generation:
     /// a merge writes into the segments of its run as they empty, without
     /// a trip through the free list. Its items must already be dead and
@@ -448,6 +461,19 @@ mod tests {
         assert_eq!(bound, ExpiryBound::NEVER, "never stays the top");
         assert!(ExpiryBound::at(u32::MAX - 1) < ExpiryBound::NEVER);
         assert_eq!(ExpiryBound::from_raw(bound.raw()), bound);
+    }
+
+    #[test]
+    fn a_reserve_comes_from_the_far_end_and_clients_fill_from_the_start() {
+        let mut segs = Segments::new(8, 64).unwrap();
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
+        assert_eq!(segs.alloc_last(SegmentState::Spare, 0, 0), Some(7));
+        let next: Vec<_> = (0..6)
+            .map(|_| segs.alloc(SegmentState::Open, 0, 0))
+            .collect();
+        assert_eq!(next, [1, 2, 3, 4, 5, 6].map(Some));
+        assert_eq!(segs.alloc_last(SegmentState::Spare, 0, 0), None);
+        assert_eq!(segs.meta(7).state, SegmentState::Spare);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl<C: RunChoice> Picker for Merging<C> {
     }
 
     fn reserve(&mut self, segs: &mut Segments) {
-        self.spare = segs.alloc(SegmentState::Spare, 0, 0);
+        self.spare = segs.alloc_last(SegmentState::Spare, 0, 0);
     }
 
     fn pick(&mut self, segs: &Segments, buckets: &TtlBuckets, pin: Option<u32>) -> Option<Victim> {

@@ -3,7 +3,14 @@ use super::*;
 /// Inserts synthetic entries (raw = position in `hashes`) straight into
 /// the pieces, without segment memory behind them.
 fn fill(index: &mut Index, hashes: &[u64]) {
-    for (raw, &hash) in hashes.iter().enumerate() {
+    fill_range(index, hashes, 0..hashes.len());
+}
+
+/// Inserts `hashes[range]` (raw = position in `hashes`, so rehashing finds
+/// every earlier entry's hash too).
+fn fill_range(index: &mut Index, hashes: &[u64], range: std::ops::Range<usize>) {
+    for raw in range {
+        let hash = hashes[raw];
         index
             .piece_mut(hash)
             .insert_unique(hash, raw as u32, |&r| hashes[r as usize]);
@@ -82,4 +89,42 @@ fn memory_follows_the_entries() {
     index.clear();
     assert_eq!(index.len(), 0);
     assert_eq!(index.allocation_size(), empty);
+}
+
+/// Shares rise steadily from about 3/4 of the mean (first piece) to 3/2
+/// (last).
+#[test]
+fn piece_shares_are_graded_over_a_factor_of_two() {
+    let mut index = Index::with_pieces(64);
+    let hashes: Vec<u64> = (0..640_000u64)
+        .map(|i| hash_key(&i.to_le_bytes()))
+        .collect();
+    fill(&mut index, &hashes);
+    let mean = hashes.len() as f64 / 64.0;
+    let share = |i: usize| index.pieces[i].len() as f64 / mean;
+    assert!((0.7..0.8).contains(&share(0)), "first {}", share(0));
+    assert!((1.4..1.6).contains(&share(63)), "last {}", share(63));
+    for i in 1..64 {
+        assert!(share(i) > share(i - 1) - 0.05, "piece {i} {}", share(i));
+    }
+}
+
+/// Because pieces double at different moments, the index's bytes per key
+/// stay near the average at every fill level instead of sawing between the
+/// 7/8 and 7/16 loads of one table (5.7 and 11.4 bytes a key).
+#[test]
+fn bytes_per_key_stay_level_as_the_index_fills() {
+    let mut index = Index::with_pieces(256);
+    let hashes: Vec<u64> = (0..800_000u64)
+        .map(|i| hash_key(&i.to_le_bytes()))
+        .collect();
+    fill_range(&mut index, &hashes, 0..200_000);
+    let (mut low, mut high) = (f64::MAX, 0f64);
+    for start in (200_000..hashes.len()).step_by(10_000) {
+        fill_range(&mut index, &hashes, start..start + 10_000);
+        let per_key = index.allocation_size() as f64 / index.len() as f64;
+        low = low.min(per_key);
+        high = high.max(per_key);
+    }
+    assert!(low > 6.0 && high < 9.5, "bytes per key {low:.2}..{high:.2}");
 }

@@ -26,6 +26,7 @@ pub(crate) mod index;
 pub(crate) mod item;
 pub(crate) mod location;
 pub(crate) mod memory;
+pub(crate) mod prefault;
 pub(crate) mod segment;
 mod shard;
 pub(crate) mod stats;

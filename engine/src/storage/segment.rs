@@ -161,13 +161,20 @@ pub struct Segments {
     align_shift: u32,
     meta: Vec<SegmentMeta>,
     free: Vec<u32>,
+    /// Segments below this id have been handed to the prefault helper or
+    /// written (memory is never given back, so they stay resident); `None`
+    /// for file-backed memory, which is not prefaulted.
+    fresh_from: Option<u32>,
 }
 
 impl Segments {
     /// Reserves `count` segments of `segment_size` bytes (a power of two).
     /// Pages become resident when first written.
     pub fn new(count: usize, segment_size: usize) -> std::io::Result<Self> {
-        Segments::in_memory(Memory::new(count * segment_size)?, count, segment_size)
+        let mut segs =
+            Segments::in_memory(Memory::new(count * segment_size)?, count, segment_size)?;
+        segs.fresh_from = Some(0);
+        Ok(segs)
     }
 
     /// The same over a shared mapping of the file at `path` (`-e`), whose
@@ -202,6 +209,7 @@ impl Segments {
             segment_size,
             meta,
             free,
+            fresh_from: None,
         })
     }
 
@@ -298,7 +306,27 @@ impl Segments {
     pub fn alloc(&mut self, state: SegmentState, now: u32, bucket: u16) -> Option<u32> {
         let id = self.free.pop()?;
         self.renew(id, state, now, bucket);
+        self.prefault_next(id);
         Some(id)
+    }
+
+    /// Hands the segment the next [`Segments::alloc`] will take to the
+    /// prefault helper if its memory was never touched, so its first
+    /// writes find it resident. Fresh segments are handed out in id order
+    /// (the free list starts sorted), so one mark tells which are fresh.
+    fn prefault_next(&mut self, taken: u32) {
+        let Some(fresh_from) = self.fresh_from else {
+            return;
+        };
+        let mut fresh_from = fresh_from.max(taken + 1);
+        if let Some(&next) = self.free.last() {
+            if next >= fresh_from {
+                let start = next as usize * self.segment_size;
+                super::prefault::ahead(self.memory[start..].as_ptr(), self.segment_size);
+                fresh_from = next + 1;
+            }
+        }
+        self.fresh_from = Some(fresh_from);
     }
 
     /// Takes the free segment with the highest id, for a segment held in
@@ -474,6 +502,28 @@ mod tests {
         assert_eq!(next, [1, 2, 3, 4, 5, 6].map(Some));
         assert_eq!(segs.alloc_last(SegmentState::Spare, 0, 0), None);
         assert_eq!(segs.meta(7).state, SegmentState::Spare);
+    }
+
+    /// Each fresh segment is handed to the prefault helper once, as the one
+    /// before it is taken; segments that come back to the free list were
+    /// written already and are not handed again.
+    #[test]
+    fn the_next_fresh_segment_is_prefaulted_once() {
+        let mut segs = Segments::new(6, 64 << 10).unwrap();
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
+        assert_eq!(segs.fresh_from, Some(2), "segment 1 handed over");
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(1));
+        assert_eq!(segs.fresh_from, Some(3));
+        segs.release(0);
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
+        assert_eq!(segs.fresh_from, Some(3), "2 was handed over already");
+        assert_eq!(segs.alloc_last(SegmentState::Spare, 0, 0), Some(5));
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(2));
+        assert_eq!(segs.fresh_from, Some(4));
+        let mut file_backed =
+            Segments::in_memory(Memory::new(4 << 16).unwrap(), 4, 1 << 16).unwrap();
+        file_backed.alloc(SegmentState::Open, 0, 0);
+        assert_eq!(file_backed.fresh_from, None, "never prefaulted");
     }
 
     #[test]

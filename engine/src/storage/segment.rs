@@ -306,27 +306,30 @@ impl Segments {
     pub fn alloc(&mut self, state: SegmentState, now: u32, bucket: u16) -> Option<u32> {
         let id = self.free.pop()?;
         self.renew(id, state, now, bucket);
-        self.prefault_next(id);
+        if let Some(fresh_from) = &mut self.fresh_from {
+            *fresh_from = (*fresh_from).max(id + 1);
+        }
         Some(id)
     }
 
     /// Hands the segment the next [`Segments::alloc`] will take to the
     /// prefault helper if its memory was never touched, so its first
-    /// writes find it resident. Fresh segments are handed out in id order
-    /// (the free list starts sorted), so one mark tells which are fresh.
-    fn prefault_next(&mut self, taken: u32) {
+    /// writes find it resident. Called as a segment passes half full: a
+    /// prefaulted segment holds nothing until the open one is full (with
+    /// huge pages it may cost 2 MiB of resident memory), so not at once,
+    /// but early enough that the helper (idle time only) is usually done
+    /// first. Fresh segments are handed out in id order (the free list
+    /// starts sorted), so one mark tells which are fresh.
+    #[cold]
+    fn prefault_next(&mut self) {
         let Some(fresh_from) = self.fresh_from else {
             return;
         };
-        let mut fresh_from = fresh_from.max(taken + 1);
-        if let Some(&next) = self.free.last() {
-            if next >= fresh_from {
-                let start = next as usize * self.segment_size;
-                super::prefault::ahead(self.memory[start..].as_ptr(), self.segment_size);
-                fresh_from = next + 1;
-            }
+        if let Some(&next) = self.free.last().filter(|&&next| next >= fresh_from) {
+            let start = next as usize * self.segment_size;
+            super::prefault::ahead(self.memory[start..].as_ptr(), self.segment_size);
+            self.fresh_from = Some(next + 1);
         }
-        self.fresh_from = Some(fresh_from);
     }
 
     /// Takes the free segment with the highest id, for a segment held in
@@ -381,6 +384,10 @@ impl Segments {
             return None;
         }
         meta.write_offset = (offset + len) as u32;
+        let half = size / 2;
+        if offset < half && offset + len >= half {
+            self.prefault_next();
+        }
         Some(offset as u32)
     }
 
@@ -509,20 +516,32 @@ mod tests {
     /// written already and are not handed again.
     #[test]
     fn the_next_fresh_segment_is_prefaulted_once() {
-        let mut segs = Segments::new(6, 64 << 10).unwrap();
+        let size = 64 << 10;
+        let mut segs = Segments::new(6, size).unwrap();
         assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
-        assert_eq!(segs.fresh_from, Some(2), "segment 1 handed over");
+        assert_eq!(segs.fresh_from, Some(1), "nothing handed over yet");
+        segs.try_append(0, size / 4).unwrap();
+        assert_eq!(segs.fresh_from, Some(1));
+        segs.try_append(0, size / 4).unwrap();
+        assert_eq!(segs.fresh_from, Some(2), "half full: segment 1 handed over");
+        segs.try_append(0, 64).unwrap();
+        assert_eq!(segs.fresh_from, Some(2), "once");
         assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(1));
-        assert_eq!(segs.fresh_from, Some(3));
         segs.release(0);
         assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
+        segs.try_append(0, size).unwrap();
+        assert_eq!(segs.fresh_from, Some(3), "segment 2 next, fresh");
+        segs.release(0);
+        assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(0));
+        segs.try_append(0, size).unwrap();
         assert_eq!(segs.fresh_from, Some(3), "2 was handed over already");
         assert_eq!(segs.alloc_last(SegmentState::Spare, 0, 0), Some(5));
         assert_eq!(segs.alloc(SegmentState::Open, 0, 0), Some(2));
-        assert_eq!(segs.fresh_from, Some(4));
+        assert_eq!(segs.fresh_from, Some(3));
         let mut file_backed =
             Segments::in_memory(Memory::new(4 << 16).unwrap(), 4, 1 << 16).unwrap();
         file_backed.alloc(SegmentState::Open, 0, 0);
+        file_backed.try_append(0, 1 << 16).unwrap();
         assert_eq!(file_backed.fresh_from, None, "never prefaulted");
     }
 

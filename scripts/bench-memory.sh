@@ -25,15 +25,22 @@ measure() { # name server(memcached|segcore) memory_mb threads -- bench args...
   local name=$1 server=$2 mb=$3 threads=$4 port pid
   shift 5
   port=$(free_port)
+  # One-thread servers run on CPU 1 and the client on CPU 0, so neither
+  # preempts the other (what is left is the machine's own noise).
+  local server_cpus=() client_cpus=()
+  if [ "$threads" = 1 ]; then
+    server_cpus=(taskset -c 1)
+    client_cpus=(taskset -c 0)
+  fi
   if [ "$server" = memcached ]; then
-    memcached -u "$(id -un)" -U 0 -p "$port" -m "$mb" -t "$threads" -c 4096 &
+    "${server_cpus[@]}" memcached -u "$(id -un)" -U 0 -p "$port" -m "$mb" -t "$threads" -c 4096 &
   else
-    target/release/segcore -p "$port" -m "$mb" -t "$threads" &
+    "${server_cpus[@]}" target/release/segcore -p "$port" -m "$mb" -t "$threads" &
   fi
   pid=$!
   wait_ready "$port" "$pid"
   echo "== $name: $server -m $mb -t $threads"
-  $bench memory -s 127.0.0.1:"$port" --server-pid "$pid" "$@" | tee "$out/$name-$server.txt"
+  "${client_cpus[@]}" $bench memory -s 127.0.0.1:"$port" --server-pid "$pid" "$@" | tee "$out/$name-$server.txt"
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 

@@ -22,7 +22,7 @@ pub use outcome::{Hit, Outcome};
 
 use crate::storage::hash::hash_key;
 use crate::storage::{
-    ArithRequest, DeleteOptions, HashedKey, ReadOptions, Shard, StoreMode, StoreRequest,
+    ArithRequest, DeleteOptions, HashedKey, ReadFacts, ReadOptions, Shard, StoreMode, StoreRequest,
 };
 
 /// One operation: on one key, run by the key's owner, or on every core.
@@ -282,11 +282,7 @@ impl KeyCommand {
                         flags: item.flags,
                         cas: item.cas,
                         ttl: crate::storage::time::ttl_remaining(item.expire_at, now),
-                        hit_before: false,
-                        last_access: 0,
-                        win: false,
-                        stale: false,
-                        win_sent: false,
+                        facts: ReadFacts::default(),
                     }),
                     None => Outcome::Miss,
                 }
@@ -297,11 +293,7 @@ impl KeyCommand {
                     flags: hit.item.flags,
                     cas: hit.item.cas,
                     ttl: hit.ttl,
-                    hit_before: hit.hit_before,
-                    last_access: hit.last_access,
-                    win: hit.win,
-                    stale: hit.stale,
-                    win_sent: hit.win_sent,
+                    facts: hit.facts,
                 }),
                 None => Outcome::Miss,
             },

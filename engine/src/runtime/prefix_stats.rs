@@ -155,11 +155,7 @@ mod tests {
             flags: 0,
             cas: 1,
             ttl: -1,
-            hit_before: false,
-            last_access: 0,
-            win: false,
-            stale: false,
-            win_sent: false,
+            facts: Default::default(),
         })
     }
 

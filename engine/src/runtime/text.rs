@@ -380,11 +380,11 @@ fn item_meta(hit: &Hit<&[u8]>) -> ItemMeta {
         client_flags: hit.flags,
         size: hit.value.len(),
         ttl: hit.ttl,
-        last_access: hit.last_access,
-        hit_before: hit.hit_before,
-        win: hit.win,
-        stale: hit.stale,
-        win_sent: hit.win_sent,
+        last_access: hit.facts.last_access,
+        hit_before: hit.facts.hit_before,
+        win: hit.facts.win,
+        stale: hit.facts.stale,
+        win_sent: hit.facts.win_sent,
     }
 }
 

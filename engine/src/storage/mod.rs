@@ -40,6 +40,7 @@ pub use memory::tune_malloc;
 pub use shard::restart::{RestartError, RESTART_FORMAT};
 pub use shard::{
     ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteOptions, DeleteResult, ItemView,
-    MetaHit, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
+    MetaHit, ReadFacts, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest,
+    StoreResult,
 };
 pub use stats::ShardStats;

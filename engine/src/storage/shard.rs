@@ -142,7 +142,7 @@ impl std::error::Error for ConfigError {}
 
 pub use types::{
     ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, ItemView, MetaHit,
-    ReadOptions, StoreMode, StoreRequest, StoreResult,
+    ReadFacts, ReadOptions, StoreMode, StoreRequest, StoreResult,
 };
 
 /// Result of a lookup that may find an expired item.

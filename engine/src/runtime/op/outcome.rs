@@ -1,7 +1,7 @@
 //! What an op produced, as the reply encoders read it.
 
 use super::CoreReport;
-use crate::storage::{ArithResult, DebugInfo, DeleteResult, StoreResult};
+use crate::storage::{ArithResult, DebugInfo, DeleteResult, ReadFacts, StoreResult};
 
 /// A found item, as the encoders need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,16 +14,8 @@ pub struct Hit<B> {
     pub cas: u64,
     /// Seconds left, -1 for never.
     pub ttl: i64,
-    /// Read before (meta `h`).
-    pub hit_before: bool,
-    /// Seconds since last access (meta `l`).
-    pub last_access: u64,
-    /// Won the recache token (`W`).
-    pub win: bool,
-    /// Stale (`X`).
-    pub stale: bool,
-    /// Token already out (`Z`).
-    pub win_sent: bool,
+    /// Access history and recache token (meta get).
+    pub facts: ReadFacts,
 }
 
 /// What an op produced. Only a hit carries bytes (the value); every other
@@ -61,11 +53,7 @@ impl<B> Outcome<B> {
                 flags: h.flags,
                 cas: h.cas,
                 ttl: h.ttl,
-                hit_before: h.hit_before,
-                last_access: h.last_access,
-                win: h.win,
-                stale: h.stale,
-                win_sent: h.win_sent,
+                facts: h.facts,
             }),
             Outcome::Miss => Outcome::Miss,
             Outcome::Stored(r) => Outcome::Stored(r),

@@ -1,5 +1,10 @@
 use super::*;
 
+/// The hashes of `n` distinct keys.
+fn hashes(n: u64) -> Vec<u64> {
+    (0..n).map(|i| hash_key(&i.to_le_bytes())).collect()
+}
+
 /// Inserts synthetic entries (raw = position in `hashes`) straight into
 /// the pieces, without segment memory behind them.
 fn fill(index: &mut Index, hashes: &[u64]) {
@@ -24,7 +29,7 @@ fn fill_range(index: &mut Index, hashes: &[u64], range: std::ops::Range<usize>) 
 fn probe_lines_match_hashbrowns_layout() {
     for keys in [1_000u64, 100_000] {
         let mut index = Index::with_pieces(4);
-        let hashes: Vec<u64> = (0..keys).map(|i| hash_key(&i.to_le_bytes())).collect();
+        let hashes = hashes(keys);
         // Reserve so the tables run at a low load, as the test needs.
         for piece in index.pieces.iter_mut() {
             piece.reserve(keys as usize, |_| 0);
@@ -70,7 +75,7 @@ fn memory_follows_the_entries() {
     let mut index = Index::with_pieces(64);
     let empty = index.allocation_size();
     assert!(empty <= 64 * 64, "directory only: {empty}");
-    let hashes: Vec<u64> = (0..64_000u64).map(|i| hash_key(&i.to_le_bytes())).collect();
+    let hashes = hashes(64_000);
     fill(&mut index, &hashes[..6_400]);
     let tenth = index.allocation_size() - empty;
     fill(&mut index, &hashes[6_400..]);
@@ -96,9 +101,7 @@ fn memory_follows_the_entries() {
 #[test]
 fn piece_shares_are_graded_over_a_factor_of_two() {
     let mut index = Index::with_pieces(64);
-    let hashes: Vec<u64> = (0..640_000u64)
-        .map(|i| hash_key(&i.to_le_bytes()))
-        .collect();
+    let hashes = hashes(640_000);
     fill(&mut index, &hashes);
     let mean = hashes.len() as f64 / 64.0;
     let share = |i: usize| index.pieces[i].len() as f64 / mean;
@@ -115,9 +118,7 @@ fn piece_shares_are_graded_over_a_factor_of_two() {
 #[test]
 fn bytes_per_key_stay_level_as_the_index_fills() {
     let mut index = Index::with_pieces(256);
-    let hashes: Vec<u64> = (0..800_000u64)
-        .map(|i| hash_key(&i.to_le_bytes()))
-        .collect();
+    let hashes = hashes(800_000);
     fill_range(&mut index, &hashes, 0..200_000);
     let (mut low, mut high) = (f64::MAX, 0f64);
     for start in (200_000..hashes.len()).step_by(10_000) {

@@ -464,14 +464,14 @@ fn meta_vivify_gives_one_winner() {
         ..Default::default()
     };
     let first = s.meta_get(k("hot"), &opts).unwrap();
-    assert!(first.win && !first.win_sent && !first.stale);
+    assert!(first.facts.win && !first.facts.win_sent && !first.facts.stale);
     assert_eq!((first.item.value, first.ttl), (&b""[..], 30));
     let second = s.meta_get(k("hot"), &opts).unwrap();
-    assert!(!second.win && second.win_sent, "the rest see Z");
+    assert!(!second.facts.win && second.facts.win_sent, "the rest see Z");
     // The winner stores the real value; the token state is gone.
     set(&mut s, "hot", "v", 60);
     let third = s.meta_get(k("hot"), &opts).unwrap();
-    assert!(!third.win && !third.win_sent);
+    assert!(!third.facts.win && !third.facts.win_sent);
     assert_eq!(third.item.value, b"v");
     // Without N a miss is a miss.
     assert!(s.meta_get(k("cold"), &ReadOptions::default()).is_none());
@@ -486,17 +486,17 @@ fn meta_recache_below_threshold() {
         ..Default::default()
     };
     assert!(
-        !s.meta_get(k("a"), &opts).unwrap().win,
+        !s.meta_get(k("a"), &opts).unwrap().facts.win,
         "100s left, not below 30"
     );
     s.set_time(T0 + 80);
     let hit = s.meta_get(k("a"), &opts).unwrap();
-    assert!(hit.win && hit.ttl == 20);
+    assert!(hit.facts.win && hit.ttl == 20);
     let again = s.meta_get(k("a"), &opts).unwrap();
-    assert!(!again.win && again.win_sent);
+    assert!(!again.facts.win && again.facts.win_sent);
     // Items that never expire never trigger a recache.
     set(&mut s, "forever", "v", 0);
-    assert!(!s.meta_get(k("forever"), &opts).unwrap().win);
+    assert!(!s.meta_get(k("forever"), &opts).unwrap().facts.win);
 }
 
 #[test]
@@ -511,25 +511,25 @@ fn meta_invalidate_serves_stale_with_one_winner() {
     };
     assert_eq!(s.meta_delete(k("a"), &inval), DeleteResult::Deleted);
     let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert!(hit.stale && hit.win && !hit.win_sent);
+    assert!(hit.facts.stale && hit.facts.win && !hit.facts.win_sent);
     assert_eq!((hit.item.value, hit.ttl), (&b"old"[..], 30));
     assert_ne!(hit.item.cas, before, "invalidation bumps the cas");
     let stale_cas = hit.item.cas;
     let loser = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert!(loser.stale && !loser.win && loser.win_sent);
+    assert!(loser.facts.stale && !loser.facts.win && loser.facts.win_sent);
     // A late writer with an older cas stores, but the item stays stale.
     let mut late = StoreRequest::new(StoreMode::Set, b"late", 0, 90);
     late.compare_cas = Some(stale_cas - 1);
     late.invalidate = true;
     assert!(matches!(s.store(k("a"), &late), StoreResult::Stored(_)));
     let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert!(hit.stale && hit.win_sent && hit.ttl <= 30);
+    assert!(hit.facts.stale && hit.facts.win_sent && hit.ttl <= 30);
     // The winner's write (current cas) clears everything.
     let mut fresh = StoreRequest::new(StoreMode::Set, b"new", 0, 90);
     fresh.compare_cas = Some(hit.item.cas);
     assert!(matches!(s.store(k("a"), &fresh), StoreResult::Stored(_)));
     let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert!(!hit.stale && !hit.win && !hit.win_sent);
+    assert!(!hit.facts.stale && !hit.facts.win && !hit.facts.win_sent);
     assert_eq!(hit.item.value, b"new");
 }
 
@@ -546,9 +546,9 @@ fn meta_get_reports_access_and_touches() {
             },
         )
         .unwrap();
-    assert!(!first.hit_before);
+    assert!(!first.facts.hit_before);
     let second = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert!(!second.hit_before, "u did not count as a fetch");
+    assert!(!second.facts.hit_before, "u did not count as a fetch");
     s.set_time(T0 + 300);
     let third = s
         .meta_get(
@@ -559,8 +559,8 @@ fn meta_get_reports_access_and_touches() {
             },
         )
         .unwrap();
-    assert!(third.hit_before);
-    assert_eq!(third.last_access, 300);
+    assert!(third.facts.hit_before);
+    assert_eq!(third.facts.last_access, 300);
     assert_eq!(third.item.expire_at, T0 + 350);
     let info = s.debug(k("a")).unwrap();
     assert_eq!((info.ttl, info.fetched, info.value_len), (50, true, 1));
@@ -576,10 +576,10 @@ fn last_access_is_kept_to_the_second() {
     s.set_time(T0 + 2);
     assert_eq!(s.debug(k("a")).unwrap().last_access, 2);
     let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert_eq!(hit.last_access, 2);
+    assert_eq!(hit.facts.last_access, 2);
     s.set_time(T0 + 3);
     let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
-    assert_eq!(hit.last_access, 1, "the read at +2 counted");
+    assert_eq!(hit.facts.last_access, 1, "the read at +2 counted");
     // Reads a day after the segment opened.
     s.set_time(T0 + 86_400 + 5);
     assert!(s.get(k("a")).is_some());

@@ -139,6 +139,14 @@ pub struct MetaHit<'a> {
     pub item: ItemView<'a>,
     /// Seconds left (-1 = never), after any `T`.
     pub ttl: i64,
+    /// Its access history and recache token.
+    pub facts: ReadFacts,
+}
+
+/// An item's access history and recache token as a read found them (the
+/// part of a hit only meta get asks about; zero for every other read).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadFacts {
     /// Read before this request (`h`).
     pub hit_before: bool,
     /// Seconds since the previous access (`l`), minute resolution.

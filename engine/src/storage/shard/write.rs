@@ -512,11 +512,13 @@ impl Shard {
         Some(MetaHit {
             item: self.view(loc),
             ttl: remaining,
-            hit_before: before.bits & FETCHED != 0,
-            last_access: self.access_age(loc, before.last_access),
-            win,
-            stale,
-            win_sent,
+            facts: ReadFacts {
+                hit_before: before.bits & FETCHED != 0,
+                last_access: self.access_age(loc, before.last_access),
+                win,
+                stale,
+                win_sent,
+            },
         })
     }
 
@@ -535,11 +537,10 @@ impl Shard {
         Some(MetaHit {
             item: self.view(loc),
             ttl: ttl_remaining(expire_at, self.now),
-            hit_before: false,
-            last_access: 0,
-            win: true,
-            stale: false,
-            win_sent: false,
+            facts: ReadFacts {
+                win: true,
+                ..ReadFacts::default()
+            },
         })
     }
 

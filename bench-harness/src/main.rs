@@ -10,13 +10,15 @@
 //! for several rounds, reporting each round and the median ratio B/A — the
 //! only figures that hold on a noisy machine). `--verify` checks every hit
 //! byte for byte. `--rate` switches to an open loop with latency counted
-//! from intended send times. `hit-ratio` replays a key stream cache-aside;
+//! from intended send times. `hit-ratio` replays a key stream cache-aside
+//! (`bounds`: what a cache of N items could reach on it);
 //! `memory` reports a local server's resident bytes per item; `conns`
 //! what connection churn, idle connections and half-sent values cost it. `--hgrm`
 //! and `--plot` write the latency distribution for other tools and as an
 //! SVG percentile curve. Protocols: text (with `--mget` multi-gets), meta,
 //! binary.
 
+mod bounds;
 mod conns;
 mod cpu;
 mod load;
@@ -96,6 +98,8 @@ enum Cli {
     /// Cache-aside replay (get; set on a miss) of a key stream: the hit
     /// ratio a server reaches at its memory limit.
     HitRatio(modes::HitRatioArgs),
+    /// Best hit ratios a cache of N items could reach on that stream.
+    Bounds(bounds::BoundsArgs),
     /// Load N items and report the server's resident memory per item.
     Memory(memory::MemoryArgs),
     /// What connections cost the server: churn, idle, half-sent values.
@@ -542,6 +546,7 @@ fn main_result(cli: Cli) -> Result<(), Failure> {
                 a.key_pattern
             );
         }
+        Cli::Bounds(a) => println!("{}", bounds::compute(&a)?),
         Cli::Memory(a) => memory::run(&a, resolve(&a.server)?).map_err(|e| e.to_string())?,
         Cli::Conns(a) => {
             let report = conns::run(resolve(&a.server)?, &a).map_err(|e| e.to_string())?;

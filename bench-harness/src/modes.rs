@@ -123,6 +123,9 @@ impl HitRatio {
     }
 }
 
+/// The seed of the replayed stream (`bounds` draws the same one).
+pub const HIT_RATIO_SEED: u64 = 0x4177;
+
 /// A request's key: the distribution's rank, or the scan's next key.
 #[derive(Clone, Copy)]
 enum Drawn {
@@ -150,7 +153,7 @@ pub fn hit_ratio(
 ) -> std::io::Result<HitRatio> {
     let mut pipe = Pipe::connect(server)?;
     let mut chooser = KeyChooser::new(args.keys, pattern);
-    let mut rng = Rng::new(0x4177);
+    let mut rng = Rng::new(HIT_RATIO_SEED);
     let value = vec![b'v'; args.value_size];
     let batch = args.batch.max(1);
     let total = args.warmup + args.requests;

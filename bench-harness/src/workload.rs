@@ -107,15 +107,21 @@ impl KeyChooser {
         }
     }
 
+    /// The popularity rank (0 = most asked for) of the next Zipf draw: the
+    /// draw [`KeyChooser::next`] makes, before it scatters ranks over the
+    /// key space. Only for a Zipf pattern.
+    pub fn zipf_rank(&self, rng: &mut Rng) -> u64 {
+        let u = rng.next_f64();
+        (self.cdf.partition_point(|&c| c < u) as u64).min(self.keys - 1)
+    }
+
     /// The next key index.
     pub fn next(&mut self, rng: &mut Rng) -> u64 {
         match self.pattern {
             KeyPattern::Uniform => rng.below(self.keys),
             KeyPattern::Zipf(_) => {
-                let u = rng.next_f64();
-                let rank = self.cdf.partition_point(|&c| c < u) as u64;
                 // Scatter ranks over the key space: hot keys land on every core.
-                (rank.min(self.keys - 1).wrapping_mul(2_654_435_761)) % self.keys
+                (self.zipf_rank(rng).wrapping_mul(2_654_435_761)) % self.keys
             }
             KeyPattern::Gaussian(sd) => {
                 // Box-Muller.

@@ -15,16 +15,11 @@ cd "$(dirname "$0")/.."
 churn=${1:-100000}
 idle=${2:-10000}
 half=${3:-500}
-out=results/conns-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
-
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
-cargo build -q --release -p segcore -p segcore-bench
 . scripts/lib.sh
+bench_setup conns
 # The idle scenario holds COUNT_IDLE sockets on each side.
 ulimit -n $((idle * 2 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 conns=$((idle + half + 1024))
-bench=target/release/segcore-bench
 
 pid=
 stop() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi; }

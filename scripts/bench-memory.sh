@@ -14,12 +14,8 @@
 #   scripts/bench-memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=results/memory-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
 . scripts/lib.sh
-ensure_memcached
-cargo build -q --release -p segcore -p segcore-bench
-bench=target/release/segcore-bench
+bench_setup memory
 
 measure() { # name server(memcached|segcore) memory_mb threads -- bench args...
   local name=$1 server=$2 mb=$3 threads=$4 port pid

@@ -13,12 +13,8 @@ cd "$(dirname "$0")/.."
 memory_mb=${1:-64}
 requests=${2:-20000000}
 warmup=${3:-20000000}
-out=results/policies-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
 . scripts/lib.sh
-ensure_memcached
-cargo build -q --release -p segcore -p segcore-bench
-bench=target/release/segcore-bench
+bench_setup policies
 # STREAMS / SERVERS (space-separated) run a subset.
 read -r -a streams <<<"${STREAMS:-zipf:0.99 zipf:0.8 zipf:0.99+scan}"
 read -r -a servers <<<"${SERVERS:-memcached fifo random cte merge s3fifo}"

@@ -11,13 +11,9 @@ cd "$(dirname "$0")/.."
 items=${1:-12000000}
 secs=${2:-5}
 . scripts/lib.sh
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
-cargo build -q --release -p segcore -p segcore-bench
-bench=target/release/segcore-bench
+bench_setup restart
 dir=/dev/shm/segcore-bench-restart
 rm -rf "$dir" && mkdir -p "$dir"
-out=results/restart-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
 pid=
 cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; fi; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT

@@ -13,12 +13,9 @@ secs=${1:-5}
 rounds=${2:-3}
 server_cpu=${SERVER_CPU:-1}
 load_cpu=${LOAD_CPU:-0}
-out=results/tls-$(date +%Y%m%d-%H%M%S)
-mkdir -p "$out"
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
-command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl >/dev/null)
-cargo build -q --release -p segcore -p segcore-bench
 . scripts/lib.sh
+bench_setup tls
+command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl >/dev/null)
 
 pki=$(mktemp -d)
 scripts/test-pki.sh "$pki"

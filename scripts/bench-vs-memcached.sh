@@ -22,10 +22,9 @@ memory_mb=${MEMORY_MB:-1024}
 out=results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
-cargo build -q --release -p segcore -p segcore-bench
-
 . scripts/lib.sh
+ensure_memcached
+cargo build -q --release -p segcore -p segcore-bench
 
 start_servers() { # memory_mb
   stop_servers

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 bin=$(segcore_bin "${1:-}")
-command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
+ensure_memcached
 mc_port=$(free_port)
 memcached -p "$mc_port" -U 0 -t 1 -m 64 -u "$(id -un)" &
 mc_pid=$!

@@ -57,3 +57,15 @@ segcore_bin() {
 ensure_memcached() {
   command -v memcached >/dev/null || (apt-get update -qq && apt-get install -y -qq memcached >/dev/null)
 }
+
+# bench_setup NAME: what every comparison benchmark does first. Sets `out`
+# (a fresh results/NAME-DATE folder) and `bench` (the release
+# segcore-bench), installs memcached if missing and builds the release
+# server and load generator.
+bench_setup() {
+  out=results/$1-$(date +%Y%m%d-%H%M%S)
+  mkdir -p "$out"
+  ensure_memcached
+  cargo build -q --release -p segcore -p segcore-bench
+  bench=target/release/segcore-bench
+}

@@ -124,15 +124,12 @@ pub fn compute(args: &BoundsArgs) -> Result<Bounds, String> {
         latest.add(t, 1);
         last_seen[rank] = t;
     }
-    let weight = |rank: usize| 1.0 / ((rank + 1) as f64).powf(alpha);
-    let all: f64 = (0..keys).map(weight).sum();
-    let share: f64 = (0..capacity.min(keys)).map(weight).sum::<f64>() / all;
     let gets = args.requests.max(1) as f64;
     Ok(Bounds {
         a0: a0 as f64 / gets,
         lru: lru as f64 / gets,
         top_on_demand: top as f64 / gets,
-        top_share: share,
+        top_share: chooser.top_share(capacity),
     })
 }
 

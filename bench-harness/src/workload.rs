@@ -115,6 +115,15 @@ impl KeyChooser {
         (self.cdf.partition_point(|&c| c < u) as u64).min(self.keys - 1)
     }
 
+    /// The share of draws that fall on the `count` most popular ranks.
+    /// Only for a Zipf pattern.
+    pub fn top_share(&self, count: usize) -> f64 {
+        match count.min(self.cdf.len()) {
+            0 => 0.0,
+            n => self.cdf[n - 1],
+        }
+    }
+
     /// The next key index.
     pub fn next(&mut self, rng: &mut Rng) -> u64 {
         match self.pattern {

@@ -136,15 +136,6 @@ impl<B> Op<B> {
         }
     }
 
-    /// The keyed command, `None` for whole-core ops.
-    #[inline]
-    pub fn command(&self) -> Option<&KeyCommand> {
-        match self {
-            Op::Key { cmd, .. } => Some(cmd),
-            Op::Core(_) => None,
-        }
-    }
-
     /// The same op with its bytes held another way.
     #[inline]
     pub fn map<C>(self, mut f: impl FnMut(B) -> C) -> Op<C> {

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     segcore_engine::runtime::set_verbosity(u32::from(settings.verbosity));
+    process::exit_on_panic(options.core_dumps);
     let verbose = settings.verbosity > 0;
     // Limits first (raising a hard limit needs root), then the identity,
     // then the fork: all before any executor thread exists.

@@ -235,6 +235,45 @@ impl Drop for PidFile {
     }
 }
 
+/// Exit status of a server whose core failed (sysexits' EX_SOFTWARE).
+pub const CORE_FAILED: i32 = 70;
+
+/// A panic anywhere — in practice on a core's thread — ends the whole
+/// process at once with one clear line and [`CORE_FAILED`] (or a core dump
+/// under `-r`). A core that died while the others went on would leave its
+/// listener accepting connections nobody serves and its keys unreachable,
+/// and a supervisor would see a live process; memcached's threads take the
+/// process down when one crashes, and so does this.
+pub fn exit_on_panic(core_dumps: bool) {
+    std::panic::set_hook(Box::new(move |info| {
+        let thread = std::thread::current();
+        let name = match segcore_engine::runtime::current_core() {
+            Some(core) => format!("core {core}"),
+            None => format!("thread {}", thread.name().unwrap_or("?")),
+        };
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("panic");
+        let at = info
+            .location()
+            .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+        // stderr is unbuffered: the line is out before the process ends.
+        eprintln!(
+            "segcore: {name} failed: {what}{at}; stopping the server (exit status \
+             {CORE_FAILED}) so that its supervisor restarts it"
+        );
+        if core_dumps {
+            std::process::abort();
+        }
+        // SAFETY: _exit(2) ends the process at once; nothing of ours runs
+        // after it, so no state a failed core left half-changed is used.
+        unsafe { libc::_exit(CORE_FAILED) }
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

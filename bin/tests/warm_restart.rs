@@ -312,3 +312,122 @@ fn a_memory_file_in_a_missing_folder_is_refused() {
         "{err}"
     );
 }
+
+/// `keys` all set to `value` through one connection.
+fn set_all(c: &mut TcpStream, keys: &[String], value: &str) {
+    let mut batch = Vec::new();
+    for key in keys {
+        batch.extend_from_slice(format!("set {key} 0 0 {}\r\n{value}\r\n", value.len()).as_bytes());
+    }
+    pipeline(c, &batch, keys.len());
+}
+
+/// Starts a server on the memory file with `args`, logging to the folder.
+fn start_on(folder: &Folder, args: &[&str]) -> TestServer {
+    let file = folder.file();
+    let mut all = vec!["-e", file.as_str()];
+    all.extend_from_slice(args);
+    TestServer::start_logging(&all, Some(&folder.log()))
+}
+
+/// A run that changes the settings between two runs with the first ones
+/// (stopped by `middle_stop`, after overwriting every key) must never make
+/// the third run serve the first run's values.
+fn overwritten_values_never_come_back(name: &str, middle: &[&str], middle_stop: i32) {
+    let folder = Folder::new(name);
+    let keys: Vec<String> = (0..2000).map(|i| format!("key{i}")).collect();
+    let first = ["--threads", "2", "-m", "32"];
+
+    let server = start_on(&folder, &first);
+    set_all(&mut server.connect(), &keys, "old");
+    assert!(server.stop_with(libc::SIGUSR1).success());
+
+    let server = start_on(&folder, middle);
+    let mut c = server.connect();
+    assert!(
+        gets(&mut c, &keys).is_empty(),
+        "{name}: the middle run starts empty"
+    );
+    set_all(&mut c, &keys, "new");
+    server.stop_with(middle_stop);
+
+    let server = start_on(&folder, &first);
+    let mut c = server.connect();
+    let seen = gets(&mut c, &keys);
+    for (key, (_, value, _)) in &seen {
+        assert_eq!(
+            value, b"new",
+            "{name}: {key} came back with an overwritten value"
+        );
+    }
+    assert!(
+        seen.is_empty(),
+        "{name}: nothing is restored from a mix of stops"
+    );
+    assert!(folder.logged().contains("starting empty"), "{name}");
+    server.stop();
+}
+
+#[test]
+fn a_restart_never_serves_values_overwritten_after_the_save() {
+    let usr1 = libc::SIGUSR1;
+    overwritten_values_never_come_back("fewer-cores", &["--threads", "1", "-m", "32"], usr1);
+    overwritten_values_never_come_back(
+        "fewer-cores-crash",
+        &["--threads", "1", "-m", "32"],
+        libc::SIGKILL,
+    );
+    overwritten_values_never_come_back("other-memory", &["--threads", "2", "-m", "64"], usr1);
+}
+
+#[test]
+fn memory_files_swapped_between_cores_start_empty() {
+    let swap = |dir: &Path| {
+        for suffix in ["", ".meta"] {
+            let (a, b) = (
+                dir.join(format!("mem.0{suffix}")),
+                dir.join(format!("mem.1{suffix}")),
+            );
+            let tmp = dir.join("swap");
+            std::fs::rename(&a, &tmp).unwrap();
+            std::fs::rename(&b, &a).unwrap();
+            std::fs::rename(&tmp, &b).unwrap();
+        }
+    };
+    starts_empty(
+        "swapped",
+        libc::SIGUSR1,
+        swap,
+        &["-m", "32"],
+        Some("another core"),
+    );
+}
+
+#[test]
+fn a_second_server_on_the_same_memory_file_is_refused() {
+    let folder = Folder::new("twice");
+    let file = folder.file();
+    let server = start_on(&folder, &["-m", "32"]);
+    let mut c = server.connect();
+    pipeline(&mut c, b"set mine 0 0 5\r\nfirst\r\n", 1);
+    let port = common::free_port().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+        .args(["-e", &file, "-m", "32", "-p", &port])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by another server") && err.contains(&server.pid().to_string()),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    // The first server's data is untouched.
+    assert_eq!(gets(&mut c, &["mine".to_string()])["mine"].1, b"first");
+    assert!(server.stop_with(libc::SIGUSR1).success());
+    // Once it is gone, the path is free again and the cache comes back.
+    let server = start_on(&folder, &["-m", "32"]);
+    let mut c = server.connect();
+    assert_eq!(gets(&mut c, &["mine".to_string()])["mine"].1, b"first");
+    server.stop();
+}

@@ -108,6 +108,10 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
         restart: file.map(|f| RestartFile {
             path: f.0.clone(),
             layout_tag: 1,
+            run: 1,
+            core: 0,
+            cores: 1,
+            restore_run: None,
         }),
         index_pieces: Some(2),
     };
@@ -347,7 +351,7 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                 drop(shard);
                 shard = Shard::new(&config).expect("valid config");
                 shard.set_time(now);
-                let restored = shard.restore(&config);
+                let restored = shard.restore(&config).map(|r| r.items);
                 prop_assert_eq!(restored, Ok(held.len() as u64 + grown_held));
                 // Everything held before the stop is back, unchanged.
                 for (k, value) in held {

@@ -65,16 +65,27 @@ pub(super) async fn core_main(
 /// Takes back what the last graceful stop saved (`-e`): the items
 /// restored, or `None` after a cold start (with one line saying why, when
 /// the memory file was there to restore from).
-fn warm_restart(
-    shard: &mut Shard,
-    config: &crate::storage::ShardConfig,
-    id: usize,
-    restarting: bool,
-) -> Option<u64> {
+fn warm_restart(shard: &mut Shard, config: &crate::storage::ShardConfig, id: usize) -> Option<u64> {
     let file = config.restart.as_ref()?;
+    // The server looked at every core's save first (see `MemoryFiles`):
+    // no run to restore means start empty, and it said why.
+    file.restore_run?;
     match shard.restore(config) {
-        Ok(items) => Some(items),
-        Err(_) if !restarting => None,
+        Ok(restored) => {
+            log::info!(
+                "core {id}: restored {} items from {}",
+                restored.items,
+                file.path.display()
+            );
+            if restored.dropped_segments > 0 {
+                log::warn!(
+                    "core {id}: dropped {} segments of {} whose bytes changed after the save",
+                    restored.dropped_segments,
+                    file.path.display()
+                );
+            }
+            Some(restored.items)
+        }
         Err(why) => {
             log::warn!(
                 "core {id}: starting empty, not from {}: {why}",
@@ -120,14 +131,14 @@ async fn build_core(
     // --port-per-core, which memory file is its own with -e) is its
     // request-mesh peer id.
     let id = request_tx.peer_id();
+    super::CURRENT_CORE.with(|core| core.set(Some(id)));
     // Allocated here, after pinning: first touch puts the pages on this
     // core's NUMA node.
-    let shard_config = settings.shard_config(id);
-    // A memory file that is not there yet is a first start, not a restart.
-    let restarting = shard_config
-        .restart
-        .as_ref()
-        .is_some_and(|file| file.path.exists());
+    let mut shard_config = settings.shard_config(id);
+    if let Some(file) = shard_config.restart.as_mut() {
+        file.run = shared.restart.run;
+        file.restore_run = shared.restart.restore;
+    }
     let mut shard = Shard::new(&shard_config).map_err(|e| match &shard_config.restart {
         Some(file) => StartError::Config(format!(
             "cannot use the memory file {}: {e}",
@@ -136,7 +147,7 @@ async fn build_core(
         None => StartError::Config(e.to_string()),
     })?;
     shard.set_time(super::unix_now());
-    let restored = warm_restart(&mut shard, &shard_config, id, restarting);
+    let restored = warm_restart(&mut shard, &shard_config, id);
     // Pinned already: this thread's CPU is the core's; asking for the
     // node of the shard's first page also touches it from here.
     let placement = super::numa::Placement::here(shard.memory_start() as usize);
@@ -206,7 +217,9 @@ fn spawn_forwarding(
         glommio::spawn_local(async move {
             while let Some(envelope) = rx.recv().await {
                 core.tick();
-                core.counters.borrow_mut().forwarded_in += envelope.batch.keyed_ops();
+                if envelope.start == 0 {
+                    core.counters.borrow_mut().forwarded_in += envelope.batch.keyed_ops();
+                }
                 // Routing and mesh numbering must agree: a forwarded key is
                 // always one this core owns, with its own hash.
                 debug_assert!(envelope.batch.ops.iter().all(|op| {
@@ -220,11 +233,13 @@ fn spawn_forwarding(
                     reply_to,
                     token,
                     batch,
+                    start,
+                    budget,
                     spare: mut replies,
                 } = envelope;
                 {
                     let mut shard = core.shard.borrow_mut();
-                    batch.execute(&mut shard, &*core, &mut replies);
+                    batch.execute(start, budget, &mut shard, &*core, &mut replies);
                 }
                 core.router.reply(reply_to, token, replies, batch).await;
             }

@@ -67,7 +67,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, Placement};
 use segcore_protocol::Limits;
 
-use crate::storage::{ConfigError, Shard, ShardConfig};
+use crate::storage::{ConfigError, MemoryFiles, Shard, ShardConfig};
 use buffers::BufferPool;
 use conns::ConnTable;
 use op::{ConnCounters, CoreAccess, CoreReport, ReportLists};
@@ -101,6 +101,17 @@ pub fn verbosity() -> u32 {
     }
 }
 
+thread_local! {
+    /// The core this thread runs (set once its executor knows its id).
+    static CURRENT_CORE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The core the calling thread runs, `None` off the cores' threads: what
+/// a failure report names.
+pub fn current_core() -> Option<usize> {
+    CURRENT_CORE.with(Cell::get)
+}
+
 /// The current unix time in seconds.
 pub fn unix_now() -> u32 {
     std::time::SystemTime::now()
@@ -125,6 +136,18 @@ struct Shared {
     open_connections: AtomicUsize,
     /// The stop keeps the cache: save restart metadata (SIGUSR1 with `-e`).
     keep: std::sync::atomic::AtomicBool,
+    /// With `-e`: this run's id, and the run every core takes back.
+    restart: RestartRun,
+}
+
+/// What the memory files decided at start (see [`MemoryFiles`]), for every
+/// core.
+#[derive(Clone, Copy, Debug, Default)]
+struct RestartRun {
+    /// This run's id, written into each core's save.
+    run: u64,
+    /// The run whose saves the cores take back; `None` starts empty.
+    restore: Option<u64>,
 }
 
 /// One core's state, shared by the tasks on its executor.
@@ -323,11 +346,42 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Locks the memory files (`-e`) and decides what the cores take back,
+/// saying why when saves were there and are not taken back.
+fn open_memory_files(settings: &Settings) -> Result<Option<MemoryFiles>, StartError> {
+    let Some(path) = &settings.memory_file else {
+        return Ok(None);
+    };
+    let configs: Vec<ShardConfig> = (0..settings.cpus.len())
+        .map(|core| settings.shard_config(core))
+        .collect();
+    let files = MemoryFiles::open(path, &configs).map_err(|e| StartError::Config(e.to_string()))?;
+    for removed in &files.removed {
+        log::info!(
+            "removed {}: this run has {} cores",
+            removed.display(),
+            configs.len()
+        );
+    }
+    let first = configs[0].restart.as_ref().map(|f| f.path.exists());
+    match (&files.refused, files.restore) {
+        (Some(why), _) => log::warn!("starting empty, not from {}: {why}", path.display()),
+        (None, None) if first == Some(true) => log::warn!(
+            "starting empty, not from {}: no restart metadata (the last stop was not SIGUSR1)",
+            path.display()
+        ),
+        _ => {}
+    }
+    Ok(Some(files))
+}
+
 /// A running server: one executor thread per core.
 pub struct Server {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     shared: Arc<Shared>,
     cores: usize,
+    /// The memory files, locked while the server lives (`-e`).
+    _files: Option<MemoryFiles>,
 }
 
 /// Capacity of each mesh ring, in batches.
@@ -377,10 +431,21 @@ impl Server {
             std::net::TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
         }
 
+        let files = open_memory_files(&settings)?;
+        let restart = files
+            .as_ref()
+            .map_or(RestartRun::default(), |f| RestartRun {
+                run: f.run,
+                restore: f.restore,
+            });
+
         let settings = Arc::new(settings);
         let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
         let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            restart,
+            ..Shared::default()
+        });
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
         let mut handles = Vec::with_capacity(cores);
         for (index, &cpu) in settings.cpus.iter().enumerate() {
@@ -409,6 +474,7 @@ impl Server {
             handles,
             shared,
             cores,
+            _files: files,
         };
         for _ in 0..cores {
             match ready_rx.recv() {

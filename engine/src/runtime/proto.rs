@@ -15,8 +15,8 @@ use futures_lite::{AsyncWrite, AsyncWriteExt};
 use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use super::latency::{Class, ClassCounts};
-use super::op::{execute, Batch, CoreReport, KeyCommand, Op, Outcome, Replies};
-use super::router::{Fanout, Sending};
+use super::op::{execute, Batch, CoreReport, KeyCommand, Op, Outcome, Replies, Span};
+use super::router::{Answered, Fanout, Sending};
 use super::Core;
 use crate::storage::hash::shard_of;
 use crate::storage::HashedKey;
@@ -189,7 +189,10 @@ enum Stop {
 
 /// Runs every complete request at the start of `buf`, parsed with
 /// `limits`, appending replies to `out`; once `out` passes [`FLUSH_BYTES`]
-/// it is written to `writer` mid-batch.
+/// it is written to `writer`, between requests or between the ops of one
+/// (a multi-get's values stream out as the client takes them), so the
+/// replies a connection holds stay bounded whatever it asks for (see
+/// [`reply_memory_bound`]).
 pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     core: &Core,
     buf: &[u8],
@@ -197,8 +200,6 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     out: &mut Vec<u8>,
     writer: &mut W,
 ) -> BatchEnd {
-    let cores = core.cores;
-    let me = core.id;
     let route = core.route();
     core.tick();
     // Latency: one clock read here and one when the replies are queued,
@@ -209,41 +210,9 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     let trace = log::log_enabled!(log::Level::Trace);
 
     let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
-
-    // Send every remote batch, then wait for all of them.
-    if let Some(fanout) = fanout.as_mut() {
-        for dest in 0..cores {
-            if fanout.batches[dest].is_empty() {
-                fanout.tokens.push(None);
-                continue;
-            }
-            let batch = std::mem::take(&mut fanout.batches[dest]);
-            if cfg!(debug_assertions) {
-                fanout.sent.resize_with(dest, Default::default);
-                fanout.sent.push(batch.clone());
-            }
-            core.counters.borrow_mut().forwarded_out += batch.keyed_ops();
-            let token = match core.router.send(dest, batch) {
-                Sending::Sent(token) => token,
-                Sending::Full(wait) => wait.await,
-            };
-            fanout.tokens.push(token);
-        }
-        if cfg!(debug_assertions) {
-            fanout.sent.resize_with(cores, Default::default);
-        }
-        for dest in 0..cores {
-            let replies = match fanout.tokens[dest] {
-                Some(token) => core.router.wait(token).await,
-                None => None,
-            };
-            fanout.replies.push(replies);
-        }
-        fanout.cursors.resize(cores, 0);
-    }
-    let (replies, cursors, sent) = match fanout.as_mut() {
-        Some(f) => (&f.replies[..], &mut f.cursors[..], &f.sent[..]),
-        None => (&[][..], &mut [][..], &[][..]),
+    let budget = match fanout.as_mut() {
+        Some(fanout) => send_all(core, fanout).await,
+        None => 0,
     };
 
     // Pass 2: execute local ops, take remote outcomes, encode in order.
@@ -252,81 +221,79 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     let mut at = 0;
     let mut parsed = 0u64;
     while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
-        match P::parse(&buf[at..], limits) {
-            Ok(Some((req, used))) if at < end => {
-                parsed += 1;
-                classes[P::class(&req) as usize] += 1;
-                if trace {
-                    log::trace!("core {me}: {}", command_text(&buf[at..at + used]));
-                }
-                let mut shard_borrow = core.shard.borrow_mut();
-                P::for_each_op(&req, route, &mut |owner, op| {
-                    if owner == me {
-                        let outcome = execute(&mut shard_borrow, op, core);
-                        count_detail::<P, _>(core, &req, op, &outcome);
-                        P::reply_op(&req, op, outcome, out, &mut state);
-                    } else {
-                        if cfg!(debug_assertions) {
-                            same_as_sent(sent, cursors, owner, op);
-                        }
-                        let outcome = remote_outcome(replies, cursors, owner);
-                        match outcome {
-                            Some((outcome, arena)) => {
-                                count_detail::<P, _>(core, &req, op, outcome);
-                                P::reply_op(
-                                    &req,
-                                    op,
-                                    outcome.clone().map(|s| s.get(arena)),
-                                    out,
-                                    &mut state,
-                                )
-                            }
-                            // The owner is gone (shutting down).
-                            None => P::reply_unavailable(&req, out),
-                        }
-                    }
-                });
-                drop(shard_borrow);
-                let next = P::reply_end(&req, out, &mut state, core);
-                at += used;
-                if next != Flow::Continue {
-                    flow = next;
-                    break;
-                }
-            }
-            Err(e) if at < end || !matches!(stop, Stop::More) => {
-                e.write_reply(out);
-                if e.is_too_large() {
-                    core.counters.borrow_mut().store_too_large += 1;
-                } else if e.is_out_of_memory() {
-                    core.counters.borrow_mut().store_no_memory += 1;
-                } else if e.is_refused_flush() {
-                    core.counters.borrow_mut().cmd_flush += 1;
-                }
-                let mut scratch = [0; MAX_KEY_LEN];
-                if let Some((owner, key)) = unlink_target(&e, &buf[at..], route, &mut scratch) {
-                    if owner == me {
-                        let op = Op::on(key, KeyCommand::Unlink);
-                        execute(&mut core.shard.borrow_mut(), &op, core);
-                    } else {
-                        // Pass 1 sent it; take its (empty) outcome.
-                        let _ = remote_outcome(replies, cursors, owner);
-                    }
-                }
-                match e.recovery {
-                    Recovery::Skip(n) if at + n <= end => at += n,
-                    Recovery::Skip(_) | Recovery::Close => break,
-                }
-            }
-            _ => break,
-        }
-        if out.len() > FLUSH_BYTES {
-            if writer.write_all(out).await.is_err() {
-                flow = Flow::Close;
+        let step = {
+            let mut pass = Pass2 {
+                core,
+                route,
+                limits,
+                state: &mut state,
+                classes: &mut classes,
+                parsed: &mut parsed,
+                trace,
+            };
+            pass.step::<P>(buf, at, end, &stop, &mut Remotes::of(fanout.as_mut()), out)
+        };
+        // The rare steps that wait in the middle of a request are boxed,
+        // so they do not grow every batch's slot.
+        let next_at = match step {
+            Step::Next {
+                at,
+                flow: Flow::Continue,
+            } => at,
+            Step::Next { flow: next, .. } => {
+                flow = next;
                 break;
             }
-            core.counters.borrow_mut().bytes_written += out.len() as u64;
-            out.clear();
+            Step::Paused {
+                pause,
+                resume_at,
+                used,
+            } => {
+                let pass = Pass2 {
+                    core,
+                    route,
+                    limits,
+                    state: &mut state,
+                    classes: &mut classes,
+                    parsed: &mut parsed,
+                    trace,
+                };
+                let resumed = Box::pin(pass.resume::<P, W>(
+                    &buf[at..at + used],
+                    pause,
+                    resume_at,
+                    fanout.as_mut(),
+                    budget,
+                    out,
+                    writer,
+                ))
+                .await;
+                match resumed {
+                    Flow::Continue => at + used,
+                    next => {
+                        flow = next;
+                        break;
+                    }
+                }
+            }
+            Step::Skip { at, unlink } => {
+                if let (Some(owner), Some(fanout)) = (unlink, fanout.as_mut()) {
+                    // Pass 1 sent it; take its (empty) outcome.
+                    while matches!(Remotes::of(Some(fanout)).next(owner), Remote::Later) {
+                        Box::pin(refill(core, fanout, owner, budget)).await;
+                    }
+                }
+                match at {
+                    Some(at) => at,
+                    None => break,
+                }
+            }
+            Step::End => break,
+        };
+        at = next_at;
+        if out.len() > FLUSH_BYTES && flush(core, writer, out).await.is_err() {
+            flow = Flow::Close;
+            break;
         }
     }
     core.counters.borrow_mut().requests += parsed;
@@ -339,10 +306,8 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     debug_assert!(
         flow != Flow::Continue
             || fanout.as_ref().is_none_or(|f| {
-                f.replies
-                    .iter()
-                    .zip(&f.cursors)
-                    .all(|(r, &taken)| r.as_ref().is_none_or(|r| r.outcomes.len() == taken))
+                (0..f.replies.len())
+                    .all(|d| f.replies[d].is_none() || f.cursors[d] == f.batches[d].ops.len())
             }),
         "pass 2 did not consume the ops pass 1 forwarded"
     );
@@ -362,6 +327,370 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
         },
         discard,
         flow,
+    }
+}
+
+/// Bytes of forwarded outcomes one connection asks its owners to copy at a
+/// time, shared among the owners of a batch (each gets at least
+/// [`MIN_REPLY_PIECE`]); an owner stops once its share is full and the
+/// rest of its batch is fetched when pass 2 reaches it.
+pub const REPLY_BYTES: usize = 256 << 10;
+/// The smallest share of [`REPLY_BYTES`] one owner gets.
+pub const MIN_REPLY_PIECE: usize = 16 << 10;
+
+/// The most reply bytes one connection holds at once, whatever it asks
+/// for: its output (written out past [`FLUSH_BYTES`], so at most that plus
+/// one reply) and the forwarded outcomes in hand (each owner's share, plus
+/// the one value that may pass it). `max_reply` is the largest single
+/// reply (an item at the size limit with its header).
+pub fn reply_memory_bound(cores: usize, max_reply: usize) -> usize {
+    let remotes = cores.saturating_sub(1);
+    let pieces = REPLY_BYTES
+        .checked_div(remotes)
+        .map_or(0, |piece| piece.max(MIN_REPLY_PIECE) * remotes);
+    FLUSH_BYTES + max_reply + pieces + remotes * max_reply
+}
+
+/// Sends every remote batch, then waits for all of them (the owners work
+/// in parallel). Returns the reply budget each owner was given.
+async fn send_all(core: &Core, fanout: &mut Fanout) -> usize {
+    let cores = core.cores;
+    let remotes = fanout.batches.iter().filter(|b| !b.is_empty()).count();
+    let budget = (REPLY_BYTES / remotes.max(1)).max(MIN_REPLY_PIECE);
+    for dest in 0..cores {
+        if fanout.batches[dest].is_empty() {
+            fanout.tokens.push(None);
+            continue;
+        }
+        let batch = std::mem::take(&mut fanout.batches[dest]);
+        if cfg!(debug_assertions) {
+            fanout.sent.resize_with(dest, Default::default);
+            fanout.sent.push(batch.clone());
+        }
+        core.counters.borrow_mut().forwarded_out += batch.keyed_ops();
+        let token = match core.router.send(dest, batch, 0, budget) {
+            Sending::Sent(token) => token,
+            Sending::Full(wait) => wait.await,
+        };
+        fanout.tokens.push(token);
+    }
+    if cfg!(debug_assertions) {
+        fanout.sent.resize_with(cores, Default::default);
+    }
+    for dest in 0..cores {
+        let answered = match fanout.tokens[dest] {
+            Some(token) => core.router.wait(token).await,
+            None => None,
+        };
+        match answered {
+            Some(Answered { replies, batch }) => {
+                core.router
+                    .recycle_batch(std::mem::replace(&mut fanout.batches[dest], batch));
+                fanout.replies.push(Some(replies));
+            }
+            None => fanout.replies.push(None),
+        }
+    }
+    fanout.cursors.resize(cores, 0);
+    fanout.bases.resize(cores, 0);
+    budget
+}
+
+/// Sends `owner` the rest of its batch (from the first op whose outcome
+/// pass 2 has not taken) and waits for those outcomes; the ones in hand
+/// are all used by now and their buffers go back to the pool.
+async fn refill(core: &Core, fanout: &mut Fanout, owner: usize, budget: usize) {
+    let start = fanout.cursors[owner];
+    let batch = std::mem::take(&mut fanout.batches[owner]);
+    if let Some(used) = fanout.replies[owner].take() {
+        core.router.recycle_replies(used);
+    }
+    let token = match core.router.send(owner, batch, start, budget) {
+        Sending::Sent(token) => token,
+        Sending::Full(wait) => wait.await,
+    };
+    let answered = match token {
+        Some(token) => core.router.wait(token).await,
+        None => None,
+    };
+    // An owner that stopped leaves `replies` empty: the rest is unavailable.
+    if let Some(Answered { replies, batch }) = answered {
+        fanout.replies[owner] = Some(replies);
+        fanout.batches[owner] = batch;
+        fanout.bases[owner] = start;
+    }
+}
+
+/// Writes out the replies so far.
+async fn flush<W: AsyncWrite + Unpin>(
+    core: &Core,
+    writer: &mut W,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    writer.write_all(out).await?;
+    core.counters.borrow_mut().bytes_written += out.len() as u64;
+    out.clear();
+    Ok(())
+}
+
+/// Why a run of a request's ops stopped before its last op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pause {
+    /// The output passed [`FLUSH_BYTES`]: write it out, then go on.
+    Flush,
+    /// This owner's outcomes in hand are used up and it has more: fetch
+    /// them, then go on.
+    Refill(usize),
+}
+
+/// What one step of pass 2 did.
+enum Step {
+    /// A request answered (or nothing to do): go on at `at` unless `flow`
+    /// says otherwise.
+    Next {
+        /// Where the next request starts.
+        at: usize,
+        /// What the request asked of the connection.
+        flow: Flow,
+    },
+    /// A request paused in the middle of its ops (`used` bytes long).
+    Paused {
+        pause: Pause,
+        resume_at: usize,
+        used: usize,
+    },
+    /// An error was answered: go on at `at` (`None`: stop), after taking
+    /// the outcome of its unlink from that owner if there is one.
+    Skip {
+        at: Option<usize>,
+        unlink: Option<usize>,
+    },
+    /// Nothing more to run in this read.
+    End,
+}
+
+/// What pass 2 carries from request to request.
+struct Pass2<'p> {
+    core: &'p Core,
+    route: Route,
+    limits: &'p Limits,
+    state: &'p mut ReplyState,
+    classes: &'p mut ClassCounts,
+    parsed: &'p mut u64,
+    trace: bool,
+}
+
+impl Pass2<'_> {
+    /// Parses the request at `at` and answers it, or its error, without
+    /// waiting; pass 1 stopped at `end` for `stop`.
+    fn step<P: WireProtocol>(
+        &mut self,
+        buf: &[u8],
+        at: usize,
+        end: usize,
+        stop: &Stop,
+        remotes: &mut Remotes<'_>,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let core = self.core;
+        match P::parse(&buf[at..], self.limits) {
+            Ok(Some((req, used))) if at < end => {
+                *self.parsed += 1;
+                self.classes[P::class(&req) as usize] += 1;
+                if self.trace {
+                    log::trace!("core {}: {}", core.id, command_text(&buf[at..at + used]));
+                }
+                match answer_ops::<P>(core, &req, self.route, 0, remotes, out, self.state) {
+                    None => Step::Next {
+                        at: at + used,
+                        flow: P::reply_end(&req, out, self.state, core),
+                    },
+                    Some((pause, resume_at)) => Step::Paused {
+                        pause,
+                        resume_at,
+                        used,
+                    },
+                }
+            }
+            Err(e) if at < end || !matches!(stop, Stop::More) => {
+                e.write_reply(out);
+                if e.is_too_large() {
+                    core.counters.borrow_mut().store_too_large += 1;
+                } else if e.is_out_of_memory() {
+                    core.counters.borrow_mut().store_no_memory += 1;
+                } else if e.is_refused_flush() {
+                    core.counters.borrow_mut().cmd_flush += 1;
+                }
+                let mut scratch = [0; MAX_KEY_LEN];
+                let mut unlink = None;
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], self.route, &mut scratch)
+                {
+                    if owner == core.id {
+                        let op = Op::on(key, KeyCommand::Unlink);
+                        execute(&mut core.shard.borrow_mut(), &op, core);
+                    } else if !matches!(remotes.next(owner), Remote::Later) {
+                        // Taken: pass 1 sent it, and its (empty) outcome is here.
+                    } else {
+                        unlink = Some(owner);
+                    }
+                }
+                let at = match e.recovery {
+                    Recovery::Skip(n) if at + n <= end => Some(at + n),
+                    Recovery::Skip(_) | Recovery::Close => None,
+                };
+                Step::Skip { at, unlink }
+            }
+            _ => Step::End,
+        }
+    }
+
+    /// Finishes a request that paused: does what the pause waits for,
+    /// answers the rest of its ops (pausing again as often as needed),
+    /// then its end. `request` is exactly the request's bytes.
+    #[allow(clippy::too_many_arguments)]
+    async fn resume<P: WireProtocol, W: AsyncWrite + Unpin>(
+        self,
+        request: &[u8],
+        mut pause: Pause,
+        mut done: usize,
+        mut fanout: Option<&mut Fanout>,
+        budget: usize,
+        out: &mut Vec<u8>,
+        writer: &mut W,
+    ) -> Flow {
+        let core = self.core;
+        let Ok(Some((req, _))) = P::parse(request, self.limits) else {
+            debug_assert!(false, "a request parsed once parses again");
+            return Flow::Close;
+        };
+        loop {
+            match pause {
+                Pause::Flush => {
+                    if flush(core, writer, out).await.is_err() {
+                        return Flow::Close;
+                    }
+                }
+                Pause::Refill(owner) => {
+                    if let Some(fanout) = fanout.as_deref_mut() {
+                        refill(core, fanout, owner, budget).await;
+                    }
+                }
+            }
+            let mut remotes = Remotes::of(fanout.as_deref_mut());
+            match answer_ops::<P>(core, &req, self.route, done, &mut remotes, out, self.state) {
+                Some((next, resume_at)) => {
+                    pause = next;
+                    done = resume_at;
+                }
+                None => return P::reply_end(&req, out, self.state, core),
+            }
+        }
+    }
+}
+
+/// Answers `req`'s ops from the `skip`th on, in order: local ones run on
+/// the shard, remote ones take their owner's outcome. Returns `None` once
+/// every op is answered, or why it paused and the op to resume at.
+fn answer_ops<P: WireProtocol>(
+    core: &Core,
+    req: &P::Request<'_>,
+    route: Route,
+    skip: usize,
+    remotes: &mut Remotes<'_>,
+    out: &mut Vec<u8>,
+    state: &mut ReplyState,
+) -> Option<(Pause, usize)> {
+    let me = core.id;
+    let mut shard = core.shard.borrow_mut();
+    let mut seen = 0;
+    let mut pause = None;
+    P::for_each_op(req, route, &mut |owner, op| {
+        let at = seen;
+        seen += 1;
+        if at < skip || pause.is_some() {
+            return;
+        }
+        if owner == me {
+            let outcome = execute(&mut shard, op, core);
+            count_detail::<P, _>(core, req, op, &outcome);
+            P::reply_op(req, op, outcome, out, state);
+        } else {
+            if cfg!(debug_assertions) {
+                same_as_sent(remotes.sent, remotes.cursors, owner, op);
+            }
+            match remotes.next(owner) {
+                Remote::Ready(outcome, arena) => {
+                    count_detail::<P, _>(core, req, op, outcome);
+                    P::reply_op(req, op, outcome.clone().map(|s| s.get(arena)), out, state)
+                }
+                Remote::Later => {
+                    pause = Some((Pause::Refill(owner), at));
+                    return;
+                }
+                // The owner is gone (shutting down).
+                Remote::Gone => P::reply_unavailable(req, out),
+            }
+        }
+        if out.len() > FLUSH_BYTES {
+            pause = Some((Pause::Flush, at + 1));
+        }
+    });
+    pause
+}
+
+/// The forwarded outcomes of one read, as pass 2 takes them.
+struct Remotes<'f> {
+    replies: &'f [Option<Replies>],
+    batches: &'f [Batch],
+    bases: &'f [usize],
+    cursors: &'f mut [usize],
+    sent: &'f [Batch],
+}
+
+/// The next outcome of an owner.
+enum Remote<'r> {
+    /// Here, with the arena its bytes are in.
+    Ready(&'r Outcome<Span>, &'r [u8]),
+    /// Not run yet: the owner stopped at its reply budget.
+    Later,
+    /// The owner is gone (the server is stopping).
+    Gone,
+}
+
+impl<'f> Remotes<'f> {
+    fn of(fanout: Option<&'f mut Fanout>) -> Self {
+        match fanout {
+            Some(f) => Remotes {
+                replies: &f.replies,
+                batches: &f.batches,
+                bases: &f.bases,
+                cursors: &mut f.cursors,
+                sent: &f.sent,
+            },
+            None => Remotes {
+                replies: &[],
+                batches: &[],
+                bases: &[],
+                cursors: &mut [],
+                sent: &[],
+            },
+        }
+    }
+
+    /// Takes `owner`'s next outcome.
+    fn next(&mut self, owner: usize) -> Remote<'f> {
+        let Some(Some(replies)) = self.replies.get(owner) else {
+            return Remote::Gone;
+        };
+        let at = self.cursors[owner];
+        match replies.outcomes.get(at - self.bases[owner]) {
+            Some(outcome) => {
+                self.cursors[owner] += 1;
+                Remote::Ready(outcome, &replies.arena)
+            }
+            None if at < self.batches[owner].ops.len() => Remote::Later,
+            None => Remote::Gone,
+        }
     }
 }
 
@@ -495,16 +824,4 @@ fn same_as_sent(sent: &[Batch], cursors: &[usize], owner: usize, op: &Op<&[u8]>)
         &sent_op, op,
         "pass 2 lowered a request differently from pass 1"
     );
-}
-
-/// The next outcome from `owner`'s replies, with the arena it points into.
-fn remote_outcome<'r>(
-    replies: &'r [Option<Replies>],
-    cursors: &mut [usize],
-    owner: usize,
-) -> Option<(&'r Outcome<super::op::Span>, &'r [u8])> {
-    let replies = replies.get(owner)?.as_ref()?;
-    let outcome = replies.outcomes.get(cursors[owner])?;
-    cursors[owner] += 1;
-    Some((outcome, &replies.arena))
 }

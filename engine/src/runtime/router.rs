@@ -35,6 +35,11 @@ pub struct Envelope {
     pub token: u64,
     /// The ops.
     pub batch: Batch,
+    /// The first op to run: a batch comes back for its rest when its
+    /// replies reached their budget (see [`Batch::execute`]).
+    pub start: usize,
+    /// Reply bytes the owner copies before it stops.
+    pub budget: usize,
     /// Empty buffers for the owner to write the replies into.
     pub spare: Replies,
 }
@@ -45,7 +50,16 @@ pub struct ReplyEnvelope {
     pub token: u64,
     /// The outcomes.
     pub replies: Replies,
-    /// The request's batch, its buffers going home for reuse.
+    /// The request's batch, going home: for reuse, or to be sent again for
+    /// the ops the owner left for later.
+    pub batch: Batch,
+}
+
+/// What came back for a sent batch: its outcomes, and the batch itself.
+pub struct Answered {
+    /// The outcomes of the ops run.
+    pub replies: Replies,
+    /// The batch (its ops past the outcomes were not run yet).
     pub batch: Batch,
 }
 
@@ -67,8 +81,11 @@ pub struct Fanout {
     pub tokens: Vec<Option<u64>>,
     /// Each core's replies, once back.
     pub replies: Vec<Option<Replies>>,
-    /// How many outcomes of each core's replies have been used.
+    /// How many ops of each core's batch have had their outcome used.
     pub cursors: Vec<usize>,
+    /// The op each core's current replies start at (they cover the ops
+    /// from there to where the owner stopped).
+    pub bases: Vec<usize>,
     /// Debug builds: a copy of each batch as sent, so pass 2 can check that
     /// it lowers every forwarded request to the very ops pass 1 sent
     /// (always empty in release builds).
@@ -87,7 +104,7 @@ const POOLED_BYTES: usize = 32 << 10;
 
 #[derive(Default)]
 struct Slot {
-    replies: Option<Replies>,
+    answered: Option<Answered>,
     waker: Option<Waker>,
 }
 
@@ -141,6 +158,7 @@ impl Router {
         }
         fanout.tokens.clear();
         fanout.cursors.clear();
+        fanout.bases.clear();
         fanout.sent.clear();
         let mut pool = self.fanouts.borrow_mut();
         if pool.len() < POOL_LIMIT {
@@ -148,7 +166,8 @@ impl Router {
         }
     }
 
-    fn recycle_batch(&self, mut batch: Batch) {
+    /// Takes back a batch's buffers once its replies are used.
+    pub fn recycle_batch(&self, mut batch: Batch) {
         if batch.ops.capacity() == 0 {
             return; // a placeholder left by a sent batch: nothing to keep
         }
@@ -173,7 +192,8 @@ impl Router {
         }
     }
 
-    /// Sends `batch` to core `dest`; the token then waits for its replies
+    /// Sends `batch` to core `dest` to run its ops from `start` with a
+    /// reply budget of `budget` bytes; the token then waits for its replies
     /// ([`Router::wait`]). Sending every batch of a read before waiting for
     /// any lets the owners work in parallel. The token is `None` when the
     /// destination has shut down.
@@ -182,7 +202,7 @@ impl Router {
     /// owner is that far behind) hands back a boxed future to wait on. Every
     /// connection's task is as large as its largest await, and glommio's
     /// send future would be the largest part of an idle connection.
-    pub fn send(&self, dest: usize, batch: Batch) -> Sending<'_> {
+    pub fn send(&self, dest: usize, batch: Batch, start: usize, budget: usize) -> Sending<'_> {
         let token = self.next_token.get();
         self.next_token.set(token + 1);
         self.pending.borrow_mut().insert(token, Slot::default());
@@ -191,6 +211,8 @@ impl Router {
             reply_to: self.reply_id,
             token,
             batch,
+            start,
+            budget,
             spare,
         };
         match self.requests.try_send_to(dest, envelope) {
@@ -212,8 +234,8 @@ impl Router {
         }
     }
 
-    /// Waits for the replies to a sent batch.
-    pub async fn wait(&self, token: u64) -> Option<Replies> {
+    /// Waits for the replies to a sent batch (`None`: its owner stopped).
+    pub async fn wait(&self, token: u64) -> Option<Answered> {
         WaitReply {
             router: self,
             token,
@@ -235,13 +257,18 @@ impl Router {
 
     /// Hands replies to the task waiting for them.
     pub fn complete(&self, envelope: ReplyEnvelope) {
-        self.recycle_batch(envelope.batch);
         let waker = {
             let mut pending = self.pending.borrow_mut();
             let Some(slot) = pending.get_mut(&envelope.token) else {
+                drop(pending);
+                self.recycle_batch(envelope.batch);
+                self.recycle_replies(envelope.replies);
                 return;
             };
-            slot.replies = Some(envelope.replies);
+            slot.answered = Some(Answered {
+                replies: envelope.replies,
+                batch: envelope.batch,
+            });
             slot.waker.take()
         };
         if let Some(waker) = waker {
@@ -262,16 +289,16 @@ struct WaitReply<'a> {
 }
 
 impl Future for WaitReply<'_> {
-    type Output = Option<Replies>;
+    type Output = Option<Answered>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut pending = self.router.pending.borrow_mut();
         let Some(slot) = pending.get_mut(&self.token) else {
             return Poll::Ready(None);
         };
-        if let Some(replies) = slot.replies.take() {
+        if let Some(answered) = slot.answered.take() {
             pending.remove(&self.token);
-            return Poll::Ready(Some(replies));
+            return Poll::Ready(Some(answered));
         }
         slot.waker = Some(cx.waker().clone());
         Poll::Pending

@@ -90,6 +90,10 @@ impl Settings {
                 RestartFile {
                     path: name.into(),
                     layout_tag: self.layout_tag(core),
+                    run: 0,
+                    core: core as u32,
+                    cores: self.cpus.len() as u32,
+                    restore_run: None,
                 }
             }),
         }

@@ -4,11 +4,11 @@
 //! so plain `String`s are fine.
 
 use super::auth::AuthMode;
-use super::buffers::{BUFFER_SIZE, MAX_IDLE_BUFFERS};
+use super::buffers::{BUFFER_SIZE, HEADER_ROOM, MAX_IDLE_BUFFERS};
 use super::latency::{self, Latency};
 use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
 use super::op::{CoreCommand, Op, ReportLists};
-use super::proto::Route;
+use super::proto::{self, Route};
 use super::tls::MinVersion;
 use super::{numa, Core};
 
@@ -181,6 +181,16 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put(
                 "large_request_limit",
                 settings.large_request_bytes.to_string(),
+            );
+            // The most reply bytes one connection holds, whatever it asks
+            // for (replies stream out as the client reads them).
+            put(
+                "reply_buf_limit",
+                proto::reply_memory_bound(
+                    settings.cpus.len(),
+                    settings.max_item_size + HEADER_ROOM,
+                )
+                .to_string(),
             );
             // segcore's key routing: one port hashed over the cores, or a
             // port per core whose core owns whatever arrives there.

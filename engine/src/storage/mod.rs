@@ -5,6 +5,7 @@
 //! sockets or executors, so it is tested and benchmarked on its own.
 //!
 //! - [`memory`]: the up-front, huge-page-backed mapping a shard owns.
+//! - [`memory_files`]: a server's `-e` files as one locked set.
 //! - [`segment`]: that memory carved into append-only segments.
 //! - [`item`]: the packed item layout inside a segment.
 //! - [`access`]: an item's last-access time in 16 bits.
@@ -26,6 +27,7 @@ pub(crate) mod index;
 pub(crate) mod item;
 pub(crate) mod location;
 pub(crate) mod memory;
+pub mod memory_files;
 pub(crate) mod prefault;
 pub(crate) mod segment;
 mod shard;
@@ -37,7 +39,8 @@ pub use classes::ClassStats;
 pub use eviction::Policy;
 pub use hash::HashedKey;
 pub use memory::tune_malloc;
-pub use shard::restart::{RestartError, RESTART_FORMAT};
+pub use memory_files::{MemoryFiles, MemoryFilesError};
+pub use shard::restart::{meta_path, RestartError, Restored, SavedBy, RESTART_FORMAT};
 pub use shard::{
     ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteOptions, DeleteResult, ItemView,
     MetaHit, ReadFacts, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest,

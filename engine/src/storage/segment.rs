@@ -132,6 +132,9 @@ pub struct SegmentMeta {
 }
 
 impl SegmentMeta {
+    /// A free segment's bookkeeping (generation 0).
+    pub const FREE: SegmentMeta = SegmentMeta::EMPTY;
+
     const EMPTY: SegmentMeta = SegmentMeta {
         write_offset: 0,
         live_items: 0,

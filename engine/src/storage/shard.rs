@@ -70,6 +70,16 @@ pub struct RestartFile {
     /// owns and what it may hold (cores, this core's id, item size limit):
     /// a restart with other settings starts empty.
     pub layout_tag: u64,
+    /// This run's id, written into the save so that a start can tell the
+    /// saves of one stop from a mix of several.
+    pub run: u64,
+    /// Which core this shard is, of how many (also written into the save).
+    pub core: u32,
+    /// How many cores the server runs.
+    pub cores: u32,
+    /// The run whose save to take back (the server checked that every core
+    /// has one of it); `None` takes back a save of any run.
+    pub restore_run: Option<u64>,
 }
 
 impl ShardConfig {

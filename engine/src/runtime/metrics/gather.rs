@@ -6,7 +6,7 @@
 
 use super::CoreReport;
 use crate::runtime::op::{Batch, CoreCommand, Op, Outcome, ReportLists};
-use crate::runtime::router::Sending;
+use crate::runtime::router::{Answered, Sending};
 use crate::runtime::Core;
 
 /// The reports of every core still running, in core order (a core that
@@ -16,7 +16,7 @@ pub async fn reports(core: &Core, also: ReportLists) -> Vec<CoreReport> {
     for dest in (0..core.cores).filter(|&c| c != core.id) {
         let mut batch = Batch::default();
         batch.push(&Op::Core(CoreCommand::Stats { also }));
-        let token = match core.router.send(dest, batch) {
+        let token = match core.router.send(dest, batch, 0, usize::MAX) {
             Sending::Sent(token) => token,
             Sending::Full(wait) => wait.await,
         };
@@ -24,9 +24,10 @@ pub async fn reports(core: &Core, also: ReportLists) -> Vec<CoreReport> {
     }
     let mut reports = vec![core.report(&core.shard.borrow(), also)];
     for token in tokens.into_iter().flatten() {
-        let Some(mut replies) = core.router.wait(token).await else {
+        let Some(Answered { mut replies, batch }) = core.router.wait(token).await else {
             continue;
         };
+        core.router.recycle_batch(batch);
         for outcome in replies.outcomes.drain(..) {
             if let Outcome::Stats(report) = outcome {
                 reports.push(*report);

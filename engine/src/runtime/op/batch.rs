@@ -65,14 +65,25 @@ impl Batch {
         self.ops.iter().filter(|op| op.key().is_some()).count() as u64
     }
 
-    /// Runs every op on `shard`, copying outcomes into `replies`.
+    /// Runs the ops from `start` on `shard`, in order, copying outcomes
+    /// into `replies`, and stops early once the copied bytes reach
+    /// `budget` (after at least one op): the asking core takes the
+    /// outcomes so far and sends the batch back for the rest, so a batch
+    /// of many reads of large values never copies more than about
+    /// `budget` plus one value at a time. Returns the index of the first
+    /// op not run (`ops.len()` when all ran).
     pub fn execute<C: CoreAccess + ?Sized>(
         &self,
+        start: usize,
+        budget: usize,
         shard: &mut Shard,
         core: &C,
         replies: &mut Replies,
-    ) {
-        for op in &self.ops {
+    ) -> usize {
+        for (at, op) in self.ops.iter().enumerate().skip(start) {
+            if at > start && replies.arena.len() >= budget {
+                return at;
+            }
             let op = op.map(|span| span.get(&self.arena));
             let outcome = execute(shard, &op, core);
             let arena = &mut replies.arena;
@@ -80,6 +91,7 @@ impl Batch {
                 .outcomes
                 .push(outcome.map(|bytes| Span::push(arena, bytes)));
         }
+        self.ops.len()
     }
 }
 
@@ -160,7 +172,7 @@ mod tests {
         }
         let mut remote = shard();
         let mut replies = Replies::default();
-        batch.execute(&mut remote, &report, &mut replies);
+        batch.execute(0, usize::MAX, &mut remote, &report, &mut replies);
         let got: Vec<Outcome<Vec<u8>>> = replies
             .outcomes
             .iter()
@@ -171,5 +183,61 @@ mod tests {
         assert!(matches!(got[1], Outcome::Hit(Hit { flags: 7, .. })));
         assert_eq!(got[2], Outcome::Miss);
         assert_eq!(got[3], Outcome::Arith(ArithResult::NonNumeric));
+    }
+
+    /// Past its reply budget an owner stops at an op boundary; the batch
+    /// sent again from there runs the rest, in order, each op once.
+    #[test]
+    fn a_batch_stops_at_its_reply_budget_and_resumes_in_order() {
+        struct NoCore;
+        impl CoreAccess for NoCore {
+            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
+                CoreReport {
+                    shard: *s.stats(),
+                    ..CoreReport::default()
+                }
+            }
+            fn reset_counters(&self) {}
+            fn set_detail(&self, _: bool) {}
+        }
+        let get = KeyCommand::Get {
+            touch: None,
+            hides_cas: true,
+        };
+        let value = [7u8; 1000];
+        let mut shard = shard();
+        let mut batch = Batch::default();
+        batch.push(&Op::with_value(
+            b"a",
+            &value,
+            KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
+        ));
+        for _ in 0..3 {
+            batch.push(&Op::on(b"a", get));
+        }
+        // A write after the stop must not run before the stop's reads.
+        batch.push(&Op::on(b"a", KeyCommand::Delete(DeleteOptions::default())));
+        batch.push(&Op::on(b"a", get));
+
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < batch.ops.len() {
+            let mut replies = Replies::default();
+            let next = batch.execute(start, 1500, &mut shard, &NoCore, &mut replies);
+            assert!(next > start, "every run makes progress");
+            assert!(replies.arena.len() <= 1500 + value.len());
+            runs.push(replies.outcomes.len());
+            let hits = replies
+                .outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Hit(_)))
+                .count();
+            assert!(hits <= 2, "two values pass the budget: {hits}");
+            start = next;
+        }
+        assert_eq!(runs.iter().sum::<usize>(), batch.ops.len());
+        assert!(runs.len() > 1, "the budget split the batch: {runs:?}");
+        // The delete ran after every read of the value, once.
+        assert_eq!(shard.stats().curr_items, 0);
     }
 }

@@ -10,16 +10,26 @@
 //! index by scanning every segment in use, drops what expired while the
 //! server was down, and removes the metadata so that a later crash can never
 //! restore stale state. Anything that does not match exactly (format
-//! version, memory, segment size, policy, the server settings in the layout
-//! tag, a checksum, an item that does not parse) is refused with a reason,
-//! and the shard starts empty.
+//! version, the run and core that wrote it, memory, segment size, policy,
+//! the server settings in the layout tag, a checksum, an item that does not
+//! parse) is refused with a reason, and the shard starts empty.
+//!
+//! Every save names the run that wrote it (one id shared by all cores of
+//! one server, see [`super::super::memory_files`]) and which core of how
+//! many it was: the server restores every core from one run's saves or
+//! none. Each segment in use carries a CRC-32 of its bytes, taken at save
+//! and checked before anything in it is indexed: a segment that changed
+//! while the server was down (a flipped bit, a file copied over) is
+//! dropped, never served.
 //!
 //! ```text
-//!  "SEGCMETA" | format u32 | memory u64 | segment size u64 | policy u8 |
-//!  layout tag u64 | now u32 | flush at u32 (0: none) | rng u64 | spare u32 |
-//!  segments u32 | per segment: write offset, live items, live bytes,
-//!  created at, max expire (u32 each), generation u16, bucket u16, prev u32,
-//!  next u32, state u8 | FNV-1a 64 of everything before
+//!  "SEGCMETA" | format u32 | run u64 | cores u32 | core u32 | memory u64 |
+//!  segment size u64 | policy u8 | layout tag u64 | now u32 |
+//!  flush at u32 (0: none) | rng u64 | spare u32 | segments u32 |
+//!  per segment: write offset, live items, live bytes, created at,
+//!  max expire (u32 each), generation u16, bucket u16, prev u32, next u32,
+//!  state u8, CRC-32 of its written bytes u32 (0 when not in use) |
+//!  FNV-1a 64 of everything before
 //! ```
 //!
 //! All little-endian.
@@ -45,10 +55,148 @@ use super::super::ttl::{TtlBucket, BUCKETS};
 use super::{Shard, ShardConfig};
 
 /// The metadata format; a file of another format is not restored.
-pub const RESTART_FORMAT: u32 = 1;
+pub const RESTART_FORMAT: u32 = 2;
 
 const MAGIC: &[u8; 8] = b"SEGCMETA";
-const SEGMENT_RECORD: usize = 33;
+const SEGMENT_RECORD: usize = 37;
+
+/// What a warm restart took back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restored {
+    /// Live items indexed again.
+    pub items: u64,
+    /// Segments in use whose bytes changed after the save (dropped, with
+    /// every item in them).
+    pub dropped_segments: usize,
+}
+
+/// Who wrote a save, and the layout they wrote it with: the run, which of
+/// its cores, and the settings that decide what a shard holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SavedBy {
+    /// The run's id (shared by every core of one server).
+    pub run: u64,
+    /// How many cores that run had.
+    pub cores: u32,
+    /// Which of them wrote this save.
+    pub core: u32,
+    memory: u64,
+    segment_size: u64,
+    policy: u8,
+    layout_tag: u64,
+}
+
+impl SavedBy {
+    /// Who `config`'s shard is: what its save records and a restore must
+    /// find again.
+    fn of_config(config: &ShardConfig) -> SavedBy {
+        let file = config.restart.as_ref();
+        SavedBy {
+            run: file.map_or(0, |f| f.run),
+            cores: file.map_or(1, |f| f.cores),
+            core: file.map_or(0, |f| f.core),
+            memory: config.memory_bytes as u64,
+            segment_size: config.segment_size as u64,
+            policy: config.eviction as u8,
+            layout_tag: file.map_or(0, |f| f.layout_tag),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.run.to_le_bytes());
+        out.extend_from_slice(&self.cores.to_le_bytes());
+        out.extend_from_slice(&self.core.to_le_bytes());
+        out.extend_from_slice(&self.memory.to_le_bytes());
+        out.extend_from_slice(&self.segment_size.to_le_bytes());
+        out.push(self.policy);
+        out.extend_from_slice(&self.layout_tag.to_le_bytes());
+    }
+
+    fn read(fields: &mut Fields<'_>) -> Result<SavedBy, RestartError> {
+        Ok(SavedBy {
+            run: fields.u64()?,
+            cores: fields.u32()?,
+            core: fields.u32()?,
+            memory: fields.u64()?,
+            segment_size: fields.u64()?,
+            policy: fields.u8()?,
+            layout_tag: fields.u64()?,
+        })
+    }
+
+    /// Whether `config`'s shard may take this save back: the run it was
+    /// told to restore, the same core of as many, the same layout.
+    pub fn check(&self, config: &ShardConfig) -> Result<(), RestartError> {
+        let me = SavedBy::of_config(config);
+        let wanted = config.restart.as_ref().and_then(|f| f.restore_run);
+        if wanted.is_some_and(|run| run != self.run) {
+            return Err(RestartError::Mismatch(
+                "run (the cores' saves are of different stops)",
+            ));
+        }
+        if self.cores != me.cores {
+            return Err(RestartError::Mismatch("core count"));
+        }
+        if self.core != me.core {
+            return Err(RestartError::Mismatch(
+                "core (the file holds another core's save)",
+            ));
+        }
+        if self.memory != me.memory {
+            return Err(RestartError::Mismatch("memory limit (-m) or core count"));
+        }
+        if self.segment_size != me.segment_size {
+            return Err(RestartError::Mismatch("segment size"));
+        }
+        if self.policy != me.policy {
+            return Err(RestartError::Mismatch("eviction policy"));
+        }
+        if self.layout_tag != me.layout_tag {
+            return Err(RestartError::Mismatch(
+                "core count, core placement or item size limit (-I)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads who wrote the metadata at `meta` (checking that it is whole),
+    /// without taking anything back.
+    pub fn of(meta: &Path) -> Result<SavedBy, RestartError> {
+        let bytes = match std::fs::read(meta) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(RestartError::NoMetadata)
+            }
+            Err(e) => return Err(RestartError::Unreadable(e.to_string())),
+        };
+        let body = checked_body(&bytes)?;
+        SavedBy::read(&mut Fields(&body[MAGIC.len() + 4..]))
+    }
+}
+
+/// The body of a metadata file (without its checksum) once magic, format
+/// and checksum are right.
+fn checked_body(bytes: &[u8]) -> Result<&[u8], RestartError> {
+    let (body, sum) = bytes
+        .split_last_chunk::<8>()
+        .ok_or(RestartError::Torn("truncated"))?;
+    if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(RestartError::Torn("not a segcore restart file"));
+    }
+    let version = u32::from_le_bytes([
+        body[MAGIC.len()],
+        body[MAGIC.len() + 1],
+        body[MAGIC.len() + 2],
+        body[MAGIC.len() + 3],
+    ]);
+    if version != RESTART_FORMAT {
+        return Err(RestartError::Version(version));
+    }
+    if fnv1a(body) != u64::from_le_bytes(*sum) {
+        return Err(RestartError::Torn("checksum"));
+    }
+    Ok(body)
+}
 
 /// Why a shard started empty instead of taking its items back.
 #[derive(Debug, PartialEq, Eq)]
@@ -84,7 +232,7 @@ impl std::fmt::Display for RestartError {
 }
 
 /// `<path>.meta`.
-fn meta_path(path: &Path) -> PathBuf {
+pub fn meta_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".meta");
     PathBuf::from(name)
@@ -146,14 +294,6 @@ impl Fields<'_> {
 }
 
 impl Shard {
-    fn fingerprint(&self, out: &mut Vec<u8>, config: &ShardConfig) {
-        out.extend_from_slice(&(config.memory_bytes as u64).to_le_bytes());
-        out.extend_from_slice(&(config.segment_size as u64).to_le_bytes());
-        out.push(self.evictor.policy() as u8);
-        let tag = config.restart.as_ref().map_or(0, |r| r.layout_tag);
-        out.extend_from_slice(&tag.to_le_bytes());
-    }
-
     /// Writes the metadata a warm restart needs beside the memory file
     /// (atomically: a torn write leaves no metadata, not a bad one). Call it
     /// once requests have stopped. Does nothing without a memory file.
@@ -165,14 +305,15 @@ impl Shard {
         let mut out = Vec::with_capacity(64 + metas.len() * SEGMENT_RECORD);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&RESTART_FORMAT.to_le_bytes());
-        self.fingerprint(&mut out, config);
+        debug_assert_eq!(self.evictor.policy(), config.eviction);
+        SavedBy::of_config(config).write(&mut out);
         out.extend_from_slice(&self.now.to_le_bytes());
         out.extend_from_slice(&self.pending_flush.unwrap_or(0).to_le_bytes());
         let (rng, spare) = self.evictor.saved();
         out.extend_from_slice(&rng.to_le_bytes());
         out.extend_from_slice(&encode_segment(spare).to_le_bytes());
         out.extend_from_slice(&(metas.len() as u32).to_le_bytes());
-        for m in metas {
+        for (id, m) in metas.iter().enumerate() {
             for field in [
                 m.write_offset,
                 m.live_items,
@@ -187,6 +328,7 @@ impl Shard {
             out.extend_from_slice(&encode_segment(m.prev.get()).to_le_bytes());
             out.extend_from_slice(&encode_segment(m.next.get()).to_le_bytes());
             out.push(state_code(m.state) | if m.main { MAIN_BIT } else { 0 });
+            out.extend_from_slice(&self.segment_crc(id as u32).to_le_bytes());
         }
         let sum = fnv1a(&out);
         out.extend_from_slice(&sum.to_le_bytes());
@@ -205,7 +347,7 @@ impl Shard {
     /// the meantime, removes the metadata. Returns the items restored; on
     /// any error the shard is left empty (as built) and the error says why.
     /// Call it right after [`Shard::new`] and [`Shard::set_time`].
-    pub fn restore(&mut self, config: &ShardConfig) -> Result<u64, RestartError> {
+    pub fn restore(&mut self, config: &ShardConfig) -> Result<Restored, RestartError> {
         let Some(file) = &config.restart else {
             return Err(RestartError::NoMetadata);
         };
@@ -234,38 +376,26 @@ impl Shard {
         result
     }
 
-    fn restore_from(&mut self, bytes: &[u8], config: &ShardConfig) -> Result<u64, RestartError> {
-        let (body, sum) = bytes
-            .split_last_chunk::<8>()
-            .ok_or(RestartError::Torn("truncated"))?;
-        if bytes.len() < MAGIC.len() + 4 || &bytes[..MAGIC.len()] != MAGIC {
-            return Err(RestartError::Torn("not a segcore restart file"));
+    /// The CRC-32 of the bytes written to segment `id` (0 for a segment
+    /// not in use, whose bytes mean nothing).
+    fn segment_crc(&self, id: u32) -> u32 {
+        let meta = self.segments.meta(id);
+        if !matches!(meta.state, SegmentState::Open | SegmentState::Sealed) {
+            return 0;
         }
-        let mut fields = Fields(&body[MAGIC.len()..]);
-        let version = fields.u32()?;
-        if version != RESTART_FORMAT {
-            return Err(RestartError::Version(version));
-        }
-        if fnv1a(body) != u64::from_le_bytes(*sum) {
-            return Err(RestartError::Torn("checksum"));
-        }
-        let mut expected = Vec::new();
-        self.fingerprint(&mut expected, config);
-        let mut stored = Fields(&expected);
-        if fields.u64()? != stored.u64()? {
-            return Err(RestartError::Mismatch("memory limit (-m) or core count"));
-        }
-        if fields.u64()? != stored.u64()? {
-            return Err(RestartError::Mismatch("segment size"));
-        }
-        if fields.u8()? != stored.u8()? {
-            return Err(RestartError::Mismatch("eviction policy"));
-        }
-        if fields.u64()? != stored.u64()? {
-            return Err(RestartError::Mismatch(
-                "core count, core placement or item size limit (-I)",
-            ));
-        }
+        let start = self.segments.absolute(id, 0);
+        crc32fast::hash(&self.segments.memory()[start..start + meta.write_offset as usize])
+    }
+
+    fn restore_from(
+        &mut self,
+        bytes: &[u8],
+        config: &ShardConfig,
+    ) -> Result<Restored, RestartError> {
+        let body = checked_body(bytes)?;
+        let mut fields = Fields(&body[MAGIC.len() + 4..]);
+        let saved = SavedBy::read(&mut fields)?;
+        saved.check(config)?;
         let saved_now = fields.u32()?;
         let flush_at = fields.u32()?;
         let rng = fields.u64()?;
@@ -276,6 +406,7 @@ impl Shard {
         }
         let size = self.segments.segment_size() as u32;
         let mut metas = Vec::with_capacity(count);
+        let mut crcs = Vec::with_capacity(count);
         for _ in 0..count {
             let (write_offset, live_items, live_bytes, created_at, max_expire) = (
                 fields.u32()?,
@@ -291,6 +422,7 @@ impl Shard {
                 decode_segment(fields.u32()?),
             );
             let code = fields.u8()?;
+            crcs.push(fields.u32()?);
             let state = state_of(code & !MAIN_BIT).ok_or(RestartError::Torn("segment state"))?;
             let link_ok = |id: Option<u32>| id.is_none_or(|id| (id as usize) < count);
             if write_offset > size
@@ -324,6 +456,7 @@ impl Shard {
         }
         // The shard was built with its own spare; the saved one replaces it.
         self.segments.restore_metas(&metas);
+        let dropped_segments = self.drop_changed_segments(&mut metas, &crcs);
         self.evictor.restore(rng, spare);
         self.pending_flush = (flush_at != 0).then_some(flush_at);
         // Kept in the file for diagnosis; expiry is judged by the clock now.
@@ -332,11 +465,46 @@ impl Shard {
         let restored = self.rebuild_index()?;
         // A delayed flush_all whose time came while the server was down.
         self.set_time(self.now);
-        Ok(if self.stats.curr_items == 0 {
-            0
-        } else {
-            restored
+        Ok(Restored {
+            items: if self.stats.curr_items == 0 {
+                0
+            } else {
+                restored
+            },
+            dropped_segments,
         })
+    }
+
+    /// Frees every segment in use whose bytes no longer match the CRC taken
+    /// at save, unlinking it from its bucket's chain: none of its items is
+    /// indexed, so nothing in it is ever served. Returns how many.
+    fn drop_changed_segments(&mut self, metas: &mut [SegmentMeta], crcs: &[u32]) -> usize {
+        let changed: Vec<u32> = (0..metas.len() as u32)
+            .filter(|&id| {
+                matches!(
+                    metas[id as usize].state,
+                    SegmentState::Open | SegmentState::Sealed
+                ) && self.segment_crc(id) != crcs[id as usize]
+            })
+            .collect();
+        for &id in &changed {
+            let (prev, next) = (metas[id as usize].prev, metas[id as usize].next);
+            if let Some(p) = prev.get() {
+                metas[p as usize].next = next;
+            }
+            if let Some(n) = next.get() {
+                metas[n as usize].prev = prev;
+            }
+            let m = &mut metas[id as usize];
+            *m = SegmentMeta {
+                generation: m.generation,
+                ..SegmentMeta::FREE
+            };
+        }
+        if !changed.is_empty() {
+            self.segments.restore_metas(metas);
+        }
+        changed.len()
     }
 
     /// Bucket chain ends from the restored segment links.

@@ -39,6 +39,10 @@ fn config(file: &TempFile) -> ShardConfig {
         restart: Some(RestartFile {
             path: file.0.clone(),
             layout_tag: 7,
+            run: 42,
+            core: 0,
+            cores: 1,
+            restore_run: None,
         }),
     }
 }
@@ -46,7 +50,7 @@ fn config(file: &TempFile) -> ShardConfig {
 fn open(config: &ShardConfig, now: u32) -> (Shard, Result<u64, RestartError>) {
     let mut shard = Shard::new(config).expect("config");
     shard.set_time(now);
-    let restored = shard.restore(config);
+    let restored = shard.restore(config).map(|r| r.items);
     (shard, restored)
 }
 
@@ -228,5 +232,119 @@ fn a_delayed_flush_survives_the_restart() {
         // Still pending when restored early: it applies on time.
         shard.set_time(T0 + 20);
         assert_eq!(read(&mut shard, "k"), None);
+    }
+}
+
+#[test]
+fn a_save_of_another_run_or_core_is_refused() {
+    let keep = |_: &mut Vec<u8>| {};
+    let (_, r) = restore_under(
+        "run",
+        |c| c.restart.as_mut().expect("file").restore_run = Some(41),
+        keep,
+    );
+    assert!(
+        matches!(r, Err(RestartError::Mismatch(m)) if m.contains("run")),
+        "{r:?}"
+    );
+    let (_, r) = restore_under("core", |c| c.restart.as_mut().expect("file").core = 1, keep);
+    assert!(
+        matches!(r, Err(RestartError::Mismatch(m)) if m.contains("core")),
+        "{r:?}"
+    );
+    let (_, r) = restore_under(
+        "cores",
+        |c| c.restart.as_mut().expect("file").cores = 2,
+        keep,
+    );
+    assert!(
+        matches!(r, Err(RestartError::Mismatch(m)) if m.contains("core count")),
+        "{r:?}"
+    );
+}
+
+/// Where `needle` starts in the memory file.
+fn find_in(file: &TempFile, needle: &[u8]) -> usize {
+    let bytes = std::fs::read(&file.0).expect("memory file");
+    bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("bytes in the file")
+}
+
+/// A byte of the memory file that changed after the save (a value or a
+/// key) takes down its segment, never the shard, and never serves a wrong
+/// value or a key never stored.
+#[test]
+fn a_changed_segment_is_dropped_and_the_rest_restored() {
+    for (name, target) in [("value", &b"VALUE-OF-VICTIM"[..]), ("key", b"victim-key")] {
+        let file = TempFile::new(&format!("crc-{name}"));
+        let config = config(&file);
+        let (mut shard, _) = open(&config, T0);
+        store(
+            &mut shard,
+            StoreMode::Set,
+            "victim-key",
+            b"VALUE-OF-VICTIM",
+            0,
+            0,
+        );
+        // Fill past the first segment so others survive the drop.
+        for i in 0..200 {
+            store(
+                &mut shard,
+                StoreMode::Set,
+                &format!("other{i}"),
+                &[b'o'; 1000],
+                0,
+                0,
+            );
+        }
+        shard.save(&config).expect("save");
+        let items = shard.stats().curr_items;
+        drop(shard);
+        let at = find_in(&file, target);
+        let mut bytes = std::fs::read(&file.0).expect("memory file");
+        bytes[at] ^= 0x20;
+        std::fs::write(&file.0, &bytes).expect("tamper");
+
+        let mut shard = Shard::new(&config).expect("config");
+        shard.set_time(T0);
+        let restored = shard.restore(&config).expect("the rest restores");
+        assert_eq!(restored.dropped_segments, 1, "{name}");
+        assert!(
+            restored.items > 0 && restored.items < items,
+            "{name}: {restored:?}"
+        );
+        assert_eq!(read(&mut shard, "victim-key"), None, "{name}: never served");
+        assert_eq!(
+            read(&mut shard, "Victim-key"),
+            None,
+            "{name}: no key never stored"
+        );
+        let survivors = (0..200)
+            .filter(|i| read(&mut shard, &format!("other{i}")).is_some())
+            .count() as u64;
+        assert_eq!(survivors, restored.items, "{name}");
+        for i in 0..200 {
+            if let Some((value, _, _)) = read(&mut shard, &format!("other{i}")) {
+                assert_eq!(value, vec![b'o'; 1000]);
+            }
+        }
+        shard.check_invariants().expect("consistent");
+        // It keeps working, in the freed segment too.
+        for i in 0..300 {
+            store(
+                &mut shard,
+                StoreMode::Set,
+                &format!("new{i}"),
+                &[b'n'; 1000],
+                0,
+                0,
+            );
+        }
+        shard
+            .check_invariants()
+            .expect("consistent after more writes");
     }
 }

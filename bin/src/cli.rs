@@ -85,6 +85,16 @@ struct Args {
     #[arg(long = "large-request-memory", value_name = "SIZE")]
     large_request_memory: Option<String>,
 
+    /// A connection part-way through a large value that sends nothing for
+    /// this many seconds gives its share of --large-request-memory back
+    /// (it is closed) when another connection needs room; 0 never.
+    #[arg(
+        long = "large-request-timeout",
+        value_name = "SECONDS",
+        default_value_t = 2
+    )]
+    large_request_timeout: u32,
+
     /// Keep item memory in files PATH.0, PATH.1, ... (one per core) so the
     /// cache survives a restart (memcached's -e): put them on tmpfs
     /// (/dev/shm), stop with SIGUSR1, start again with the same settings.
@@ -441,6 +451,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
             Some("0") => 0,
             Some(text) => size(text)?,
         },
+        large_request_timeout: args.large_request_timeout,
         verbosity: args.verbose,
         enable_shutdown: args.enable_shutdown,
         flush_enabled: !args.disable_flush_all,

@@ -266,3 +266,114 @@ fn a_missing_password_file_stops_the_server_with_one_line() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("MEMCACHED_SASL_PWDB"));
 }
+
+/// As memcached: a failed re-authentication leaves the connection
+/// unauthenticated, and nothing pipelined behind it runs as the old user.
+#[test]
+fn a_failed_reauthentication_leaves_the_connection_unauthenticated() {
+    let users = Users::new("reauth");
+    let server = TestServer::start_env(&["-S"], &[("MEMCACHED_SASL_PWDB", users.0.as_os_str())]);
+    let mut c = server.connect();
+    assert_eq!(sasl_auth(&mut c, "foo", "bar").0, 0);
+    let set = Command::Store {
+        mode: StoreMode::Set,
+        flags: 0,
+        exptime: 0,
+        quiet: false,
+    };
+    // A wrong password, with a set pipelined behind it.
+    let mut pipelined = binary(Opcode::SaslAuth, Command::SaslAuth, b"PLAIN", b"\0foo\0bab");
+    pipelined.extend(binary(Opcode::Set, set, b"sneaky", b"v"));
+    c.write_all(&pipelined).unwrap();
+    assert_eq!(response(&mut c).0, 0x20, "the failed attempt");
+    assert_eq!(response(&mut c).0, 0x20, "the set is refused");
+    assert!(is_closed(&mut c));
+    // Nothing was stored under the old identity.
+    let mut other = server.connect();
+    assert_eq!(sasl_auth(&mut other, "baaaz", "quux").0, 0);
+    other.write_all(&get(b"sneaky")).unwrap();
+    assert_eq!(response(&mut other).0, 0x01, "not found");
+    // A good re-authentication keeps it authenticated.
+    assert_eq!(sasl_auth(&mut other, "foo", "bar").0, 0);
+    other.write_all(&get(b"sneaky")).unwrap();
+    assert_eq!(response(&mut other).0, 0x01);
+    server.stop();
+}
+
+/// Failed attempts are answered more slowly the more a connection makes,
+/// and every one is counted.
+#[test]
+fn failed_attempts_are_counted_and_the_connection_stays_usable() {
+    let users = Users::new("guess");
+    let server = TestServer::start_env(&["-S"], &[("MEMCACHED_SASL_PWDB", users.0.as_os_str())]);
+    let mut c = server.connect();
+    for i in 0..30 {
+        assert_eq!(sasl_auth(&mut c, "foo", &format!("guess{i}")).0, 0x20);
+    }
+    assert_eq!(sasl_auth(&mut c, "foo", "bar").0, 0);
+    c.write_all(&binary(Opcode::Stat, Command::Stat, b"", b""))
+        .unwrap();
+    let mut errors = None;
+    loop {
+        let head = read_exact(&mut c, HEADER_LEN);
+        let h = Header::decode(head[..].try_into().unwrap());
+        let body = read_exact(&mut c, h.body_len as usize);
+        if h.key_len == 0 {
+            break;
+        }
+        let (key, value) = body.split_at(usize::from(h.key_len));
+        if key == b"auth_errors" {
+            errors = Some(String::from_utf8_lossy(value).to_string());
+        }
+    }
+    assert_eq!(errors.as_deref(), Some("30"));
+    server.stop();
+}
+
+/// With -S or -Y the metrics endpoint wants the same users' credentials
+/// (HTTP Basic); without them it answers 401 and shows nothing.
+#[test]
+fn metrics_need_credentials_when_the_server_does() {
+    let users = Users::new("metrics");
+    for (flag, env) in [("-S", true), ("-Y", false)] {
+        let metrics = common::free_port();
+        let metrics_arg = metrics.to_string();
+        let path = users.0.to_str().unwrap();
+        let mut args = vec![flag];
+        if !env {
+            args.push(path);
+        }
+        args.extend(["--metrics-listen", &metrics_arg]);
+        let server = if env {
+            TestServer::start_env(&args, &[("MEMCACHED_SASL_PWDB", users.0.as_os_str())])
+        } else {
+            TestServer::start(&args)
+        };
+        let scrape = |head: &str| -> String {
+            let mut m = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+            m.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            m.write_all(head.as_bytes()).unwrap();
+            let mut reply = String::new();
+            m.read_to_string(&mut reply).unwrap();
+            reply
+        };
+        let denied = scrape("GET /metrics HTTP/1.1\r\n\r\n");
+        assert!(denied.starts_with("HTTP/1.1 401"), "{flag}: {denied}");
+        assert!(denied.contains("WWW-Authenticate: Basic"), "{flag}");
+        assert!(!denied.contains("memcached_"), "{flag}: nothing shown");
+        // foo:bab
+        let wrong = scrape("GET /metrics HTTP/1.1\r\nAuthorization: Basic Zm9vOmJhYg==\r\n\r\n");
+        assert!(wrong.starts_with("HTTP/1.1 401"), "{flag}: {wrong}");
+        // foo:bar
+        let ok = scrape("GET /metrics HTTP/1.1\r\nAuthorization: Basic Zm9vOmJhcg==\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{flag}: {ok}");
+        assert!(ok.contains("memcached_up 1"), "{flag}");
+        // Both refused scrapes count as failed attempts.
+        assert!(
+            ok.contains("segcore_auth_failures_total 2\n"),
+            "{flag}: {ok}"
+        );
+        server.stop();
+    }
+}

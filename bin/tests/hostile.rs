@@ -256,3 +256,245 @@ fn a_failed_core_takes_the_process_down() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sends a `set` declaring `declared` bytes and `sent` of them, then stops.
+fn half_set(server: &TestServer, key: &str, declared: usize, sent: usize) -> TcpStream {
+    let mut c = server.connect();
+    c.write_all(format!("set {key} 0 0 {declared}\r\n").as_bytes())
+        .unwrap();
+    c.write_all(&vec![b'h'; sent]).unwrap();
+    c
+}
+
+/// The sum over cores of `core:N:<name>`.
+fn per_core_sum(c: &mut TcpStream, name: &str) -> u64 {
+    common::per_core(c, name).iter().sum()
+}
+
+/// Forty clients declare 1 MB values, send 17 KB and wait: they hold about
+/// what they sent, not what they declared, so a legitimate 100 KB set goes
+/// through at once.
+#[test]
+fn half_sent_large_values_do_not_lock_others_out() {
+    let server = TestServer::start(&["-m", "64"]);
+    let mut admin = server.connect();
+    let before = rss(server.pid());
+    let hogs: Vec<TcpStream> = (0..40)
+        .map(|i| half_set(&server, &format!("hog{i}"), 1_000_000, 17_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let held = per_core_sum(&mut admin, "large_request_bytes");
+    assert!(
+        held <= 40 * 64 * 1024,
+        "40 half-sent values hold {held} bytes"
+    );
+    let value = vec![b'v'; 100_000];
+    for i in 0..5 {
+        let mut c = server.connect();
+        set(&mut c, &format!("legit{i}"), &value);
+    }
+    let mut check = server.connect();
+    check.write_all(b"get legit4\r\n").unwrap();
+    let reply = common::read_until(&mut check, b"END\r\n");
+    assert_eq!(reply.len(), "VALUE legit4 0 100000\r\n".len() + 100_002 + 5);
+    let grown = rss(server.pid()).saturating_sub(before);
+    assert!(grown < 32 << 20, "RSS grew {grown} bytes");
+    drop(hogs);
+    assert!(server.stop().success());
+}
+
+/// Clients that send most of a large value and stall keep their share only
+/// until another connection needs it after the timeout: then they are
+/// closed (counted), and the other's set goes through.
+#[test]
+fn stalled_large_values_give_their_budget_back() {
+    let server = TestServer::start(&[
+        "-m",
+        "64",
+        "--large-request-memory",
+        "4m",
+        "--large-request-timeout",
+        "1",
+    ]);
+    let mut admin = server.connect();
+    let settings = stats(&mut admin, "settings");
+    assert_eq!(stat(&settings, "large_request_timeout"), 1);
+    let mut hogs: Vec<TcpStream> = (0..12)
+        .map(|i| half_set(&server, &format!("hog{i}"), 1_000_000, 600_000))
+        .collect();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(per_core_sum(&mut admin, "large_request_bytes") >= 4 << 20);
+    // More than the room left beside four stalled 1 MB values per core.
+    let value = vec![b'v'; 500_000];
+    for i in 0..4 {
+        let mut c = server.connect();
+        set(&mut c, &format!("legit{i}"), &value);
+    }
+    let reclaimed = stat(&stats(&mut admin, ""), "large_request_reclaims");
+    assert!(reclaimed >= 1, "reclaims: {reclaimed}");
+    // The stalled ones were closed (or refused outright when they came).
+    let mut closed = 0;
+    for hog in &mut hogs {
+        hog.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut buf = [0u8; 128];
+        loop {
+            match hog.read(&mut buf) {
+                Ok(0) => {
+                    closed += 1;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    closed += 1;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert!(
+        closed >= reclaimed,
+        "closed {closed} of {reclaimed} reclaimed"
+    );
+    assert!(server.stop().success());
+}
+
+/// A binary request (opcode with a key and maybe a value), encoded.
+fn binary(opcode: Opcode, command: Command, key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    Request {
+        opcode,
+        command,
+        opaque: 0,
+        cas: 0,
+        key,
+        value,
+    }
+    .encode(&mut out);
+    out
+}
+
+/// Reads `n` binary responses and returns their statuses.
+fn binary_statuses(c: &mut TcpStream, n: usize) -> Vec<u16> {
+    (0..n)
+        .map(|_| {
+            let head = Header::decode(read_exact(c, HEADER_LEN)[..].try_into().unwrap());
+            read_exact(c, head.body_len as usize);
+            head.vbucket_or_status
+        })
+        .collect()
+}
+
+/// A binary key made to look like protocol lines, read often enough to be
+/// hot, and used with a prefix delimiter: text `stats hotkeys`, `stats
+/// detail dump` and `/metrics` show it escaped, and no forged line reaches
+/// anyone.
+#[test]
+fn keys_that_look_like_lines_are_shown_escaped() {
+    let metrics = common::free_port();
+    let metrics_arg = metrics.to_string();
+    let server = TestServer::start(&["-D", ":", "--metrics-listen", &metrics_arg]);
+    let evil: &[u8] = b"x:\r\nSTAT evil 1\r\nEND\r\n";
+    let mut b = server.connect();
+    let store = Command::Store {
+        mode: segcore_protocol::binary::StoreMode::Set,
+        flags: 0,
+        exptime: 0,
+        quiet: false,
+    };
+    b.write_all(&binary(Opcode::Set, store, evil, b"v"))
+        .unwrap();
+    assert_eq!(binary_statuses(&mut b, 1), [0]);
+    let get = Command::Get {
+        quiet: false,
+        with_key: false,
+    };
+    let mut gets = Vec::new();
+    for _ in 0..500 {
+        gets.extend(binary(Opcode::Get, get, evil, b""));
+    }
+    for _ in 0..20 {
+        b.write_all(&gets).unwrap();
+        assert!(binary_statuses(&mut b, 500).iter().all(|&s| s == 0));
+    }
+    let escaped = "x:%0D%0ASTAT%20evil%201%0D%0AEND%0D%0A";
+    let mut t = server.connect();
+    t.write_all(b"stats hotkeys\r\n").unwrap();
+    let hot = String::from_utf8(common::read_until(&mut t, b"END\r\n")).unwrap();
+    assert!(hot.contains(escaped), "{hot}");
+    assert!(!hot.contains("STAT evil"), "{hot}");
+    assert_eq!(hot.matches("END\r\n").count(), 1, "{hot}");
+    t.write_all(b"stats detail dump\r\n").unwrap();
+    let dump = String::from_utf8(common::read_until(&mut t, b"END\r\n")).unwrap();
+    assert!(
+        dump.starts_with("PREFIX x get 10000 hit 10000 set 1 del 0\r\n"),
+        "the prefix is the part before ':': {dump}"
+    );
+    // The metrics label is escaped too, and forges no sample line.
+    let mut m = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+    m.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    m.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+    let mut body = String::new();
+    m.read_to_string(&mut body).unwrap();
+    assert!(body.contains(&format!("key=\"{escaped}\"")), "{body}");
+    assert!(!body.lines().any(|l| l.starts_with("STAT") || l == "END"));
+    assert!(server.stop().success());
+}
+
+/// Prefix lines escape what a key may carry (the `-D` prefix of a binary key).
+#[test]
+fn a_prefix_with_line_breaks_is_shown_escaped() {
+    let server = TestServer::start(&["-D", ":"]);
+    let mut b = server.connect();
+    let get = Command::Get {
+        quiet: false,
+        with_key: false,
+    };
+    b.write_all(&binary(Opcode::Get, get, b"a\r\nEND\r\n:rest", b""))
+        .unwrap();
+    assert_eq!(binary_statuses(&mut b, 1), [1], "a miss");
+    let mut t = server.connect();
+    t.write_all(b"stats detail dump\r\n").unwrap();
+    let dump = String::from_utf8(common::read_until(&mut t, b"END\r\n")).unwrap();
+    assert_eq!(
+        dump,
+        "PREFIX a%0D%0AEND%0D%0A get 1 hit 0 set 0 del 0\r\nEND\r\n"
+    );
+    assert!(server.stop().success());
+}
+
+/// Slow clients that open every metrics slot and trickle their request
+/// cannot keep a real scrape out.
+#[test]
+fn slow_scrapers_cannot_hold_the_metrics_endpoint() {
+    let metrics = common::free_port();
+    let metrics_arg = metrics.to_string();
+    let server = TestServer::start(&["--metrics-listen", &metrics_arg]);
+    let mut slow: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+            s.write_all(b"G").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    for s in &mut slow {
+        let _ = s.write_all(b"E");
+    }
+    let mut served = 0;
+    for _ in 0..10 {
+        let mut m = TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+        m.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        m.write_all(b"GET /metrics HTTP/1.1\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        if m.read_to_string(&mut reply).is_ok() && reply.starts_with("HTTP/1.1 200") {
+            served += 1;
+        }
+        for s in &mut slow {
+            let _ = s.write_all(b"T");
+        }
+    }
+    assert_eq!(served, 10, "real scrapes served beside 20 slow clients");
+    assert!(server.stop().success());
+}

@@ -1,6 +1,8 @@
 //! The credential formats memcached's authentication carries, parsed
-//! without allocating: SASL PLAIN (binary Auth request values) and the
-//! `user password` data block of ASCII authentication (`-Y`).
+//! without allocating: SASL PLAIN (binary Auth request values), the
+//! `user password` data block of ASCII authentication (`-Y`), and HTTP
+//! Basic credentials (the metrics endpoint of a server that requires
+//! authentication).
 
 /// The one SASL mechanism offered, as List Mechanisms answers it.
 pub const SASL_MECHANISMS: &[u8] = b"PLAIN";
@@ -41,9 +43,64 @@ pub fn ascii_credentials(data: &[u8]) -> Option<Credentials<'_>> {
     Some(Credentials { user, password })
 }
 
+/// The `user:password` of an HTTP request head's `Authorization: Basic`
+/// header, decoded into `buf`; `None` when there is none or it does not
+/// decode (RFC 7617).
+pub fn http_basic<'b>(head: &[u8], buf: &'b mut [u8]) -> Option<Credentials<'b>> {
+    let value = head.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = (&line[..colon], &line[colon + 1..]);
+        name.eq_ignore_ascii_case(b"authorization")
+            .then(|| value.trim_ascii())
+    })?;
+    let (scheme, encoded) = value.split_at(value.iter().position(|&b| b == b' ')?);
+    if !scheme.eq_ignore_ascii_case(b"basic") {
+        return None;
+    }
+    let len = crate::base64::decode(encoded.trim_ascii(), buf)?;
+    let decoded = &buf[..len];
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
+    (!user.is_empty()).then_some(Credentials { user, password })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_basic_credentials_come_from_the_authorization_header() {
+        let mut buf = [0u8; 256];
+        // "alice:s3:cret" — the password may hold colons.
+        let head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nauthorization: Basic YWxpY2U6czM6Y3JldA==\r\n\r\n";
+        let c = http_basic(head, &mut buf).expect("credentials");
+        assert_eq!((c.user, c.password), (&b"alice"[..], &b"s3:cret"[..]));
+        let mut buf = [0u8; 256];
+        assert_eq!(http_basic(b"GET / HTTP/1.1\r\n\r\n", &mut buf), None);
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            http_basic(
+                b"GET / HTTP/1.1\r\nAuthorization: Bearer abc=\r\n\r\n",
+                &mut buf
+            ),
+            None
+        );
+        let mut buf = [0u8; 256];
+        assert_eq!(
+            http_basic(
+                b"GET / HTTP/1.1\r\nAuthorization: Basic !!!!\r\n\r\n",
+                &mut buf
+            ),
+            None
+        );
+        let mut small = [0u8; 4];
+        assert_eq!(
+            http_basic(head, &mut small),
+            None,
+            "too long for the buffer"
+        );
+    }
 
     #[test]
     fn sasl_plain_takes_the_authentication_identity() {

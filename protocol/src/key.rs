@@ -15,6 +15,35 @@ pub fn is_valid_text_key(key: &[u8]) -> bool {
 /// Room for one key (a decoded base64 meta key, an error's stale key).
 pub type KeyBuf = [u8; crate::MAX_KEY_LEN];
 
+/// A key as text output shows it (`stats hotkeys`, `stats detail dump`,
+/// logs, Prometheus labels). Binary-protocol keys are opaque bytes and may
+/// hold `\r\n`, spaces or anything else: written raw, one could end a
+/// line and forge the next (`STAT evil 1`, `END`). So the bytes a text key
+/// may not hold (space, control bytes, DEL), `%` itself, and bytes that are
+/// not UTF-8 are written `%XX`, as memcached URL-encodes keys in its dumps;
+/// every key a text client could store prints unchanged.
+#[derive(Clone, Copy, Debug)]
+pub struct Printable<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Printable<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        for chunk in self.0.utf8_chunks() {
+            for c in chunk.valid().chars() {
+                if c <= ' ' || c == '\x7f' || c == '%' {
+                    write!(f, "%{:02X}", c as u32)?;
+                } else {
+                    f.write_char(c)?;
+                }
+            }
+            for byte in chunk.invalid() {
+                write!(f, "%{byte:02X}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -24,6 +53,23 @@ mod tests {
         assert!(is_valid_text_key(b"a"));
         assert!(is_valid_text_key(&[b'k'; 250]));
         assert!(is_valid_text_key("ключ".as_bytes()));
+    }
+
+    #[test]
+    fn printable_keys_cannot_forge_lines() {
+        let shown = |key: &[u8]| Printable(key).to_string();
+        assert_eq!(shown(b"user:42"), "user:42");
+        assert_eq!(shown("ключ".as_bytes()), "ключ");
+        assert_eq!(
+            shown(b"k\r\nSTAT evil 1\r\nEND\r\n"),
+            "k%0D%0ASTAT%20evil%201%0D%0AEND%0D%0A"
+        );
+        assert_eq!(shown(b"50%\x00\x7f\xff"), "50%25%00%7F%FF");
+        // Every byte that could end a line or split a field is escaped.
+        for b in 0..=255u8 {
+            let out = shown(&[b]);
+            assert!(!out.contains(['\r', '\n', ' ', '\0']), "{b}: {out:?}");
+        }
     }
 
     #[test]

@@ -131,6 +131,17 @@ pub struct Session {
     pub wire: Option<Wire>,
     /// Requests may run.
     pub authenticated: bool,
+    /// Failed authentication attempts on this connection: each failure is
+    /// answered after a pause that grows with them ([`failure_pause`]).
+    pub failed_auths: u32,
+}
+
+/// How long the reply to a connection's `failures`th failed attempt waits:
+/// 2 ms per failure so far, up to a second. A client mistyping a password
+/// once does not notice; one guessing passwords on a connection is held to
+/// a few hundred tries a second at first and one a second after 500.
+pub fn failure_pause(failures: u32) -> std::time::Duration {
+    std::time::Duration::from_millis(2 * u64::from(failures.min(500)))
 }
 
 impl Session {
@@ -139,6 +150,7 @@ impl Session {
         Session {
             wire: None,
             authenticated: auth.is_none(),
+            failed_auths: 0,
         }
     }
 }
@@ -166,7 +178,7 @@ pub fn gate(
 }
 
 /// Counts an authentication attempt and whether it failed.
-fn count(core: &Core, ok: bool) {
+pub(crate) fn count(core: &Core, ok: bool) {
     let mut counters = core.counters.borrow_mut();
     counters.auth_cmds += 1;
     if !ok {
@@ -229,6 +241,7 @@ fn ascii(
                     Reply::Stored.write(out);
                 }
             } else {
+                session.failed_auths += 1;
                 Reply::AuthenticationFailure.write(out);
             }
         }
@@ -259,6 +272,7 @@ fn sasl(
                 session.authenticated = true;
                 respond(out, auth::SASL_AUTHENTICATED);
             } else {
+                session.failed_auths += 1;
                 super::binary::error(out, &req, Status::AuthError);
             }
         }

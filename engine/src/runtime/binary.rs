@@ -308,7 +308,10 @@ impl WireProtocol for Binary {
                         if super::auth::sasl_auth(core, config, req) {
                             ok(out, req, 0, &[], &[], auth::SASL_AUTHENTICATED);
                         } else {
+                            // As memcached: a failed attempt leaves the
+                            // connection unauthenticated.
                             error(out, req, Status::AuthError);
+                            return Flow::Unauthenticate;
                         }
                     }
                 }
@@ -326,7 +329,10 @@ impl WireProtocol for Binary {
     }
 
     fn closes(req: &Request<'_>) -> bool {
-        matches!(req.command, Command::Quit { .. })
+        matches!(
+            req.command,
+            Command::Quit { .. } | Command::SaslAuth | Command::SaslStep
+        )
     }
 
     fn counts_in_detail(req: &Request<'_>) -> bool {

@@ -61,6 +61,8 @@ impl<'a> Registered<'a> {
                     last_cmd: core.last_tick.get(),
                     mid_request: false,
                     kicked: false,
+                    large: 0,
+                    last_read: 0,
                 }))
             }
             // Already gone: nothing to list.
@@ -70,15 +72,20 @@ impl<'a> Registered<'a> {
     }
 
     /// After a read: whether it completed any request (the time of the
-    /// last command), and whether part of one waits for the rest.
+    /// last command), whether part of one waits for the rest, and how much
+    /// of the large-request budget the read buffer holds now.
     #[inline]
-    fn read_done(&self, ran: bool, mid_request: bool) {
+    fn read_done(&self, ran: bool, mid_request: bool, large: usize) {
         if let Some(slot) = self.slot {
             if let Some(entry) = self.core.conns.borrow_mut().get_mut(slot) {
                 if ran {
                     entry.last_cmd = self.core.last_tick.get();
                 }
                 entry.mid_request = mid_request;
+                if large > 0 {
+                    entry.last_read = super::unix_now();
+                }
+                entry.large = large;
             }
         }
     }
@@ -133,6 +140,7 @@ impl Conn {
         let mut next = Next::Read;
         let mut out = core.buffers.take_write();
         while !self.input.unread().is_empty() {
+            let failed_before = self.session.failed_auths;
             let unread = self.input.unread();
             let wire = *self
                 .session
@@ -155,6 +163,16 @@ impl Conn {
             self.input.consume(end.consumed);
             ran |= end.consumed > 0;
             self.discard = end.discard;
+            if end.flow == Flow::Unauthenticate {
+                self.session.authenticated = false;
+                self.session.failed_auths += 1;
+            }
+            if self.session.failed_auths > failed_before {
+                // A failed authentication is answered late (see
+                // `auth::failure_pause`); boxed, as it is rare.
+                let pause = auth::failure_pause(self.session.failed_auths);
+                Box::pin(glommio::timer::sleep(pause)).await;
+            }
             if !out.is_empty() {
                 if write_out(&mut self.stream, &out).await.is_err() {
                     next = Next::Close;
@@ -164,7 +182,7 @@ impl Conn {
                 out.clear();
             }
             match end.flow {
-                Flow::Continue => {}
+                Flow::Continue | Flow::Unauthenticate => {}
                 Flow::Close => {
                     next = Next::Close;
                     break;
@@ -227,7 +245,11 @@ impl Conn {
                 Some(wire) if self.input.is_full() => request_len(wire, self.input.unread()),
                 _ => None,
             };
-            let (limits, refusing) = match self.input.make_room(&core.buffers, need) {
+            let mut room = self.input.make_room(&core.buffers, need);
+            if room == Err(Full::NoRoom) && Box::pin(reclaim_stalled(core)).await {
+                room = self.input.make_room(&core.buffers, need);
+            }
+            let (limits, refusing) = match room {
                 Ok(()) => {
                     match self.input.read(&core.buffers, &mut self.stream).await {
                         Ok(0) | Err(_) => break,
@@ -262,7 +284,11 @@ impl Conn {
                 }
                 next = Next::Close;
             }
-            registered.read_done(ran, self.discard > 0 || !self.input.unread().is_empty());
+            registered.read_done(
+                ran,
+                self.discard > 0 || !self.input.unread().is_empty(),
+                self.input.large_bytes(),
+            );
             if matches!(next, Next::Close) {
                 break;
             }
@@ -272,6 +298,28 @@ impl Conn {
         let _ = self.stream.close().await;
         drop(registered);
     }
+}
+
+/// Closes the connections that hold part of the large-request budget and
+/// have sent nothing for `large_request_timeout`, then waits (briefly) for
+/// their tasks to give it back. Returns whether any was closed.
+async fn reclaim_stalled(core: &Core) -> bool {
+    let closed = core
+        .conns
+        .borrow_mut()
+        .reclaim_stalled(super::unix_now(), core.settings.large_request_timeout);
+    if closed == 0 {
+        return false;
+    }
+    core.counters.borrow_mut().large_request_reclaims += closed;
+    let held = core.buffers.usage().large_bytes;
+    for _ in 0..50 {
+        glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
+        if core.buffers.usage().large_bytes < held {
+            break;
+        }
+    }
+    true
 }
 
 /// Turns away a connection over the server's limit as memcached does: one

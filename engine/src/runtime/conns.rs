@@ -29,6 +29,11 @@ pub struct ConnEntry {
     pub mid_request: bool,
     /// Already closed for idling; its task has yet to notice.
     pub kicked: bool,
+    /// Bytes of the core's large-request budget its read buffer holds.
+    pub large: usize,
+    /// When it last received bytes while holding some of that budget
+    /// (unix seconds).
+    pub last_read: u32,
 }
 
 /// One core's open connections, in reusable slots.
@@ -101,6 +106,33 @@ impl ConnTable {
         kicked
     }
 
+    /// Closes the connections that hold part of the large-request budget
+    /// and have received nothing for at least `timeout` seconds up to
+    /// `now`, so that their share goes to a connection that needs it (a
+    /// client that declares a large value and stalls half-way must not
+    /// lock out everyone else's). Returns how many it closed; their tasks
+    /// give the budget back as they notice.
+    pub fn reclaim_stalled(&mut self, now: u32, timeout: u32) -> u64 {
+        if timeout == 0 {
+            return 0;
+        }
+        let mut closed = 0;
+        for entry in self.slots.iter_mut().flatten() {
+            if !entry.kicked && entry.large > 0 && now.saturating_sub(entry.last_read) >= timeout {
+                entry.kicked = true;
+                log::debug!(
+                    "<{} closing: holds {} bytes of a large request and sent nothing for {}s",
+                    entry.fd,
+                    entry.large,
+                    now.saturating_sub(entry.last_read)
+                );
+                shut_down(entry.fd, libc::SHUT_RDWR);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
     /// The open connections, for a `stats` report.
     pub fn snapshot(&self) -> Vec<ConnEntry> {
         self.slots.iter().flatten().copied().collect()
@@ -171,6 +203,43 @@ mod tests {
             last_cmd,
             mid_request,
             kicked: false,
+            large: 0,
+            last_read: 0,
+        }
+    }
+
+    #[test]
+    fn only_stalled_holders_of_large_budget_are_reclaimed() {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let (stalled, mut stalled_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (sending, sending_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (small, small_peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut table = ConnTable::default();
+        for (fd, large, last_read) in [
+            (stalled.as_raw_fd(), 1 << 20, 100),
+            (sending.as_raw_fd(), 1 << 20, 103),
+            (small.as_raw_fd(), 0, 0),
+        ] {
+            let slot = table.add(client(fd, 0, true));
+            let entry = table.get_mut(slot).unwrap();
+            entry.large = large;
+            entry.last_read = last_read;
+        }
+        assert_eq!(table.reclaim_stalled(104, 0), 0, "0: never");
+        assert_eq!(table.reclaim_stalled(101, 2), 0, "not stalled long enough");
+        assert_eq!(table.reclaim_stalled(104, 2), 1);
+        assert_eq!(table.reclaim_stalled(104, 2), 0, "closed once");
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            stalled_peer.read(&mut buf).unwrap(),
+            0,
+            "the client sees the close"
+        );
+        for peer in [&sending_peer, &small_peer] {
+            peer.set_nonblocking(true).unwrap();
+            let err = (&*peer).read(&mut buf).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
         }
     }
 

@@ -11,6 +11,7 @@
 //! overestimates by at most the smallest count in it; counts are
 //! reported scaled back up by the sampling rate, so they are approximate.
 
+use segcore_protocol::key::Printable;
 use segcore_protocol::MAX_KEY_LEN;
 
 /// Keys tracked per core.
@@ -140,7 +141,7 @@ pub fn stat_lines(per_core: &[(usize, &[KeyCount])], n: usize) -> Vec<(String, S
         .map(|(rank, (core, key, count))| {
             (
                 format!("hotkey:{}", rank + 1),
-                format!("{} {count} {core}", String::from_utf8_lossy(key)),
+                format!("{} {count} {core}", Printable(key)),
             )
         })
         .collect()

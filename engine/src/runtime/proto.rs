@@ -93,6 +93,9 @@ pub enum Flow {
     Close,
     /// Flush replies, then shut the server down (enabled `shutdown`).
     Shutdown,
+    /// A failed re-authentication: the connection is no longer
+    /// authenticated (what follows goes through the auth gate again).
+    Unauthenticate,
 }
 
 /// State carried from a request's per-op replies to its end.
@@ -138,8 +141,10 @@ pub trait WireProtocol {
         core: &Core,
     ) -> Flow;
 
-    /// Whether the connection closes after this request (so nothing after
-    /// it in the buffer runs).
+    /// Whether nothing after this request may run in the same batch: it
+    /// closes the connection, or it may change what the connection is
+    /// allowed to do (a SASL re-authentication), so pass 1 must not send
+    /// anything after it to another core.
     fn closes(req: &Self::Request<'_>) -> bool;
 
     /// Whether `stats detail` counts `req`'s ops: memcached counts the
@@ -703,7 +708,10 @@ fn command_text(request: &[u8]) -> String {
     }
     let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    String::from_utf8_lossy(&line[..line.len().min(256)]).into_owned()
+    // Escaped as keys are: a logged line cannot hold control bytes.
+    segcore_protocol::key::Printable(&line[..line.len().min(256)])
+        .to_string()
+        .replace("%20", " ")
 }
 
 /// Pass 1: parses the requests at the start of `buf`, collects the ops

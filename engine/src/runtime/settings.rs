@@ -43,6 +43,10 @@ pub struct Settings {
     /// for large requests (values being received); over it, a new large
     /// value is refused with `SERVER_ERROR out of memory storing object`.
     pub large_request_bytes: usize,
+    /// Seconds a connection holding part of that budget may send nothing
+    /// before its share is reclaimed for another connection that needs it
+    /// (the stalled one is closed); 0 never reclaims.
+    pub large_request_timeout: u32,
     /// `-v` count.
     pub verbosity: u8,
     /// Honour the `shutdown` command (memcached's `-A`).

@@ -182,6 +182,10 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                 "large_request_limit",
                 settings.large_request_bytes.to_string(),
             );
+            put(
+                "large_request_timeout",
+                settings.large_request_timeout.to_string(),
+            );
             // The most reply bytes one connection holds, whatever it asks
             // for (replies stream out as the client reads them).
             put(

@@ -199,7 +199,8 @@ pub fn write_debug(out: &mut Vec<u8>, key: &[u8], line: Option<DebugLine>) {
         return;
     };
     out.extend_from_slice(b"ME ");
-    out.extend_from_slice(key);
+    // A base64 key decodes to any bytes: shown escaped, never raw.
+    let _ = std::io::Write::write_fmt(out, format_args!("{}", crate::key::Printable(key)));
     out.extend_from_slice(b" exp=");
     write_i64(out, d.ttl);
     out.extend_from_slice(b" la=");

@@ -183,7 +183,8 @@ pub fn write_prefix(
     deletes: u64,
 ) {
     out.extend_from_slice(b"PREFIX ");
-    out.extend_from_slice(prefix);
+    // A prefix is part of a key: shown escaped, never raw (see Printable).
+    let _ = std::io::Write::write_fmt(out, format_args!("{}", crate::key::Printable(prefix)));
     for (label, n) in [
         (&b" get "[..], gets),
         (b" hit ", hits),

@@ -2,13 +2,20 @@
 //! `GET /metrics` with the Prometheus exposition and anything else with 404.
 //!
 //! It cannot hold the core or grow memory: at most [`MAX_SCRAPES`]
-//! connections at once (more are closed unanswered), a request head of at
-//! most [`MAX_HEAD`] bytes (a larger one gets 431), a read and write timeout
-//! of [`TIMEOUT`] each (a client that sends nothing is closed), one request
-//! per connection, and the work runs in a low-priority task queue so client
-//! requests on core 0 go first.
+//! connections at once, a request head of at most [`MAX_HEAD`] bytes (a
+//! larger one gets 431) that must arrive within [`HEAD_DEADLINE`] in all,
+//! a write timeout of [`TIMEOUT`], one request per connection, and the work
+//! runs in a low-priority task queue so client requests on core 0 go first.
+//! Slow clients cannot hold every slot: when all are taken, a new scrape
+//! takes the slot of the oldest connection still sending its head.
+//!
+//! It respects the server's access control: with `-S` or `-Y` every scrape
+//! must carry HTTP Basic credentials of a user in the same password file
+//! (Prometheus' `basic_auth`), or it gets 401 and nothing — no counters and
+//! no key names. Failed attempts count in `auth_errors` and are answered
+//! after a pause, so the endpoint is no faster a way to guess passwords.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -19,6 +26,7 @@ use glommio::Shares;
 use super::{gather, prometheus, table, Kind, Rows, Value};
 use crate::runtime::latency::Latency;
 use crate::runtime::op::ReportLists;
+use crate::runtime::signal::Signal;
 use crate::runtime::Core;
 
 /// Hot keys listed on /metrics (`stats hotkeys N` lists more).
@@ -27,8 +35,12 @@ pub const HOT_KEYS_EXPORTED: usize = 5;
 pub const MAX_SCRAPES: usize = 16;
 /// Largest request head (request line and headers) read.
 pub const MAX_HEAD: usize = 8 << 10;
-/// How long a scrape may take to send its request or read the reply.
+/// How long a scrape may take to read the reply.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a scrape may take to send its whole request head.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(2);
+/// How long a scrape with wrong credentials waits for its 401.
+pub const AUTH_FAILURE_PAUSE: Duration = Duration::from_millis(200);
 
 /// What a request head asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,7 +108,7 @@ pub async fn exposition(core: &Core) -> String {
             Value::Int(count),
         )
         .prom("segcore_hot_key_requests")
-        .label("key", String::from_utf8_lossy(key))
+        .label("key", segcore_protocol::key::Printable(key).to_string())
         .label("core", core.to_string());
     }
     let mut out = String::with_capacity(32 << 10);
@@ -109,6 +121,40 @@ pub async fn exposition(core: &Core) -> String {
     out
 }
 
+/// The scrapes being served, in the order they came: each with whether it
+/// is still sending its head and the signal that ends it early.
+#[derive(Default)]
+struct Scrapes {
+    open: Vec<(u64, bool, Signal)>,
+    next: u64,
+}
+
+impl Scrapes {
+    /// Makes room for one more: `false` when every slot serves a reply.
+    fn admit(&mut self) -> Option<(u64, Signal)> {
+        if self.open.len() >= MAX_SCRAPES {
+            // The oldest one still sending its head gives its slot up.
+            let at = self.open.iter().position(|(_, in_head, _)| *in_head)?;
+            let (_, _, evicted) = self.open.remove(at);
+            evicted.fire();
+        }
+        self.next += 1;
+        let signal = Signal::default();
+        self.open.push((self.next, true, signal.clone()));
+        Some((self.next, signal))
+    }
+
+    fn head_done(&mut self, id: u64) {
+        if let Some(entry) = self.open.iter_mut().find(|(i, ..)| *i == id) {
+            entry.1 = false;
+        }
+    }
+
+    fn done(&mut self, id: u64) {
+        self.open.retain(|(i, ..)| *i != id);
+    }
+}
+
 /// Serves scrapes on `listener` until the core stops.
 pub fn spawn(core: &Rc<Core>, listener: TcpListener) {
     let core = core.clone();
@@ -119,20 +165,28 @@ pub fn spawn(core: &Rc<Core>, listener: TcpListener) {
     );
     let _ = glommio::spawn_local_into(
         async move {
-            let active = Rc::new(Cell::new(0usize));
+            let scrapes = Rc::new(RefCell::new(Scrapes::default()));
             let stop = core.stop.clone();
             loop {
                 match crate::runtime::core_main::accept_or_stop(&listener, &stop).await {
-                    Some(Ok(stream)) if active.get() < MAX_SCRAPES => {
-                        active.set(active.get() + 1);
-                        let (core, active) = (core.clone(), active.clone());
+                    Some(Ok(stream)) => {
+                        let Some((id, evicted)) = scrapes.borrow_mut().admit() else {
+                            continue; // every slot is sending a reply
+                        };
+                        let (core, scrapes) = (core.clone(), scrapes.clone());
                         glommio::spawn_local(async move {
-                            let _ = serve(&core, stream).await;
-                            active.set(active.get() - 1);
+                            let served = futures_lite::future::or(
+                                serve(&core, stream, || scrapes.borrow_mut().head_done(id)),
+                                async {
+                                    evicted.wait().await;
+                                    Ok(())
+                                },
+                            );
+                            let _ = served.await;
+                            scrapes.borrow_mut().done(id);
                         })
                         .detach();
                     }
-                    Some(Ok(stream)) => drop(stream),
                     Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
                     None => break,
                 }
@@ -143,41 +197,81 @@ pub fn spawn(core: &Rc<Core>, listener: TcpListener) {
     .map(|task| task.detach());
 }
 
-/// Reads one request head and answers it.
-async fn serve(core: &Core, mut stream: TcpStream) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut head = vec![0u8; MAX_HEAD];
-    let mut len = 0;
-    let complete = loop {
-        if len == head.len() {
-            break false;
-        }
-        let n = stream.read(&mut head[len..]).await?;
-        if n == 0 {
-            return Ok(()); // gone before finishing its request
-        }
-        len += n;
-        let read = &head[..len];
-        if read.windows(4).any(|w| w == b"\r\n\r\n") || read.windows(2).any(|w| w == b"\n\n") {
-            break true;
+/// Reads a request head, within [`HEAD_DEADLINE`] and [`MAX_HEAD`]:
+/// `Some(length)` when complete, `None` when too long; an error when the
+/// client left or ran out of time.
+async fn read_head(stream: &mut TcpStream, head: &mut [u8]) -> std::io::Result<Option<usize>> {
+    let reading = async {
+        let mut len = 0;
+        loop {
+            if len == head.len() {
+                return Ok(None);
+            }
+            let n = stream.read(&mut head[len..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            len += n;
+            let read = &head[..len];
+            if read.windows(4).any(|w| w == b"\r\n\r\n") || read.windows(2).any(|w| w == b"\n\n") {
+                return Ok(Some(len));
+            }
         }
     };
-    let (status, content_type, body) = if !complete {
-        (
+    futures_lite::future::or(reading, async {
+        glommio::timer::sleep(HEAD_DEADLINE).await;
+        Err(std::io::ErrorKind::TimedOut.into())
+    })
+    .await
+}
+
+/// Whether the head carries credentials the server accepts (always, when
+/// it requires none); counts attempts as the client protocols do.
+fn authorized(core: &Core, head: &[u8]) -> bool {
+    let Some(config) = core.settings.auth.as_ref() else {
+        return true;
+    };
+    let mut buf = [0u8; 1024];
+    let ok =
+        segcore_protocol::auth::http_basic(head, &mut buf).is_some_and(|c| config.users.check(c));
+    crate::runtime::auth::count(core, ok);
+    ok
+}
+
+/// Reads one request head and answers it; `head_read` is called once the
+/// head is in.
+async fn serve(
+    core: &Core,
+    mut stream: TcpStream,
+    head_read: impl FnOnce(),
+) -> std::io::Result<()> {
+    stream.set_write_timeout(Some(TIMEOUT))?;
+    let mut head = vec![0u8; MAX_HEAD];
+    let complete = read_head(&mut stream, &mut head).await?;
+    head_read();
+    let (status, content_type, body) = match complete {
+        None => (
             "431 Request Header Fields Too Large",
             "text/plain",
             String::new(),
-        )
-    } else {
-        match route(&head[..len]) {
+        ),
+        Some(len) => match route(&head[..len]) {
+            Route::Metrics if !authorized(core, &head[..len]) => {
+                glommio::timer::sleep(AUTH_FAILURE_PAUSE).await;
+                ("401 Unauthorized", "text/plain", "unauthorized\n".into())
+            }
             Route::Metrics => ("200 OK", prometheus::CONTENT_TYPE, exposition(core).await),
             Route::NotFound => ("404 Not Found", "text/plain", "not found\n".into()),
             Route::BadRequest => ("400 Bad Request", "text/plain", String::new()),
-        }
+        },
+    };
+    let challenge = if status.starts_with("401") {
+        "WWW-Authenticate: Basic realm=\"segcore\"\r\n"
+    } else {
+        ""
     };
     let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{challenge}Connection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(reply.as_bytes()).await?;

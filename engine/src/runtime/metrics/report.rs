@@ -86,6 +86,10 @@ pub struct ConnCounters {
     pub idle_kicks: u64,
     /// Times a request needed more read buffer than the core had room for.
     pub read_buf_oom: u64,
+    /// Connections closed because they held part of the large-request
+    /// budget without sending for `large_request_timeout` while another
+    /// connection needed room.
+    pub large_request_reclaims: u64,
     /// Authentication attempts (SASL Auth/Step, ASCII credentials).
     pub auth_cmds: u64,
     /// Attempts that failed.
@@ -138,6 +142,7 @@ impl AddAssign<&ConnCounters> for ConnCounters {
             store_no_memory,
             idle_kicks,
             read_buf_oom,
+            large_request_reclaims,
             auth_cmds,
             auth_errors,
             ssl_handshake_errors,
@@ -156,6 +161,7 @@ impl AddAssign<&ConnCounters> for ConnCounters {
         self.store_no_memory += store_no_memory;
         self.idle_kicks += idle_kicks;
         self.read_buf_oom += read_buf_oom;
+        self.large_request_reclaims += large_request_reclaims;
         self.auth_cmds += auth_cmds;
         self.auth_errors += auth_errors;
         self.ssl_handshake_errors += ssl_handshake_errors;

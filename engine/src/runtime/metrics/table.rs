@@ -241,6 +241,12 @@ pub fn general(t: &Totals, settings: &Settings, now: u32) -> Rows {
         conns.read_buf_oom,
     )
     .prom("segcore_read_buffer_oom_total");
+    r.counter(
+        "large_request_reclaims",
+        "Stalled connections closed to give their large-request memory to another.",
+        conns.large_request_reclaims,
+    )
+    .prom("segcore_large_request_reclaims_total");
     r.gauge("hash_bytes", "", t.index_bytes as u64);
     r.gauge("bytes", "Bytes of live items.", shard.bytes)
         .prom("memcached_current_bytes");

@@ -498,3 +498,45 @@ fn slow_scrapers_cannot_hold_the_metrics_endpoint() {
     assert_eq!(served, 10, "real scrapes served beside 20 slow clients");
     assert!(server.stop().success());
 }
+
+/// Meta gets pipelined without reading: bounded as text and binary are.
+#[test]
+fn unread_meta_gets_stay_within_the_reply_bound() {
+    const VALUE: usize = 1_000_000;
+    let server = TestServer::start(&["-m", "64"]);
+    let mut admin = server.connect();
+    let keys = [keys_on(0, 1, "m")[0].clone(), keys_on(1, 1, "m")[0].clone()];
+    for key in &keys {
+        set(&mut admin, key, &value_for(key, VALUE));
+    }
+    let bound = reply_bound(&mut admin);
+    let before = rss(server.pid());
+    let mut pipeline = String::new();
+    for i in 0..300 {
+        pipeline.push_str(&format!("mg {} v k f\r\n", keys[i % 2]));
+    }
+    let mut greedy = server.connect();
+    greedy.write_all(pipeline.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let stalled = rss(server.pid());
+    assert!(
+        stalled < before + 4 * bound + (16 << 20),
+        "RSS grew from {before} to {stalled} for 300 unread mg of 1 MB"
+    );
+    exchange(&mut admin, b"mn\r\n", b"MN\r\n");
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, greedy);
+    let mut header = String::new();
+    for i in 0..300 {
+        header.clear();
+        std::io::BufRead::read_line(&mut reader, &mut header).unwrap();
+        let key = &keys[i % 2];
+        assert_eq!(header, format!("VA {VALUE} k{key} f0\r\n"), "reply {i}");
+        let mut data = vec![0; VALUE + 2];
+        reader.read_exact(&mut data).unwrap();
+        assert!(
+            data[..VALUE] == value_for(key, VALUE)[..],
+            "value {i} intact"
+        );
+    }
+    assert!(server.stop().success());
+}

@@ -1,0 +1,261 @@
+//! Pass 2, request by request: local ops run on the shard, remote ones
+//! take their owner's outcome, replies are encoded in order. A request's
+//! ops are answered in runs: a run pauses to write out what it has (past
+//! [`FLUSH_BYTES`]) or to fetch the rest of an owner's outcomes, and the
+//! next run resumes at its op, so one request never holds more than a
+//! bounded reply.
+
+use futures_lite::{AsyncWrite, AsyncWriteExt};
+use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
+
+use super::super::latency::ClassCounts;
+use super::super::op::{execute, KeyCommand, Op};
+use super::super::router::Fanout;
+use super::super::Core;
+use super::remote::{refill, same_as_sent, Remote, Remotes};
+use super::{count_detail, Flow, ReplyState, Route, Stop, WireProtocol, FLUSH_BYTES};
+
+/// Writes out the replies so far.
+pub(super) async fn flush<W: AsyncWrite + Unpin>(
+    core: &Core,
+    writer: &mut W,
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    writer.write_all(out).await?;
+    core.counters.borrow_mut().bytes_written += out.len() as u64;
+    out.clear();
+    Ok(())
+}
+
+/// Why a run of a request's ops stopped before its last op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pause {
+    /// The output passed [`FLUSH_BYTES`]: write it out, then go on.
+    Flush,
+    /// This owner's outcomes in hand are used up and it has more: fetch
+    /// them, then go on.
+    Refill(usize),
+}
+
+/// What one step of pass 2 did.
+pub(super) enum Step {
+    /// A request answered (or nothing to do): go on at `at` unless `flow`
+    /// says otherwise.
+    Next {
+        /// Where the next request starts.
+        at: usize,
+        /// What the request asked of the connection.
+        flow: Flow,
+    },
+    /// A request paused in the middle of its ops (`used` bytes long).
+    Paused {
+        pause: Pause,
+        resume_at: usize,
+        used: usize,
+    },
+    /// An error was answered: go on at `at` (`None`: stop), after taking
+    /// the outcome of its unlink from that owner if there is one.
+    Skip {
+        at: Option<usize>,
+        unlink: Option<usize>,
+    },
+    /// Nothing more to run in this read.
+    End,
+}
+
+/// What pass 2 carries from request to request.
+pub(super) struct Pass2<'p> {
+    pub(super) core: &'p Core,
+    pub(super) route: Route,
+    pub(super) limits: &'p Limits,
+    pub(super) state: &'p mut ReplyState,
+    pub(super) classes: &'p mut ClassCounts,
+    pub(super) parsed: &'p mut u64,
+    pub(super) trace: bool,
+}
+
+impl Pass2<'_> {
+    /// Parses the request at `at` and answers it, or its error, without
+    /// waiting; pass 1 stopped at `end` for `stop`.
+    pub(super) fn step<P: WireProtocol>(
+        &mut self,
+        buf: &[u8],
+        at: usize,
+        end: usize,
+        stop: &Stop,
+        remotes: &mut Remotes<'_>,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let core = self.core;
+        match P::parse(&buf[at..], self.limits) {
+            Ok(Some((req, used))) if at < end => {
+                *self.parsed += 1;
+                self.classes[P::class(&req) as usize] += 1;
+                if self.trace {
+                    log::trace!("core {}: {}", core.id, command_text(&buf[at..at + used]));
+                }
+                match answer_ops::<P>(core, &req, self.route, 0, remotes, out, self.state) {
+                    None => Step::Next {
+                        at: at + used,
+                        flow: P::reply_end(&req, out, self.state, core),
+                    },
+                    Some((pause, resume_at)) => Step::Paused {
+                        pause,
+                        resume_at,
+                        used,
+                    },
+                }
+            }
+            Err(e) if at < end || !matches!(stop, Stop::More) => {
+                e.write_reply(out);
+                if e.is_too_large() {
+                    core.counters.borrow_mut().store_too_large += 1;
+                } else if e.is_out_of_memory() {
+                    core.counters.borrow_mut().store_no_memory += 1;
+                } else if e.is_refused_flush() {
+                    core.counters.borrow_mut().cmd_flush += 1;
+                }
+                let mut scratch = [0; MAX_KEY_LEN];
+                let mut unlink = None;
+                if let Some((owner, key)) = unlink_target(&e, &buf[at..], self.route, &mut scratch)
+                {
+                    if owner == core.id {
+                        let op = Op::on(key, KeyCommand::Unlink);
+                        execute(&mut core.shard.borrow_mut(), &op, core);
+                    } else if !matches!(remotes.next(owner), Remote::Later) {
+                        // Taken: pass 1 sent it, and its (empty) outcome is here.
+                    } else {
+                        unlink = Some(owner);
+                    }
+                }
+                let at = match e.recovery {
+                    Recovery::Skip(n) if at + n <= end => Some(at + n),
+                    Recovery::Skip(_) | Recovery::Close => None,
+                };
+                Step::Skip { at, unlink }
+            }
+            _ => Step::End,
+        }
+    }
+
+    /// Finishes a request that paused: does what the pause waits for,
+    /// answers the rest of its ops (pausing again as often as needed),
+    /// then its end. `request` is exactly the request's bytes.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn resume<P: WireProtocol, W: AsyncWrite + Unpin>(
+        self,
+        request: &[u8],
+        mut pause: Pause,
+        mut done: usize,
+        mut fanout: Option<&mut Fanout>,
+        budget: usize,
+        out: &mut Vec<u8>,
+        writer: &mut W,
+    ) -> Flow {
+        let core = self.core;
+        let Ok(Some((req, _))) = P::parse(request, self.limits) else {
+            debug_assert!(false, "a request parsed once parses again");
+            return Flow::Close;
+        };
+        loop {
+            match pause {
+                Pause::Flush => {
+                    if flush(core, writer, out).await.is_err() {
+                        return Flow::Close;
+                    }
+                }
+                Pause::Refill(owner) => {
+                    if let Some(fanout) = fanout.as_deref_mut() {
+                        refill(core, fanout, owner, budget).await;
+                    }
+                }
+            }
+            let mut remotes = Remotes::of(fanout.as_deref_mut());
+            match answer_ops::<P>(core, &req, self.route, done, &mut remotes, out, self.state) {
+                Some((next, resume_at)) => {
+                    pause = next;
+                    done = resume_at;
+                }
+                None => return P::reply_end(&req, out, self.state, core),
+            }
+        }
+    }
+}
+
+/// Answers `req`'s ops from the `skip`th on, in order: local ones run on
+/// the shard, remote ones take their owner's outcome. Returns `None` once
+/// every op is answered, or why it paused and the op to resume at.
+pub(super) fn answer_ops<P: WireProtocol>(
+    core: &Core,
+    req: &P::Request<'_>,
+    route: Route,
+    skip: usize,
+    remotes: &mut Remotes<'_>,
+    out: &mut Vec<u8>,
+    state: &mut ReplyState,
+) -> Option<(Pause, usize)> {
+    let me = core.id;
+    let mut shard = core.shard.borrow_mut();
+    let mut seen = 0;
+    let mut pause = None;
+    P::for_each_op(req, route, &mut |owner, op| {
+        let at = seen;
+        seen += 1;
+        if at < skip || pause.is_some() {
+            return;
+        }
+        if owner == me {
+            let outcome = execute(&mut shard, op, core);
+            count_detail::<P, _>(core, req, op, &outcome);
+            P::reply_op(req, op, outcome, out, state);
+        } else {
+            if cfg!(debug_assertions) {
+                same_as_sent(remotes.sent, remotes.cursors, owner, op);
+            }
+            match remotes.next(owner) {
+                Remote::Ready(outcome, arena) => {
+                    count_detail::<P, _>(core, req, op, outcome);
+                    P::reply_op(req, op, outcome.clone().map(|s| s.get(arena)), out, state)
+                }
+                Remote::Later => {
+                    pause = Some((Pause::Refill(owner), at));
+                    return;
+                }
+                // The owner is gone (shutting down).
+                Remote::Gone => P::reply_unavailable(req, out),
+            }
+        }
+        if out.len() > FLUSH_BYTES {
+            pause = Some((Pause::Flush, at + 1));
+        }
+    });
+    pause
+}
+
+/// A request as -vvv logs it: a text command's first line (at most 256
+/// bytes), or a binary request's opcode and key length.
+pub(super) fn command_text(request: &[u8]) -> String {
+    if request.first() == Some(&0x80) && request.len() >= 4 {
+        let key_len = u16::from_be_bytes([request[2], request[3]]);
+        return format!("binary opcode 0x{:02x}, key of {key_len} bytes", request[1]);
+    }
+    let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Escaped as keys are: a logged line cannot hold control bytes.
+    segcore_protocol::key::Printable(&line[..line.len().min(256)])
+        .to_string()
+        .replace("%20", " ")
+}
+
+/// The key a refused set must unlink (memcached drops its old value) and
+/// the core that owns it, or `None` for every other error. `parsed` is the
+/// buffer the error was parsed from.
+pub(super) fn unlink_target<'a>(
+    e: &ParseError,
+    parsed: &'a [u8],
+    route: Route,
+    scratch: &'a mut [u8; MAX_KEY_LEN],
+) -> Option<(usize, &'a [u8])> {
+    let key = e.stale_key?.key(parsed, scratch)?;
+    Some((route.owner(key), key))
+}

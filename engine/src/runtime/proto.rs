@@ -217,7 +217,6 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     // Latency: one clock read here and one when the replies are queued,
     // for the whole batch (see `latency`).
     let started = std::time::Instant::now();
-    let mut classes = ClassCounts::default();
     // -vvv logs every command; checked once per batch.
     let trace = log::log_enabled!(log::Level::Trace);
 
@@ -228,23 +227,19 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     };
 
     // Pass 2: execute local ops, take remote outcomes, encode in order.
-    let mut state = ReplyState::default();
+    let mut pass = Pass2 {
+        core,
+        route,
+        limits,
+        state: ReplyState::default(),
+        classes: ClassCounts::default(),
+        parsed: 0,
+        trace,
+    };
     let mut flow = Flow::Continue;
     let mut at = 0;
-    let mut parsed = 0u64;
     while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
-        let step = {
-            let mut pass = Pass2 {
-                core,
-                route,
-                limits,
-                state: &mut state,
-                classes: &mut classes,
-                parsed: &mut parsed,
-                trace,
-            };
-            pass.step::<P>(buf, at, end, &stop, &mut Remotes::of(fanout.as_mut()), out)
-        };
+        let step = pass.step::<P>(buf, at, end, &stop, &mut Remotes::of(fanout.as_mut()), out);
         // The rare steps that wait in the middle of a request are boxed,
         // so they do not grow every batch's slot.
         let next_at = match step {
@@ -261,15 +256,6 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
                 resume_at,
                 used,
             } => {
-                let pass = Pass2 {
-                    core,
-                    route,
-                    limits,
-                    state: &mut state,
-                    classes: &mut classes,
-                    parsed: &mut parsed,
-                    trace,
-                };
                 let resumed = Box::pin(pass.resume::<P, W>(
                     &buf[at..at + used],
                     pause,
@@ -308,6 +294,9 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
             break;
         }
     }
+    let Pass2 {
+        classes, parsed, ..
+    } = pass;
     core.counters.borrow_mut().requests += parsed;
     if parsed > 0 {
         let ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;

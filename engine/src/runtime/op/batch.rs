@@ -110,6 +110,20 @@ mod tests {
     use super::*;
     use crate::storage::{ArithRequest, ArithResult, DeleteOptions, ShardConfig, StoreMode};
 
+    /// A core that is only its shard: reports the shard's counters.
+    struct ShardOnly;
+
+    impl CoreAccess for ShardOnly {
+        fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
+            CoreReport {
+                shard: *s.stats(),
+                ..CoreReport::default()
+            }
+        }
+        fn reset_counters(&self) {}
+        fn set_detail(&self, _: bool) {}
+    }
+
     fn shard() -> Shard {
         let mut shard = Shard::new(&ShardConfig {
             memory_bytes: 1 << 20,
@@ -148,17 +162,6 @@ mod tests {
                 also: ReportLists::default(),
             }),
         ];
-        struct ShardOnly;
-        impl CoreAccess for ShardOnly {
-            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
-                CoreReport {
-                    shard: *s.stats(),
-                    ..CoreReport::default()
-                }
-            }
-            fn reset_counters(&self) {}
-            fn set_detail(&self, _: bool) {}
-        }
         let report = ShardOnly;
         let mut inline = shard();
         let expected: Vec<Outcome<Vec<u8>>> = ops
@@ -189,17 +192,6 @@ mod tests {
     /// sent again from there runs the rest, in order, each op once.
     #[test]
     fn a_batch_stops_at_its_reply_budget_and_resumes_in_order() {
-        struct NoCore;
-        impl CoreAccess for NoCore {
-            fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
-                CoreReport {
-                    shard: *s.stats(),
-                    ..CoreReport::default()
-                }
-            }
-            fn reset_counters(&self) {}
-            fn set_detail(&self, _: bool) {}
-        }
         let get = KeyCommand::Get {
             touch: None,
             hides_cas: true,
@@ -223,7 +215,7 @@ mod tests {
         let mut start = 0;
         while start < batch.ops.len() {
             let mut replies = Replies::default();
-            let next = batch.execute(start, 1500, &mut shard, &NoCore, &mut replies);
+            let next = batch.execute(start, 1500, &mut shard, &ShardOnly, &mut replies);
             assert!(next > start, "every run makes progress");
             assert!(replies.arena.len() <= 1500 + value.len());
             runs.push(replies.outcomes.len());

@@ -68,9 +68,9 @@ pub(super) struct Pass2<'p> {
     pub(super) core: &'p Core,
     pub(super) route: Route,
     pub(super) limits: &'p Limits,
-    pub(super) state: &'p mut ReplyState,
-    pub(super) classes: &'p mut ClassCounts,
-    pub(super) parsed: &'p mut u64,
+    pub(super) state: ReplyState,
+    pub(super) classes: ClassCounts,
+    pub(super) parsed: u64,
     pub(super) trace: bool,
 }
 
@@ -89,15 +89,15 @@ impl Pass2<'_> {
         let core = self.core;
         match P::parse(&buf[at..], self.limits) {
             Ok(Some((req, used))) if at < end => {
-                *self.parsed += 1;
+                self.parsed += 1;
                 self.classes[P::class(&req) as usize] += 1;
                 if self.trace {
                     log::trace!("core {}: {}", core.id, command_text(&buf[at..at + used]));
                 }
-                match answer_ops::<P>(core, &req, self.route, 0, remotes, out, self.state) {
+                match answer_ops::<P>(core, &req, self.route, 0, remotes, out, &mut self.state) {
                     None => Step::Next {
                         at: at + used,
-                        flow: P::reply_end(&req, out, self.state, core),
+                        flow: P::reply_end(&req, out, &mut self.state, core),
                     },
                     Some((pause, resume_at)) => Step::Paused {
                         pause,
@@ -143,7 +143,7 @@ impl Pass2<'_> {
     /// then its end. `request` is exactly the request's bytes.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn resume<P: WireProtocol, W: AsyncWrite + Unpin>(
-        self,
+        &mut self,
         request: &[u8],
         mut pause: Pause,
         mut done: usize,
@@ -171,12 +171,20 @@ impl Pass2<'_> {
                 }
             }
             let mut remotes = Remotes::of(fanout.as_deref_mut());
-            match answer_ops::<P>(core, &req, self.route, done, &mut remotes, out, self.state) {
+            match answer_ops::<P>(
+                core,
+                &req,
+                self.route,
+                done,
+                &mut remotes,
+                out,
+                &mut self.state,
+            ) {
                 Some((next, resume_at)) => {
                     pause = next;
                     done = resume_at;
                 }
-                None => return P::reply_end(&req, out, self.state, core),
+                None => return P::reply_end(&req, out, &mut self.state, core),
             }
         }
     }

@@ -308,7 +308,10 @@ fn half_sent_large_values_do_not_lock_others_out() {
 /// closed (counted), and the other's set goes through.
 #[test]
 fn stalled_large_values_give_their_budget_back() {
+    // One core, so every hog and every legitimate set meet one budget.
     let server = TestServer::start(&[
+        "--threads",
+        "1",
         "-m",
         "64",
         "--large-request-memory",
@@ -323,8 +326,8 @@ fn stalled_large_values_give_their_budget_back() {
         .map(|i| half_set(&server, &format!("hog{i}"), 1_000_000, 600_000))
         .collect();
     std::thread::sleep(Duration::from_millis(2500));
-    assert!(per_core_sum(&mut admin, "large_request_bytes") >= 4 << 20);
-    // More than the room left beside four stalled 1 MB values per core.
+    assert!(per_core_sum(&mut admin, "large_request_bytes") >= 3 << 20);
+    // More than the room left beside four stalled 1 MB values.
     let value = vec![b'v'; 500_000];
     for i in 0..4 {
         let mut c = server.connect();

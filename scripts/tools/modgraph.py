@@ -98,7 +98,7 @@ def main():
                 t = resolve(p, mod, modules)
                 if t is not None:
                     targets.add(t)
-        for m in re.finditer(r"\b((?:crate|super)(?:::\w+)+)", text):
+        for m in re.finditer(r"\b((?:crate|super)(?:::\w+)+)\b(?!::)", text):
             t = resolve(m.group(1), mod, modules)
             if t is not None:
                 targets.add(t)

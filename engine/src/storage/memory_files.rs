@@ -20,7 +20,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::shard::restart::{meta_path, RestartError, SavedBy};
-use super::ShardConfig;
+use super::shard::ShardConfig;
 
 /// The memory files of a running server, locked for as long as it lives.
 #[derive(Debug)]

@@ -59,6 +59,13 @@ pub fn ttl_remaining(expire_at: u32, now: u32) -> i64 {
     }
 }
 
+/// The current unix time in seconds: what a shard's clock is set from.
+pub fn unix_now() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

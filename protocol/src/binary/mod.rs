@@ -31,7 +31,7 @@ mod encode;
 mod reply;
 
 pub use codes::{Opcode, Status};
-pub use reply::{encode_error, encode_response, Response};
+pub use reply::{encode_error, encode_response, write_error, write_ok, Response};
 
 use crate::error::{ErrorKind, ParseError};
 use crate::{Limits, MAX_KEY_LEN};

@@ -44,6 +44,35 @@ pub fn encode_response(out: &mut Vec<u8>, r: &Response<'_>) {
     out.extend_from_slice(r.value);
 }
 
+/// Appends a success response to `req` (its opcode and opaque echoed).
+pub fn write_ok(
+    out: &mut Vec<u8>,
+    req: &super::Request<'_>,
+    cas: u64,
+    extras: &[u8],
+    key: &[u8],
+    value: &[u8],
+) {
+    encode_response(
+        out,
+        &Response {
+            opcode: req.opcode as u8,
+            status: Status::NoError,
+            opaque: req.opaque,
+            cas,
+            extras,
+            key,
+            value,
+        },
+    );
+}
+
+/// Appends an error response to `req` with memcached's message for
+/// `status`.
+pub fn write_error(out: &mut Vec<u8>, req: &super::Request<'_>, status: Status) {
+    encode_error(out, req.opcode as u8, status, req.opaque);
+}
+
 /// Appends an error response carrying memcached's message for `status`.
 pub fn encode_error(out: &mut Vec<u8>, opcode: u8, status: Status, opaque: u32) {
     encode_response(

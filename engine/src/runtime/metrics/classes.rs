@@ -12,7 +12,8 @@
 //! (`used_chunks` = items), since segcore's memory is segments, not pages.
 //! Per-class command counters (`get_hits`, `cmd_set`, ...) are not kept.
 
-use super::{CoreReport, Kind, Rows};
+use crate::runtime::metrics::report::CoreReport;
+use crate::runtime::metrics::rows::{Kind, Rows};
 use crate::storage::classes::{CHUNK_SIZES, CLASSES, PAGE_SIZE};
 use crate::storage::ClassStats;
 
@@ -164,7 +165,11 @@ pub fn items_lines(reports: &[CoreReport]) -> Vec<(String, String)> {
     let mut lines = Vec::new();
     for i in listed(&classes) {
         let prefix = format!("items:{}:", i + 1);
-        super::stat_lines(&mut lines, &prefix, &item_rows(&classes, age, i));
+        crate::runtime::metrics::rows::stat_lines(
+            &mut lines,
+            &prefix,
+            &item_rows(&classes, age, i),
+        );
     }
     lines
 }
@@ -176,7 +181,11 @@ pub fn slabs_lines(reports: &[CoreReport], malloced: usize) -> Vec<(String, Stri
     let mut active = 0;
     for i in listed(&classes).filter(|&i| classes.number[i] > 0) {
         active += 1;
-        super::stat_lines(&mut lines, &format!("{}:", i + 1), &slab_rows(&classes, i));
+        crate::runtime::metrics::rows::stat_lines(
+            &mut lines,
+            &format!("{}:", i + 1),
+            &slab_rows(&classes, i),
+        );
     }
     lines.push(("active_slabs".into(), active.to_string()));
     lines.push(("total_malloced".into(), malloced.to_string()));

@@ -23,11 +23,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::Shares;
 
-use super::{gather, prometheus, table, Kind, Rows, Value};
-use crate::runtime::latency::Latency;
+use crate::runtime::metrics::latency::Latency;
+use crate::runtime::metrics::rows::{Kind, Rows, Value};
+use crate::runtime::metrics::{gather, prometheus, table};
 use crate::runtime::op::ReportLists;
-use crate::runtime::signal::Signal;
-use crate::runtime::Core;
+use crate::runtime::server::core::Core;
+use crate::runtime::server::signal::Signal;
 
 /// Hot keys listed on /metrics (`stats hotkeys N` lists more).
 pub const HOT_KEYS_EXPORTED: usize = 5;
@@ -83,7 +84,7 @@ pub async fn exposition(core: &Core) -> String {
         ..ReportLists::default()
     };
     let reports = gather::reports(core, also).await;
-    let totals = super::Totals::of(&reports);
+    let totals = crate::runtime::metrics::report::Totals::of(&reports);
     let mut rows = Rows::default();
     rows.add(
         None,
@@ -93,14 +94,17 @@ pub async fn exposition(core: &Core) -> String {
     )
     .prom("memcached_up");
     rows.0
-        .extend(table::general(&totals, &core.settings, crate::runtime::unix_now()).0);
+        .extend(table::general(&totals, &core.settings, crate::storage::time::unix_now()).0);
     for report in &reports {
         rows.0.extend(table::core(report).0);
         rows.0.extend(table::segments(report).0);
     }
-    rows.0.extend(super::classes::prometheus_rows(&reports).0);
+    rows.0
+        .extend(crate::runtime::metrics::classes::prometheus_rows(&reports).0);
     let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
-    for (core, key, count) in crate::runtime::hotkeys::ranking(&per_core, HOT_KEYS_EXPORTED) {
+    for (core, key, count) in
+        crate::runtime::metrics::hotkeys::ranking(&per_core, HOT_KEYS_EXPORTED)
+    {
         rows.add(
             None,
             Kind::Gauge,
@@ -117,7 +121,7 @@ pub async fn exposition(core: &Core) -> String {
     for report in reports.iter().filter_map(|r| r.latency.as_deref()) {
         latency.merge(report);
     }
-    crate::runtime::latency::write_prometheus(&mut out, &latency);
+    crate::runtime::metrics::latency::write_prometheus(&mut out, &latency);
     out
 }
 
@@ -168,7 +172,7 @@ pub fn spawn(core: &Rc<Core>, listener: TcpListener) {
             let scrapes = Rc::new(RefCell::new(Scrapes::default()));
             let stop = core.stop.clone();
             loop {
-                match crate::runtime::core_main::accept_or_stop(&listener, &stop).await {
+                match crate::runtime::conn::listen::accept_or_stop(&listener, &stop).await {
                     Some(Ok(stream)) => {
                         let Some((id, evicted)) = scrapes.borrow_mut().admit() else {
                             continue; // every slot is sending a reply
@@ -234,7 +238,7 @@ fn authorized(core: &Core, head: &[u8]) -> bool {
     let mut buf = [0u8; 1024];
     let ok =
         segcore_protocol::auth::http_basic(head, &mut buf).is_some_and(|c| config.users.check(c));
-    crate::runtime::auth::count(core, ok);
+    crate::runtime::wire::gate::count(core, ok);
     ok
 }
 

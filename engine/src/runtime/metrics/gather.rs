@@ -4,10 +4,11 @@
 //! forwards client ops, so gathering takes no lock and each shard is read
 //! only by its own core.
 
-use super::CoreReport;
-use crate::runtime::op::{Batch, CoreCommand, Op, Outcome, ReportLists};
-use crate::runtime::router::{Answered, Sending};
-use crate::runtime::Core;
+use crate::runtime::batch::message::Batch;
+use crate::runtime::batch::router::{Answered, Sending};
+use crate::runtime::metrics::report::CoreReport;
+use crate::runtime::op::{CoreCommand, Op, Outcome, ReportLists};
+use crate::runtime::server::core::Core;
 
 /// The reports of every core still running, in core order (a core that
 /// has shut down is left out).

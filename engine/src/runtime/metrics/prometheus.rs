@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::{Kind, Metric, Value};
+use crate::runtime::metrics::rows::{Kind, Metric, Value};
 
 /// The `Content-Type` of the exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -84,8 +84,8 @@ fn escape_help(help: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Rows;
     use super::*;
+    use crate::runtime::metrics::rows::Rows;
 
     #[test]
     fn rows_sharing_a_name_form_one_family_in_first_seen_order() {

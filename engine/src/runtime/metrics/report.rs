@@ -1,12 +1,12 @@
 //! The typed per-core snapshot every `stats` view and `/metrics` are
-//! rendered from: a core answers [`super::super::op::CoreCommand::Stats`] with a
+//! rendered from: a core answers [`crate::runtime::op::CoreCommand::Stats`] with a
 //! [`CoreReport`], and the reports of all cores sum into [`Totals`].
 
 use std::ops::AddAssign;
 
-use crate::runtime::buffers::PoolUsage;
-use crate::runtime::conns::ConnEntry;
-use crate::runtime::latency::Latency;
+use crate::runtime::conn::buffers::PoolUsage;
+use crate::runtime::conn::table::ConnEntry;
+use crate::runtime::metrics::latency::Latency;
 use crate::storage::{ClassStats, ShardStats};
 
 /// One core's contribution to `stats`.
@@ -45,7 +45,7 @@ pub struct CoreReport {
     /// Items it took back at start (`-e`), `None` after a cold start.
     pub restored: Option<u64>,
     /// Its CPU, NUMA node and memory node.
-    pub placement: crate::runtime::numa::Placement,
+    pub placement: crate::runtime::server::numa::Placement,
     /// Its latency histograms (when asked for).
     pub latency: Option<Box<Latency>>,
     /// Its most requested keys with estimated counts (when asked for).

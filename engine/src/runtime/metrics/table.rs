@@ -4,9 +4,11 @@
 //! labels (so existing dashboards work unchanged). segcore's own metrics
 //! are prefixed `segcore_`, and per-core ones carry a `core` label.
 
-use super::{CoreReport, Kind, Metric, Rows, Totals, Value};
-use crate::runtime::buffers::BUFFER_SIZE;
-use crate::runtime::{numa, Settings};
+use crate::runtime::conn::buffers::BUFFER_SIZE;
+use crate::runtime::metrics::report::{CoreReport, Totals};
+use crate::runtime::metrics::rows::{Kind, Metric, Rows, Value};
+use crate::runtime::server::numa;
+use crate::runtime::server::settings::Settings;
 
 /// The process's user and system CPU time.
 fn rusage() -> ((u64, u32), (u64, u32)) {

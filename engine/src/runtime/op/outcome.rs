@@ -1,6 +1,6 @@
 //! What an op produced, as the reply encoders read it.
 
-use super::CoreReport;
+use crate::runtime::metrics::report::CoreReport;
 use crate::storage::{ArithResult, DebugInfo, DeleteResult, ReadFacts, StoreResult};
 
 /// A found item, as the encoders need it.

@@ -13,18 +13,20 @@ use std::time::Duration;
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers};
 use glommio::{Latency, Shares};
 
-use super::buffers::BufferPool;
-use super::conns::ConnTable;
-use super::hotkeys;
-use super::metrics::ConnCounters;
-use super::prefix_stats::PrefixStats;
-use super::router::{Envelope, ReplyEnvelope, Router};
-use super::signal::Signal;
-use super::slots::SlotPool;
-use super::transport::{Prefixed, Stream};
-use super::{connection, proto, Core, Settings, Shared, StartError, DRAINING, RUNNING};
+use crate::runtime::batch::router::{Envelope, ReplyEnvelope, Router};
+use crate::runtime::conn::buffers::BufferPool;
+use crate::runtime::conn::listen::spawn_accept_loop;
+use crate::runtime::conn::slots::SlotPool;
+use crate::runtime::conn::table::ConnTable;
+use crate::runtime::metrics::hotkeys;
+use crate::runtime::metrics::prefix_stats::PrefixStats;
+use crate::runtime::metrics::report::ConnCounters;
+use crate::runtime::server::core::Core;
+use crate::runtime::server::settings::Settings;
+use crate::runtime::server::shared::{Shared, DRAINING, RUNNING};
+use crate::runtime::server::signal::Signal;
+use crate::runtime::server::start_error::StartError;
 use crate::storage::Shard;
-use glommio::net::TcpStream;
 
 /// Runs one core until the server exits; `ready` hears whether it started.
 pub(super) async fn core_main(
@@ -48,7 +50,7 @@ pub(super) async fn core_main(
         spawn_accept_loop(&core, listener, None);
     }
     if let Some(metrics) = metrics {
-        super::metrics::endpoint::spawn(&core, metrics);
+        crate::runtime::metrics::endpoint::spawn(&core, metrics);
     }
     spawn_expiry(&core);
     if core.settings.idle_timeout > 0 {
@@ -131,7 +133,7 @@ async fn build_core(
     // --port-per-core, which memory file is its own with -e) is its
     // request-mesh peer id.
     let id = request_tx.peer_id();
-    super::CURRENT_CORE.with(|core| core.set(Some(id)));
+    crate::runtime::server::core::CURRENT_CORE.with(|core| core.set(Some(id)));
     // Allocated here, after pinning: first touch puts the pages on this
     // core's NUMA node.
     let mut shard_config = settings.shard_config(id);
@@ -146,11 +148,11 @@ async fn build_core(
         )),
         None => StartError::Config(e.to_string()),
     })?;
-    shard.set_time(super::unix_now());
+    shard.set_time(crate::storage::time::unix_now());
     let restored = warm_restart(&mut shard, &shard_config, id);
     // Pinned already: this thread's CPU is the core's; asking for the
     // node of the shard's first page also touches it from here.
-    let placement = super::numa::Placement::here(shard.memory_start() as usize);
+    let placement = crate::runtime::server::numa::Placement::here(shard.memory_start() as usize);
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
         .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
@@ -226,7 +228,7 @@ fn spawn_forwarding(
                     let op = op.map(|span| span.get(&envelope.batch.arena));
                     op.hashed_key().is_none_or(|k| {
                         k == crate::storage::HashedKey::new(k.key)
-                            && proto::owner_of(k.key, core.cores) == core.id
+                            && crate::runtime::batch::route::owner_of(k.key, core.cores) == core.id
                     })
                 }));
                 let Envelope {
@@ -254,95 +256,6 @@ fn spawn_forwarding(
             }
         })
         .detach();
-    }
-}
-
-/// The next connection on `listener`, or `None` once `stop` fires.
-pub(super) async fn accept_or_stop(
-    listener: &glommio::net::TcpListener,
-    stop: &Signal,
-) -> Option<glommio::Result<TcpStream, ()>> {
-    futures_lite::future::or(async { Some(listener.accept().await) }, async {
-        stop.wait().await;
-        None
-    })
-    .await
-}
-
-/// Accepts until the server stops: a task per connection (after a TLS
-/// handshake when `tls` is set), or memcached's refusal past `-c`.
-fn spawn_accept_loop(
-    core: &Rc<Core>,
-    listener: glommio::net::TcpListener,
-    tls: Option<Arc<super::tls::TlsContext>>,
-) {
-    let core = core.clone();
-    glommio::spawn_local(async move {
-        let stop = core.stop.clone();
-        loop {
-            match accept_or_stop(&listener, &stop).await {
-                Some(Ok(stream)) if core.admit() => match tls.clone() {
-                    None => {
-                        glommio::spawn_local(connection::serve(
-                            core.clone(),
-                            Stream::Plain(stream),
-                        ))
-                        .detach();
-                    }
-                    Some(tls) => {
-                        glommio::spawn_local(handshake(core.clone(), tls, stream)).detach();
-                    }
-                },
-                Some(Ok(stream)) => {
-                    core.counters.borrow_mut().rejected_connections += 1;
-                    log::debug!(
-                        "connection from {:?} refused: too many open connections",
-                        stream.peer_addr().ok()
-                    );
-                    glommio::spawn_local(connection::refuse(stream)).detach();
-                }
-                // Out of file descriptors and the like: back off, retry.
-                Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
-                None => break,
-            }
-        }
-    })
-    .detach();
-}
-
-/// A TLS connection's handshake, bounded by the handshake timeout (a client
-/// that never finishes it is closed then), then the connection itself.
-async fn handshake(core: Rc<Core>, tls: Arc<super::tls::TlsContext>, mut stream: TcpStream) {
-    let acceptor = tls.acceptor();
-    let limit = core.settings.tls_handshake_timeout;
-    let done = glommio::timer::timeout(limit, async {
-        // Wait for the client's first byte before building any TLS state:
-        // until it speaks, it costs what an idle plaintext connection does
-        // (a read into a stack byte holds no buffer; see `Prefixed`).
-        let mut first = [0u8; 1];
-        if futures_lite::AsyncReadExt::read(&mut stream, &mut first).await? == 0 {
-            return Err(glommio::GlommioError::IoError(
-                std::io::ErrorKind::UnexpectedEof.into(),
-            ));
-        }
-        // Boxed, so a connection waiting for that byte does not carry the
-        // handshake's (large) state in its task.
-        Box::pin(acceptor.accept(Prefixed::new(first[0], stream)))
-            .await
-            .map_err(glommio::GlommioError::IoError)
-    })
-    .await;
-    match done {
-        Ok(tls_stream) => {
-            core.counters.borrow_mut().ssl_new_sessions += 1;
-            connection::serve(core.clone(), Stream::Tls(Box::new(tls_stream))).await;
-        }
-        Err(e) => {
-            log::debug!("TLS handshake failed: {e}");
-            core.counters.borrow_mut().ssl_handshake_errors += 1;
-            // Admitted but never served: give its place under -c back.
-            core.release_admission();
-        }
     }
 }
 

@@ -1,35 +1,16 @@
 //! Forwarded outcomes as pass 2 takes them: every owner's batch sent at
-//! once, each owner copying at most its share of [`REPLY_BYTES`] into one
+//! once, each owner copying at most its share of
+//! [`REPLY_BYTES`](crate::runtime::batch::bounds::REPLY_BYTES) into one
 //! reply, and the rest of a batch fetched again (from the first op not yet
 //! answered) when pass 2 reaches it. This is what keeps a multi-get of
 //! large values owned by other cores from copying them all at once.
 
-use super::super::op::{Batch, Outcome, Replies, Span};
-use super::super::router::{Answered, Fanout, Sending};
-use super::super::Core;
-use super::FLUSH_BYTES;
+use crate::runtime::batch::bounds::{MIN_REPLY_PIECE, REPLY_BYTES};
+use crate::runtime::batch::message::{Batch, Replies, Span};
+use crate::runtime::batch::router::{Answered, Fanout, Sending};
 use crate::runtime::op::Op;
-
-/// Bytes of forwarded outcomes one connection asks its owners to copy at a
-/// time, shared among the owners of a batch (each gets at least
-/// [`MIN_REPLY_PIECE`]); an owner stops once its share is full and the
-/// rest of its batch is fetched when pass 2 reaches it.
-pub const REPLY_BYTES: usize = 256 << 10;
-/// The smallest share of [`REPLY_BYTES`] one owner gets.
-pub const MIN_REPLY_PIECE: usize = 16 << 10;
-
-/// The most reply bytes one connection holds at once, whatever it asks
-/// for: its output (written out past [`FLUSH_BYTES`], so at most that plus
-/// one reply) and the forwarded outcomes in hand (each owner's share, plus
-/// the one value that may pass it). `max_reply` is the largest single
-/// reply (an item at the size limit with its header).
-pub fn reply_memory_bound(cores: usize, max_reply: usize) -> usize {
-    let remotes = cores.saturating_sub(1);
-    let pieces = REPLY_BYTES
-        .checked_div(remotes)
-        .map_or(0, |piece| piece.max(MIN_REPLY_PIECE) * remotes);
-    FLUSH_BYTES + max_reply + pieces + remotes * max_reply
-}
+use crate::runtime::op::Outcome;
+use crate::runtime::server::core::Core;
 
 /// Sends every remote batch, then waits for all of them (the owners work
 /// in parallel). Returns the reply budget each owner was given.

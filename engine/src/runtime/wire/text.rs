@@ -5,11 +5,12 @@ use segcore_protocol::meta::{self, ItemMeta, MetaFlags, MetaKey, ReturnFlags, St
 use segcore_protocol::text::{self, ArithOp, Reply, Request, StoreMode as TextMode};
 use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
-use super::latency::Class;
-use super::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome, StoreFields};
-use super::proto::{Flow, ReplyState, Route, WireProtocol};
-use super::stats::{self, StatsQuery};
-use super::Core;
+use crate::runtime::batch::route::Route;
+use crate::runtime::metrics::latency::Class;
+use crate::runtime::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome, StoreFields};
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
+use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
     ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreResult,
 };
@@ -272,7 +273,7 @@ impl WireProtocol for Text {
             },
             // As memcached: the level applies server-wide at once.
             Request::Verbosity { level, noreply } => {
-                super::set_verbosity(*level);
+                crate::runtime::server::verbosity::set_verbosity(*level);
                 if !noreply {
                     Reply::Ok.write(out);
                 }

@@ -69,11 +69,6 @@ impl BufferPool {
         }
     }
 
-    /// The budget for bytes of grown read buffers.
-    pub fn large_limit(&self) -> usize {
-        self.large_limit
-    }
-
     /// What is lent and idle now.
     pub fn usage(&self) -> PoolUsage {
         PoolUsage {

@@ -21,16 +21,16 @@
 //!   unauthenticated` (its data block is consumed). Binary connections are
 //!   closed.
 
-use std::collections::HashMap;
-use std::path::Path;
-
-use segcore_protocol::auth::{self, Credentials};
+use segcore_protocol::auth::{self};
 use segcore_protocol::binary::{self, Command, Status};
 use segcore_protocol::text::{self, Reply, Request, StoreMode};
 use segcore_protocol::{Limits, ParseError, Protocol as Wire, Recovery};
 
-use super::proto::{BatchEnd, Flow};
-use super::Core;
+use crate::runtime::conn::session::Session;
+use crate::runtime::server::auth::{AuthConfig, AuthMode};
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::protocol::BatchEnd;
+use crate::runtime::wire::protocol::Flow;
 
 /// Nothing used: the request is not complete yet.
 const NEED_MORE: BatchEnd = BatchEnd {
@@ -45,115 +45,6 @@ const CLOSE: BatchEnd = BatchEnd {
     discard: 0,
     flow: Flow::Close,
 };
-
-/// Which authentication the server requires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMode {
-    /// SASL PLAIN, binary protocol only (`-S`).
-    Sasl,
-    /// memcached's ASCII authentication, text protocol only (`-Y`).
-    Ascii,
-}
-
-/// Users and their passwords, from a `user:password` file.
-#[derive(Clone, Default)]
-pub struct PasswordFile {
-    users: HashMap<Box<[u8]>, Box<[u8]>>,
-}
-
-impl std::fmt::Debug for PasswordFile {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never the passwords.
-        write!(f, "PasswordFile({} users)", self.users.len())
-    }
-}
-
-impl PasswordFile {
-    /// Parses `user:password` lines (the password is everything after the
-    /// first `:`; empty lines are skipped).
-    pub fn parse(text: &[u8]) -> Result<PasswordFile, String> {
-        let mut users = HashMap::new();
-        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.is_empty() {
-                continue;
-            }
-            let Some(colon) = line.iter().position(|&b| b == b':') else {
-                return Err(format!("line {}: expected user:password", n + 1));
-            };
-            if colon == 0 {
-                return Err(format!("line {}: empty user name", n + 1));
-            }
-            users.insert(line[..colon].into(), line[colon + 1..].into());
-        }
-        if users.is_empty() {
-            return Err("no user:password lines".into());
-        }
-        Ok(PasswordFile { users })
-    }
-
-    /// Reads and parses a password file; the error names the file.
-    pub fn load(path: &Path) -> Result<PasswordFile, String> {
-        let text = std::fs::read(path)
-            .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
-        PasswordFile::parse(&text).map_err(|e| format!("the password file {}: {e}", path.display()))
-    }
-
-    /// Whether the credentials match a user, comparing the password in
-    /// time that does not depend on where it differs.
-    pub fn check(&self, c: Credentials<'_>) -> bool {
-        let Some(password) = self.users.get(c.user) else {
-            return false;
-        };
-        password.len() == c.password.len()
-            && password
-                .iter()
-                .zip(c.password)
-                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
-                == 0
-    }
-}
-
-/// The server's authentication: the mode and its users.
-#[derive(Clone, Debug)]
-pub struct AuthConfig {
-    /// SASL or ASCII.
-    pub mode: AuthMode,
-    /// Who may connect.
-    pub users: PasswordFile,
-}
-
-/// One connection's protocol state: the wire its first byte chose, and
-/// whether it has authenticated (always, when the server requires none).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Session {
-    /// Text or binary, once the first byte arrived.
-    pub wire: Option<Wire>,
-    /// Requests may run.
-    pub authenticated: bool,
-    /// Failed authentication attempts on this connection: each failure is
-    /// answered after a pause that grows with them ([`failure_pause`]).
-    pub failed_auths: u32,
-}
-
-/// How long the reply to a connection's `failures`th failed attempt waits:
-/// 2 ms per failure so far, up to a second. A client mistyping a password
-/// once does not notice; one guessing passwords on a connection is held to
-/// a few hundred tries a second at first and one a second after 500.
-pub fn failure_pause(failures: u32) -> std::time::Duration {
-    std::time::Duration::from_millis(2 * u64::from(failures.min(500)))
-}
-
-impl Session {
-    /// A new connection's session on a server with `auth`.
-    pub fn new(auth: Option<&AuthConfig>) -> Session {
-        Session {
-            wire: None,
-            authenticated: auth.is_none(),
-            failed_auths: 0,
-        }
-    }
-}
 
 /// Handles the first request of an unauthenticated connection (see the
 /// module docs), writing its reply to `out`; says what was used and what
@@ -263,8 +154,7 @@ fn sasl(
         Ok(first) => first,
         Err(end) => return end,
     };
-    let respond =
-        |out: &mut Vec<u8>, value: &[u8]| super::binary::ok(out, &req, 0, &[], &[], value);
+    let respond = |out: &mut Vec<u8>, value: &[u8]| binary::write_ok(out, &req, 0, &[], &[], value);
     match req.command {
         Command::SaslListMechs => respond(out, auth::SASL_MECHANISMS),
         Command::SaslAuth | Command::SaslStep => {
@@ -273,13 +163,13 @@ fn sasl(
                 respond(out, auth::SASL_AUTHENTICATED);
             } else {
                 session.failed_auths += 1;
-                super::binary::error(out, &req, Status::AuthError);
+                binary::write_error(out, &req, Status::AuthError);
             }
         }
         Command::Version => respond(out, core.settings.version.as_bytes()),
         // memcached answers anything else with the auth error and closes.
         _ => {
-            super::binary::error(out, &req, Status::AuthError);
+            binary::write_error(out, &req, Status::AuthError);
             step.flow = Flow::Close;
         }
     }
@@ -294,54 +184,4 @@ pub fn sasl_auth(core: &Core, config: &AuthConfig, req: &binary::Request<'_>) ->
         && auth::sasl_plain(req.value).is_some_and(|c| config.users.check(c));
     count(core, ok);
     ok
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn password_files_hold_users_and_name_their_faults() {
-        let users = PasswordFile::parse(b"foo:bar\r\nbaaaz:quux\n\nodd:pa:ss\n").unwrap();
-        let check = |u: &[u8], p: &[u8]| {
-            users.check(Credentials {
-                user: u,
-                password: p,
-            })
-        };
-        assert!(check(b"foo", b"bar"));
-        assert!(check(b"baaaz", b"quux"));
-        assert!(
-            check(b"odd", b"pa:ss"),
-            "the password runs to the line's end"
-        );
-        assert!(!check(b"foo", b"bab"));
-        assert!(!check(b"foo", b"ba"));
-        assert!(!check(b"nobody", b"bar"));
-        assert_eq!(format!("{users:?}"), "PasswordFile(3 users)");
-        assert_eq!(
-            PasswordFile::parse(b"foo\n").unwrap_err(),
-            "line 1: expected user:password"
-        );
-        assert_eq!(
-            PasswordFile::parse(b":pw\n").unwrap_err(),
-            "line 1: empty user name"
-        );
-        assert_eq!(
-            PasswordFile::parse(b"\n").unwrap_err(),
-            "no user:password lines"
-        );
-        let missing = PasswordFile::load(Path::new("/nonexistent/segcore-pwdb")).unwrap_err();
-        assert!(missing.starts_with("cannot read the password file /nonexistent/segcore-pwdb"));
-    }
-
-    #[test]
-    fn a_session_needs_authentication_only_when_the_server_asks() {
-        assert!(Session::new(None).authenticated);
-        let config = AuthConfig {
-            mode: AuthMode::Ascii,
-            users: PasswordFile::parse(b"a:b").unwrap(),
-        };
-        assert!(!Session::new(Some(&config)).authenticated);
-    }
 }

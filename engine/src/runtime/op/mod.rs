@@ -13,12 +13,10 @@
 //! of the message's arena when crossing cores. Only the key and the value
 //! are bytes, so a new command never touches that plumbing.
 
-mod batch;
 mod outcome;
 
-pub use super::metrics::{ConnCounters, CoreReport};
-pub use batch::{Batch, Replies, Span};
-pub use outcome::{Hit, Outcome};
+use crate::runtime::metrics::report::CoreReport;
+pub use crate::runtime::op::outcome::{Hit, Outcome};
 
 use crate::storage::hash::hash_key;
 use crate::storage::{
@@ -354,9 +352,9 @@ pub fn execute<'s, C: CoreAccess + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::binary::Binary;
-    use crate::runtime::proto::{Route, WireProtocol};
-    use crate::runtime::text::Text;
+    use crate::runtime::wire::binary::Binary;
+    use crate::runtime::wire::text::Text;
+    use crate::runtime::{batch::route::Route, wire::protocol::WireProtocol};
     use segcore_protocol::Limits;
 
     /// The ops `P` lowers the first request in `buf` to.

@@ -1,7 +1,7 @@
 //! Ops crossing to another core and their outcomes coming back: the bytes
 //! they borrow inline are copied into one arena per message.
 
-use super::{execute, CoreAccess, Op, Outcome};
+use crate::runtime::op::{execute, CoreAccess, Op, Outcome};
 use crate::storage::Shard;
 
 // Everything in a `Batch` or `Replies` crosses cores.
@@ -106,8 +106,9 @@ pub struct Replies {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CoreCommand, CoreReport, Hit, KeyCommand, ReportLists, StoreFields};
     use super::*;
+    use crate::runtime::metrics::report::CoreReport;
+    use crate::runtime::op::{CoreCommand, Hit, KeyCommand, ReportLists, StoreFields};
     use crate::storage::{ArithRequest, ArithResult, DeleteOptions, ShardConfig, StoreMode};
 
     /// A core that is only its shard: reports the shard's counters.

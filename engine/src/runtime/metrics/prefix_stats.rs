@@ -8,8 +8,8 @@
 
 use hashbrown::HashMap;
 
-pub use super::metrics::report::PrefixCounts;
-use super::op::{KeyCommand, Op, Outcome};
+pub use crate::runtime::metrics::report::PrefixCounts;
+use crate::runtime::op::{KeyCommand, Op, Outcome};
 use segcore_protocol::text;
 
 /// The byte that ends a key's prefix unless `-D` says otherwise

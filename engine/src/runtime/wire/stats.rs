@@ -3,14 +3,17 @@
 //! per core, no shared atomics); they are summed here. Not on the hot path,
 //! so plain `String`s are fine.
 
-use super::auth::AuthMode;
-use super::buffers::{BUFFER_SIZE, HEADER_ROOM, MAX_IDLE_BUFFERS};
-use super::latency::{self, Latency};
-use super::metrics::{classes, stat_lines, table, CoreReport, Totals};
-use super::op::{CoreCommand, Op, ReportLists};
-use super::proto::{self, Route};
-use super::tls::MinVersion;
-use super::{numa, Core};
+use crate::runtime::batch::route::Route;
+use crate::runtime::conn::buffers::{BUFFER_SIZE, HEADER_ROOM, MAX_IDLE_BUFFERS};
+use crate::runtime::conn::tls::MinVersion;
+use crate::runtime::metrics::latency::{self, Latency};
+use crate::runtime::metrics::report::{CoreReport, Totals};
+use crate::runtime::metrics::rows::stat_lines;
+use crate::runtime::metrics::{classes, table};
+use crate::runtime::op::{CoreCommand, Op, ReportLists};
+use crate::runtime::server::auth::AuthMode;
+use crate::runtime::server::core::Core;
+use crate::runtime::server::numa;
 
 /// What a `stats` request (the text command's arguments, or the binary
 /// Stat key) asks for.
@@ -78,7 +81,10 @@ pub fn for_each_core_op(query: StatsQuery<'_>, route: Route, f: &mut dyn FnMut(u
 
 /// `stats detail dump` of the cores' reports.
 pub fn write_detail_dump(out: &mut Vec<u8>, reports: &[CoreReport]) {
-    super::prefix_stats::write_dump(out, reports.iter().map(|r| r.prefixes.as_slice()));
+    crate::runtime::metrics::prefix_stats::write_dump(
+        out,
+        reports.iter().map(|r| r.prefixes.as_slice()),
+    );
 }
 
 /// The lines of a `stats` request (`args`: its arguments, the group
@@ -91,7 +97,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
     match group {
         b"" => {
             let totals = Totals::of(reports);
-            let rows = table::general(&totals, settings, super::unix_now());
+            let rows = table::general(&totals, settings, crate::storage::time::unix_now());
             stat_lines(&mut lines, "", &rows);
         }
         b"settings" => {
@@ -101,7 +107,10 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             put("tcpport", settings.listen.port().to_string());
             put("udpport", "0".into());
             put("inter", settings.listen.ip().to_string());
-            put("verbosity", super::verbosity().to_string());
+            put(
+                "verbosity",
+                crate::runtime::server::verbosity::verbosity().to_string(),
+            );
             put("evictions", "on".into());
             put("domain_socket", "NULL".into());
             put("num_threads", settings.cpus.len().to_string());
@@ -190,7 +199,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             // for (replies stream out as the client reads them).
             put(
                 "reply_buf_limit",
-                proto::reply_memory_bound(
+                crate::runtime::batch::bounds::reply_memory_bound(
                     settings.cpus.len(),
                     settings.max_item_size + HEADER_ROOM,
                 )
@@ -233,7 +242,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                 .and_then(|w| std::str::from_utf8(w).ok()?.parse().ok())
                 .unwrap_or(10);
             let per_core: Vec<_> = reports.iter().map(|r| (r.core, &r.hot_keys[..])).collect();
-            lines.extend(super::hotkeys::stat_lines(&per_core, n));
+            lines.extend(crate::runtime::metrics::hotkeys::stat_lines(&per_core, n));
         }
         // Per command class, merged over the cores (see `latency`).
         b"latency" => {
@@ -249,7 +258,11 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
                 .iter()
                 .flat_map(|r| r.clients.iter().copied())
                 .collect();
-            lines.extend(super::conns::lines(&listeners, &clients, super::unix_now()));
+            lines.extend(crate::runtime::conn::table::lines(
+                &listeners,
+                &clients,
+                crate::storage::time::unix_now(),
+            ));
         }
         // memcached's answer while item-size tracking is off, as it always
         // is here.

@@ -1,38 +1,39 @@
 //! One client connection, for its whole life on the core that accepted it.
 //!
 //! Wait for input holding no buffer, read into one borrowed from the core's
-//! pool, run every complete request in it (see [`super::proto`]), write all
+//! pool, run every complete request in it (see [`crate::runtime::batch`]), write all
 //! the replies with one write, give the buffers back, repeat. The protocol
 //! is fixed by the first byte. Buffers are bounded: a read buffer grows past
 //! the pool's size only for a large request and only within the core's
-//! budget (see [`super::buffers`]), and replies are written out (waiting for
+//! budget (see [`crate::runtime::conn::buffers`]), and replies are written out (waiting for
 //! the client to take them) before more is read, so a client that pipelines
 //! without reading stalls itself, not the server.
 //!
 //! Nothing here waits on a timer or a signal: the core ends a connection's
 //! wait from outside by shutting its socket down (idle timeout, server
-//! stop; see [`super::conns`]).
+//! stop; see [`crate::runtime::conn::table`]).
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
 use segcore_protocol::text::Reply;
 use segcore_protocol::{request_len, Limits, Protocol as Wire};
 
-use super::auth::{self, Session};
-use super::binary::Binary;
-use super::buffers::{Full, ReadBuf, HEADER_ROOM};
-use super::conns::ConnEntry;
-use super::proto::{run_batch, BatchEnd, Flow};
-use super::text::Text;
-use super::transport::{Stream, Transport};
-use super::Core;
+use crate::runtime::batch::run_batch;
+use crate::runtime::conn::buffers::{Full, ReadBuf, HEADER_ROOM};
+use crate::runtime::conn::session::Session;
+use crate::runtime::conn::table::ConnEntry;
+use crate::runtime::conn::transport::{Stream, Transport};
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::binary::Binary;
+use crate::runtime::wire::protocol::BatchEnd;
+use crate::runtime::wire::protocol::Flow;
+use crate::runtime::wire::text::Text;
 
 /// A connection's place in its core's table and in the connection counts,
 /// given back however the connection ends — before its socket closes (see
-/// [`super::conns`]).
+/// [`crate::runtime::conn::table`]).
 struct Registered<'a> {
     core: &'a Core,
     slot: Option<usize>,
@@ -83,7 +84,7 @@ impl<'a> Registered<'a> {
                 }
                 entry.mid_request = mid_request;
                 if large > 0 {
-                    entry.last_read = super::unix_now();
+                    entry.last_read = crate::storage::time::unix_now();
                 }
                 entry.large = large;
             }
@@ -148,7 +149,7 @@ impl Conn {
                 .get_or_insert_with(|| Wire::detect(unread[0]));
             let end: BatchEnd = if !self.session.authenticated {
                 // One request at a time until the connection authenticates.
-                auth::gate(core, &mut self.session, unread, limits, &mut out)
+                crate::runtime::wire::gate::gate(core, &mut self.session, unread, limits, &mut out)
             } else {
                 match wire {
                     Wire::Text => {
@@ -169,8 +170,8 @@ impl Conn {
             }
             if self.session.failed_auths > failed_before {
                 // A failed authentication is answered late (see
-                // `auth::failure_pause`); boxed, as it is rare.
-                let pause = auth::failure_pause(self.session.failed_auths);
+                // `crate::runtime::conn::session::failure_pause`); boxed, as it is rare.
+                let pause = crate::runtime::conn::session::failure_pause(self.session.failed_auths);
                 Box::pin(glommio::timer::sleep(pause)).await;
             }
             if !out.is_empty() {
@@ -304,10 +305,10 @@ impl Conn {
 /// have sent nothing for `large_request_timeout`, then waits (briefly) for
 /// their tasks to give it back. Returns whether any was closed.
 async fn reclaim_stalled(core: &Core) -> bool {
-    let closed = core
-        .conns
-        .borrow_mut()
-        .reclaim_stalled(super::unix_now(), core.settings.large_request_timeout);
+    let closed = core.conns.borrow_mut().reclaim_stalled(
+        crate::storage::time::unix_now(),
+        core.settings.large_request_timeout,
+    );
     if closed == 0 {
         return false;
     }
@@ -320,11 +321,4 @@ async fn reclaim_stalled(core: &Core) -> bool {
         }
     }
     true
-}
-
-/// Turns away a connection over the server's limit as memcached does: one
-/// error line, then close.
-pub async fn refuse(mut stream: TcpStream) {
-    let _ = stream.write_all(Reply::TooManyConnections.bytes()).await;
-    let _ = stream.close().await;
 }

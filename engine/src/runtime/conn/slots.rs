@@ -65,6 +65,7 @@ impl SlotPool {
     }
 
     /// Free slots kept now.
+    #[cfg(test)]
     pub fn free(&self) -> usize {
         self.free.borrow().len()
     }

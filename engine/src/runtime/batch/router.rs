@@ -23,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use glommio::channels::channel_mesh::Senders;
 use glommio::{GlommioError, ResourceType};
 
-use super::op::{Batch, Replies};
+use crate::runtime::batch::message::{Batch, Replies};
 
 /// A batch on its way to its owner.
 pub struct Envelope {

@@ -78,6 +78,7 @@ impl ConnTable {
     }
 
     /// Connections registered now.
+    #[cfg(test)]
     pub fn open(&self) -> usize {
         self.slots.len() - self.free.len()
     }

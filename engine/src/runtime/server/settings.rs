@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use segcore_protocol::Limits;
 
-use super::{auth, tls};
+use crate::runtime::conn::tls;
+use crate::runtime::server::auth;
 use crate::storage::{Policy, RestartFile, ShardConfig};
 
 /// Server-wide settings, read-only once the server starts.

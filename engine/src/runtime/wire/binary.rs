@@ -4,17 +4,18 @@
 //! end of a quiet pipeline.
 
 use segcore_protocol::binary::{
-    self, encode_error, encode_response, Command, Request, Response, Status,
+    self, encode_response, write_error, write_ok, Command, Request, Response, Status,
     StoreMode as BinaryMode,
 };
 use segcore_protocol::{auth, Limits, ParseError};
 
-use super::auth::AuthMode;
-use super::latency::Class;
-use super::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome, StoreFields};
-use super::proto::{Flow, ReplyState, Route, WireProtocol};
-use super::stats::{self, StatsQuery};
-use super::Core;
+use crate::runtime::batch::route::Route;
+use crate::runtime::metrics::latency::Class;
+use crate::runtime::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome, StoreFields};
+use crate::runtime::server::auth::AuthMode;
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
+use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
     ArithRequest, ArithResult, DeleteOptions, DeleteResult, StoreMode, StoreResult,
 };
@@ -27,34 +28,6 @@ const NO_CREATE: u32 = 0xffff_ffff;
 
 fn cas_condition(cas: u64) -> Option<u64> {
     (cas != 0).then_some(cas)
-}
-
-/// A success response to `req`.
-pub(super) fn ok(
-    out: &mut Vec<u8>,
-    req: &Request<'_>,
-    cas: u64,
-    extras: &[u8],
-    key: &[u8],
-    value: &[u8],
-) {
-    encode_response(
-        out,
-        &Response {
-            opcode: req.opcode as u8,
-            status: Status::NoError,
-            opaque: req.opaque,
-            cas,
-            extras,
-            key,
-            value,
-        },
-    );
-}
-
-/// An error response to `req` with memcached's message for `status`.
-pub(super) fn error(out: &mut Vec<u8>, req: &Request<'_>, status: Status) {
-    encode_error(out, req.opcode as u8, status, req.opaque);
 }
 
 impl WireProtocol for Binary {
@@ -157,7 +130,7 @@ impl WireProtocol for Binary {
                 Outcome::Hit(hit),
             ) => {
                 let key: &[u8] = if with_key { req.key } else { &[] };
-                ok(out, req, hit.cas, &hit.flags.to_be_bytes(), key, hit.value);
+                write_ok(out, req, hit.cas, &hit.flags.to_be_bytes(), key, hit.value);
             }
             (Command::Get { quiet: true, .. } | Command::GetAndTouch { quiet: true, .. }, _) => {}
             (Command::Get { with_key, .. } | Command::GetAndTouch { with_key, .. }, _) => {
@@ -176,50 +149,50 @@ impl WireProtocol for Binary {
                         },
                     );
                 } else {
-                    error(out, req, Status::KeyNotFound);
+                    write_error(out, req, Status::KeyNotFound);
                 }
             }
             (Command::Touch { .. }, Outcome::Hit(hit)) => {
-                ok(out, req, hit.cas, &hit.flags.to_be_bytes(), &[], &[])
+                write_ok(out, req, hit.cas, &hit.flags.to_be_bytes(), &[], &[])
             }
-            (Command::Touch { .. }, _) => error(out, req, Status::KeyNotFound),
+            (Command::Touch { .. }, _) => write_error(out, req, Status::KeyNotFound),
             (Command::Store { mode, quiet, .. }, Outcome::Stored(result)) => match result {
-                StoreResult::Stored(cas) if !quiet => ok(out, req, cas, &[], &[], &[]),
+                StoreResult::Stored(cas) if !quiet => write_ok(out, req, cas, &[], &[], &[]),
                 StoreResult::Stored(_) => {}
                 StoreResult::NotStored if mode == BinaryMode::Add => {
-                    error(out, req, Status::KeyExists)
+                    write_error(out, req, Status::KeyExists)
                 }
                 StoreResult::NotStored | StoreResult::NotFound => {
-                    error(out, req, Status::KeyNotFound)
+                    write_error(out, req, Status::KeyNotFound)
                 }
-                StoreResult::Exists => error(out, req, Status::KeyExists),
-                StoreResult::TooLarge => error(out, req, Status::TooLarge),
-                StoreResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+                StoreResult::Exists => write_error(out, req, Status::KeyExists),
+                StoreResult::TooLarge => write_error(out, req, Status::TooLarge),
+                StoreResult::OutOfMemory => write_error(out, req, Status::OutOfMemory),
             },
             (Command::Concat { quiet, .. }, Outcome::Stored(result)) => match result {
-                StoreResult::Stored(cas) if !quiet => ok(out, req, cas, &[], &[], &[]),
+                StoreResult::Stored(cas) if !quiet => write_ok(out, req, cas, &[], &[], &[]),
                 StoreResult::Stored(_) => {}
-                StoreResult::NotStored => error(out, req, Status::NotStored),
-                StoreResult::NotFound => error(out, req, Status::KeyNotFound),
-                StoreResult::Exists => error(out, req, Status::KeyExists),
-                StoreResult::TooLarge => error(out, req, Status::TooLarge),
-                StoreResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+                StoreResult::NotStored => write_error(out, req, Status::NotStored),
+                StoreResult::NotFound => write_error(out, req, Status::KeyNotFound),
+                StoreResult::Exists => write_error(out, req, Status::KeyExists),
+                StoreResult::TooLarge => write_error(out, req, Status::TooLarge),
+                StoreResult::OutOfMemory => write_error(out, req, Status::OutOfMemory),
             },
             (Command::Delete { quiet }, Outcome::Deleted(result)) => match result {
-                DeleteResult::Deleted if !quiet => ok(out, req, 0, &[], &[], &[]),
+                DeleteResult::Deleted if !quiet => write_ok(out, req, 0, &[], &[], &[]),
                 DeleteResult::Deleted => {}
-                DeleteResult::NotFound => error(out, req, Status::KeyNotFound),
-                DeleteResult::Exists => error(out, req, Status::KeyExists),
+                DeleteResult::NotFound => write_error(out, req, Status::KeyNotFound),
+                DeleteResult::Exists => write_error(out, req, Status::KeyExists),
             },
             (Command::Arith { quiet, .. }, Outcome::Arith(result)) => match result {
                 ArithResult::Value { value, cas, .. } if !quiet => {
-                    ok(out, req, cas, &[], &[], &value.to_be_bytes())
+                    write_ok(out, req, cas, &[], &[], &value.to_be_bytes())
                 }
                 ArithResult::Value { .. } => {}
-                ArithResult::NotFound => error(out, req, Status::KeyNotFound),
-                ArithResult::NonNumeric => error(out, req, Status::NonNumeric),
-                ArithResult::Exists => error(out, req, Status::KeyExists),
-                ArithResult::OutOfMemory => error(out, req, Status::OutOfMemory),
+                ArithResult::NotFound => write_error(out, req, Status::KeyNotFound),
+                ArithResult::NonNumeric => write_error(out, req, Status::NonNumeric),
+                ArithResult::Exists => write_error(out, req, Status::KeyExists),
+                ArithResult::OutOfMemory => write_error(out, req, Status::OutOfMemory),
             },
             (Command::Stat, Outcome::Stats(report)) => state.reports.push(*report),
             // Replies that come at the end (Flush, Stat reset and detail).
@@ -234,7 +207,7 @@ impl WireProtocol for Binary {
     }
 
     fn reply_unavailable(req: &Request<'_>, out: &mut Vec<u8>) {
-        error(out, req, Status::TemporaryFailure);
+        write_error(out, req, Status::TemporaryFailure);
     }
 
     fn reply_end(
@@ -247,17 +220,17 @@ impl WireProtocol for Binary {
             Command::Flush { quiet, .. } => {
                 core.counters.borrow_mut().cmd_flush += 1;
                 if !quiet {
-                    ok(out, req, 0, &[], &[], &[]);
+                    write_ok(out, req, 0, &[], &[], &[]);
                 }
             }
-            Command::NoOp => ok(out, req, 0, &[], &[], &[]),
+            Command::NoOp => write_ok(out, req, 0, &[], &[], &[]),
             // memcached 1.6.18 answers binary Verbosity as an unknown
             // command (whatever its shape) and leaves its level alone.
-            Command::Verbosity { .. } => error(out, req, Status::UnknownCommand),
-            Command::Version => ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
+            Command::Verbosity { .. } => write_error(out, req, Status::UnknownCommand),
+            Command::Version => write_ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
             Command::Quit { quiet } => {
                 if !quiet {
-                    ok(out, req, 0, &[], &[], &[]);
+                    write_ok(out, req, 0, &[], &[], &[]);
                 }
                 return Flow::Close;
             }
@@ -269,13 +242,13 @@ impl WireProtocol for Binary {
                     StatsQuery::DetailDump => {
                         let mut dump = Vec::new();
                         stats::write_detail_dump(&mut dump, &state.reports);
-                        ok(out, req, 0, &[], b"detailed", &dump);
+                        write_ok(out, req, 0, &[], b"detailed", &dump);
                         true
                     }
                     StatsQuery::Group(_) => match stats::render(req.key, &state.reports, core) {
                         Some(lines) => {
                             for (name, value) in &lines {
-                                ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
+                                write_ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
                             }
                             true
                         }
@@ -284,9 +257,9 @@ impl WireProtocol for Binary {
                     StatsQuery::DetailUsage | StatsQuery::Unknown => false,
                 };
                 if answered {
-                    ok(out, req, 0, &[], &[], &[]);
+                    write_ok(out, req, 0, &[], &[], &[]);
                 } else {
-                    error(out, req, Status::KeyNotFound);
+                    write_error(out, req, Status::KeyNotFound);
                 }
                 state.reports.clear();
             }
@@ -300,17 +273,17 @@ impl WireProtocol for Binary {
                     .as_ref()
                     .filter(|a| a.mode == AuthMode::Sasl)
                 {
-                    None => error(out, req, Status::UnknownCommand),
+                    None => write_error(out, req, Status::UnknownCommand),
                     Some(_) if req.command == Command::SaslListMechs => {
-                        ok(out, req, 0, &[], &[], auth::SASL_MECHANISMS)
+                        write_ok(out, req, 0, &[], &[], auth::SASL_MECHANISMS)
                     }
                     Some(config) => {
-                        if super::auth::sasl_auth(core, config, req) {
-                            ok(out, req, 0, &[], &[], auth::SASL_AUTHENTICATED);
+                        if crate::runtime::wire::gate::sasl_auth(core, config, req) {
+                            write_ok(out, req, 0, &[], &[], auth::SASL_AUTHENTICATED);
                         } else {
                             // As memcached: a failed attempt leaves the
                             // connection unauthenticated.
-                            error(out, req, Status::AuthError);
+                            write_error(out, req, Status::AuthError);
                             return Flow::Unauthenticate;
                         }
                     }

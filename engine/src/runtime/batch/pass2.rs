@@ -6,14 +6,18 @@
 //! bounded reply.
 
 use futures_lite::{AsyncWrite, AsyncWriteExt};
-use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
+use segcore_protocol::{Limits, Recovery, MAX_KEY_LEN};
 
-use super::super::latency::ClassCounts;
-use super::super::op::{execute, KeyCommand, Op};
-use super::super::router::Fanout;
-use super::super::Core;
-use super::remote::{refill, same_as_sent, Remote, Remotes};
-use super::{count_detail, Flow, ReplyState, Route, Stop, WireProtocol, FLUSH_BYTES};
+use crate::runtime::batch::bounds::FLUSH_BYTES;
+use crate::runtime::batch::plan::{unlink_target, Stop};
+use crate::runtime::batch::remote::{refill, same_as_sent, Remote, Remotes};
+use crate::runtime::batch::route::Route;
+use crate::runtime::batch::router::Fanout;
+use crate::runtime::metrics::latency::ClassCounts;
+use crate::runtime::op::Outcome;
+use crate::runtime::op::{execute, KeyCommand, Op};
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
 
 /// Writes out the replies so far.
 pub(super) async fn flush<W: AsyncWrite + Unpin>(
@@ -25,6 +29,22 @@ pub(super) async fn flush<W: AsyncWrite + Unpin>(
     core.counters.borrow_mut().bytes_written += out.len() as u64;
     out.clear();
     Ok(())
+}
+
+/// Counts an op in `stats detail` when that is on and `req` is counted.
+#[inline]
+fn count_detail<P: WireProtocol, B>(
+    core: &Core,
+    req: &P::Request<'_>,
+    op: &Op<&[u8]>,
+    outcome: &Outcome<B>,
+) {
+    if P::counts_in_detail(req) {
+        let mut prefixes = core.prefixes.borrow_mut();
+        if prefixes.enabled() {
+            prefixes.record(op, outcome);
+        }
+    }
 }
 
 /// Why a run of a request's ops stopped before its last op.
@@ -253,17 +273,4 @@ pub(super) fn command_text(request: &[u8]) -> String {
     segcore_protocol::key::Printable(&line[..line.len().min(256)])
         .to_string()
         .replace("%20", " ")
-}
-
-/// The key a refused set must unlink (memcached drops its old value) and
-/// the core that owns it, or `None` for every other error. `parsed` is the
-/// buffer the error was parsed from.
-pub(super) fn unlink_target<'a>(
-    e: &ParseError,
-    parsed: &'a [u8],
-    route: Route,
-    scratch: &'a mut [u8; MAX_KEY_LEN],
-) -> Option<(usize, &'a [u8])> {
-    let key = e.stale_key?.key(parsed, scratch)?;
-    Some((route.owner(key), key))
 }

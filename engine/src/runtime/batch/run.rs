@@ -1,0 +1,144 @@
+//! Running one read's worth of requests: pass 1, the forwarding, pass 2.
+
+use futures_lite::AsyncWrite;
+use segcore_protocol::Limits;
+
+use crate::runtime::batch::bounds::FLUSH_BYTES;
+use crate::runtime::batch::pass2::{flush, Pass2, Step};
+use crate::runtime::batch::plan::{plan, Stop};
+use crate::runtime::batch::remote::{refill, send_all, Remote, Remotes};
+use crate::runtime::metrics::latency::ClassCounts;
+use crate::runtime::server::core::Core;
+use crate::runtime::wire::protocol::{BatchEnd, Flow, ReplyState, WireProtocol};
+
+/// Runs every complete request at the start of `buf`, parsed with
+/// `limits`, appending replies to `out`; once `out` passes [`FLUSH_BYTES`]
+/// it is written to `writer`, between requests or between the ops of one
+/// (a multi-get's values stream out as the client takes them), so the
+/// replies a connection holds stay bounded whatever it asks for (see
+/// [`reply_memory_bound`](crate::runtime::batch::bounds::reply_memory_bound)).
+pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
+    core: &Core,
+    buf: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    writer: &mut W,
+) -> BatchEnd {
+    let route = core.route();
+    core.tick();
+    // Latency: one clock read here and one when the replies are queued,
+    // for the whole batch (see `latency`).
+    let started = std::time::Instant::now();
+    // -vvv logs every command; checked once per batch.
+    let trace = log::log_enabled!(log::Level::Trace);
+
+    let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
+    let budget = match fanout.as_mut() {
+        Some(fanout) => send_all(core, fanout).await,
+        None => 0,
+    };
+
+    // Pass 2: execute local ops, take remote outcomes, encode in order.
+    let mut pass = Pass2 {
+        core,
+        route,
+        limits,
+        state: ReplyState::default(),
+        classes: ClassCounts::default(),
+        parsed: 0,
+        trace,
+    };
+    let mut flow = Flow::Continue;
+    let mut at = 0;
+    while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
+        let step = pass.step::<P>(buf, at, end, &stop, &mut Remotes::of(fanout.as_mut()), out);
+        // The rare steps that wait in the middle of a request are boxed,
+        // so they do not grow every batch's slot.
+        let next_at = match step {
+            Step::Next {
+                at,
+                flow: Flow::Continue,
+            } => at,
+            Step::Next { flow: next, .. } => {
+                flow = next;
+                break;
+            }
+            Step::Paused {
+                pause,
+                resume_at,
+                used,
+            } => {
+                let resumed = Box::pin(pass.resume::<P, W>(
+                    &buf[at..at + used],
+                    pause,
+                    resume_at,
+                    fanout.as_mut(),
+                    budget,
+                    out,
+                    writer,
+                ))
+                .await;
+                match resumed {
+                    Flow::Continue => at + used,
+                    next => {
+                        flow = next;
+                        break;
+                    }
+                }
+            }
+            Step::Skip { at, unlink } => {
+                if let (Some(owner), Some(fanout)) = (unlink, fanout.as_mut()) {
+                    // Pass 1 sent it; take its (empty) outcome.
+                    while matches!(Remotes::of(Some(fanout)).next(owner), Remote::Later) {
+                        Box::pin(refill(core, fanout, owner, budget)).await;
+                    }
+                }
+                match at {
+                    Some(at) => at,
+                    None => break,
+                }
+            }
+            Step::End => break,
+        };
+        at = next_at;
+        if out.len() > FLUSH_BYTES && flush(core, writer, out).await.is_err() {
+            flow = Flow::Close;
+            break;
+        }
+    }
+    let Pass2 {
+        classes, parsed, ..
+    } = pass;
+    core.counters.borrow_mut().requests += parsed;
+    if parsed > 0 {
+        let ns = started.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        core.latency.borrow_mut().record(&classes, ns);
+    }
+    // Pass 2 must take exactly the remote outcomes pass 1 asked for: the
+    // two passes parse the same bytes into the same op sequence.
+    debug_assert!(
+        flow != Flow::Continue
+            || fanout.as_ref().is_none_or(|f| {
+                (0..f.replies.len())
+                    .all(|d| f.replies[d].is_none() || f.cursors[d] == f.batches[d].ops.len())
+            }),
+        "pass 2 did not consume the ops pass 1 forwarded"
+    );
+    if let Some(fanout) = fanout {
+        core.router.recycle_fanout(fanout);
+    }
+    let (discard, flow) = match stop {
+        Stop::Discard(n) => (n, flow),
+        Stop::Close => (0, Flow::Close),
+        Stop::More => (0, flow),
+    };
+    BatchEnd {
+        consumed: if matches!(stop, Stop::Discard(_)) {
+            buf.len()
+        } else {
+            end
+        },
+        discard,
+        flow,
+    }
+}

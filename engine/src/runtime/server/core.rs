@@ -1,0 +1,198 @@
+//! One core's state, shared by the tasks on its executor: its shard, its
+//! counters, its connections and buffers, its end of the mesh.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use segcore_protocol::Limits;
+
+use crate::runtime::batch::router::Router;
+use crate::runtime::conn::buffers::BufferPool;
+use crate::runtime::conn::slots::SlotPool;
+use crate::runtime::conn::table::ConnTable;
+use crate::runtime::metrics::prefix_stats::PrefixStats;
+use crate::runtime::metrics::report::{ConnCounters, CoreReport};
+use crate::runtime::metrics::{hotkeys, latency};
+use crate::runtime::op::{CoreAccess, ReportLists};
+use crate::runtime::server::numa;
+use crate::runtime::server::settings::Settings;
+use crate::runtime::server::shared::{Shared, DRAINING, RUNNING};
+use crate::runtime::server::signal::Signal;
+use crate::storage::time::unix_now;
+use crate::storage::{Shard, ShardConfig};
+
+thread_local! {
+    /// The core this thread runs (set once its executor knows its id).
+    pub(crate) static CURRENT_CORE: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The core the calling thread runs, `None` off the cores' threads: what
+/// a failure report names.
+pub fn current_core() -> Option<usize> {
+    CURRENT_CORE.with(Cell::get)
+}
+
+/// One core's state, shared by the tasks on its executor.
+pub struct Core {
+    /// This core's index (0-based, not the CPU number).
+    pub id: usize,
+    /// How many cores serve.
+    pub cores: usize,
+    /// Server settings.
+    pub settings: Arc<Settings>,
+    /// Parser limits.
+    pub limits: Limits,
+    /// The shard this core owns.
+    pub shard: RefCell<Shard>,
+    /// Connection counters.
+    pub counters: RefCell<ConnCounters>,
+    /// `stats detail` counts of this core's connections.
+    pub prefixes: RefCell<PrefixStats>,
+    /// Latency of the requests this core's connections sent.
+    pub latency: RefCell<latency::Latency>,
+    /// The most requested of the keys this core owns.
+    pub hot_keys: RefCell<hotkeys::HotKeys>,
+    /// The hot-key sampler's random state.
+    pub hot_sampler: Cell<u64>,
+    /// This core's client connections (`stats conns`).
+    pub conns: RefCell<ConnTable>,
+    /// This core's I/O buffers.
+    pub buffers: BufferPool,
+    /// Storage for the batches being served.
+    pub slots: SlotPool,
+    /// This core's listening socket: fd and address.
+    pub listening: Option<(i32, SocketAddr)>,
+    /// Cross-core forwarding.
+    pub router: Router,
+    /// Fired when the server starts shutting down.
+    pub stop: Signal,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) last_tick: Cell<u32>,
+    /// Items this core took back at start (`-e`), `None` after a cold start.
+    pub restored: Option<u64>,
+    /// Where this core runs and its memory lives.
+    pub placement: numa::Placement,
+    /// Its shard's config (the memory file, for saving at a keeping stop).
+    pub(crate) shard_config: ShardConfig,
+}
+
+impl Core {
+    /// Brings the shard's clock up to date (once per batch).
+    pub fn tick(&self) {
+        let now = unix_now();
+        if now != self.last_tick.get() {
+            self.last_tick.set(now);
+            self.shard.borrow_mut().set_time(now);
+        }
+    }
+
+    /// This core's contribution to `stats`, with the lists asked for.
+    pub fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
+        CoreReport {
+            core: self.id,
+            shard: *shard.stats(),
+            conns: *self.counters.borrow(),
+            segments: shard.segment_counts(),
+            buckets: shard.bucket_occupancy(),
+            index_bytes: shard.index_bytes(),
+            index_pieces: {
+                let (_, largest, pieces) = shard.index_shape();
+                (pieces, largest)
+            },
+            sketch: shard.sketch_usage(),
+            dead_bytes: shard.dead_bytes(),
+            prefixes: if also.prefixes {
+                self.prefixes.borrow().snapshot()
+            } else {
+                Vec::new()
+            },
+            listening: self.listening,
+            clients: if also.conns {
+                self.conns.borrow().snapshot()
+            } else {
+                Vec::new()
+            },
+            conn_slots: self.conns.borrow().slots(),
+            stop_waiters: self.stop.waiters(),
+            buffers: self.buffers.usage(),
+            restored: self.restored,
+            placement: self.placement,
+            latency: also
+                .latency
+                .then(|| Box::new(self.latency.borrow().clone())),
+            classes: also
+                .classes
+                .then(|| Box::new((shard.class_stats().clone(), shard.oldest_item_age()))),
+            hot_keys: if also.hot_keys {
+                self.hot_keys.borrow().top()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Starts a graceful shutdown (the enabled `shutdown` command).
+    pub fn request_shutdown(&self) {
+        let _ = self.shared.phase.compare_exchange(
+            RUNNING,
+            DRAINING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+
+    /// How this core routes keys.
+    #[inline]
+    pub fn route(&self) -> crate::runtime::batch::route::Route {
+        crate::runtime::batch::route::Route {
+            cores: self.cores,
+            local: self.settings.port_per_core.then_some(self.id),
+        }
+    }
+
+    /// Counts a new connection against the server-wide limit; `false`
+    /// (and nothing counted) when the server is full.
+    /// Gives back a place taken by [`Core::admit`] for a connection that
+    /// was never served (its TLS handshake failed).
+    pub(crate) fn release_admission(&self) {
+        self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn admit(&self) -> bool {
+        let open = &self.shared.open_connections;
+        if open.fetch_add(1, Ordering::AcqRel) < self.settings.conn_limit {
+            return true;
+        }
+        open.fetch_sub(1, Ordering::AcqRel);
+        false
+    }
+}
+
+impl CoreAccess for Core {
+    fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
+        Core::report(self, shard, also)
+    }
+
+    fn reset_counters(&self) {
+        self.counters.borrow_mut().reset();
+        self.prefixes.borrow_mut().clear();
+        self.latency.borrow_mut().reset();
+        self.hot_keys.borrow_mut().clear();
+    }
+
+    fn set_detail(&self, on: bool) {
+        self.prefixes.borrow_mut().set_enabled(on);
+    }
+
+    #[inline]
+    fn sample_key(&self, key: &[u8]) {
+        // The sampling decision touches only a Cell; the table is borrowed
+        // for the one request in SAMPLE_ONE_IN that is counted.
+        if hotkeys::sampled(&self.hot_sampler) {
+            self.hot_keys.borrow_mut().count(key);
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::runtime::metrics::latency::ClassCounts;
 use crate::runtime::op::Outcome;
 use crate::runtime::op::{execute, KeyCommand, Op};
 use crate::runtime::server::core::Core;
-use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
+use crate::runtime::wire::protocol::{Flow, ReplyState, RequestKind, WireProtocol};
 
 /// Writes out the replies so far.
 pub(super) async fn flush<W: AsyncWrite + Unpin>(
@@ -33,13 +33,8 @@ pub(super) async fn flush<W: AsyncWrite + Unpin>(
 
 /// Counts an op in `stats detail` when that is on and `req` is counted.
 #[inline]
-fn count_detail<P: WireProtocol, B>(
-    core: &Core,
-    req: &P::Request<'_>,
-    op: &Op<&[u8]>,
-    outcome: &Outcome<B>,
-) {
-    if P::counts_in_detail(req) {
+fn count_detail<B>(core: &Core, kind: RequestKind, op: &Op<&[u8]>, outcome: &Outcome<B>) {
+    if kind.counted_in_detail {
         let mut prefixes = core.prefixes.borrow_mut();
         if prefixes.enabled() {
             prefixes.record(op, outcome);
@@ -110,14 +105,24 @@ impl Pass2<'_> {
         match P::parse(&buf[at..], self.limits) {
             Ok(Some((req, used))) if at < end => {
                 self.parsed += 1;
-                self.classes[P::class(&req) as usize] += 1;
+                let kind = P::kind(&req);
+                self.classes[kind.class as usize] += 1;
                 if self.trace {
                     log::trace!("core {}: {}", core.id, command_text(&buf[at..at + used]));
                 }
-                match answer_ops::<P>(core, &req, self.route, 0, remotes, out, &mut self.state) {
+                match answer_ops::<P>(
+                    core,
+                    &req,
+                    kind,
+                    self.route,
+                    0,
+                    remotes,
+                    out,
+                    &mut self.state,
+                ) {
                     None => Step::Next {
                         at: at + used,
-                        flow: P::reply_end(&req, out, &mut self.state, core),
+                        flow: self.end::<P>(&req, kind, out),
                     },
                     Some((pause, resume_at)) => Step::Paused {
                         pause,
@@ -158,6 +163,26 @@ impl Pass2<'_> {
         }
     }
 
+    /// Writes the end of `req`'s reply and applies what it did to this
+    /// core's counters (a flush, an authentication attempt); says what the
+    /// connection does next.
+    fn end<P: WireProtocol>(
+        &mut self,
+        req: &P::Request<'_>,
+        kind: RequestKind,
+        out: &mut Vec<u8>,
+    ) -> Flow {
+        let core = self.core;
+        let flow = P::reply_end(req, out, &mut self.state, &core.settings);
+        if kind.flush {
+            core.counters.borrow_mut().cmd_flush += 1;
+        }
+        if let Some(ok) = self.state.auth_attempt.take() {
+            crate::runtime::wire::gate::count(&core.counters, ok);
+        }
+        flow
+    }
+
     /// Finishes a request that paused: does what the pause waits for,
     /// answers the rest of its ops (pausing again as often as needed),
     /// then its end. `request` is exactly the request's bytes.
@@ -177,6 +202,7 @@ impl Pass2<'_> {
             debug_assert!(false, "a request parsed once parses again");
             return Flow::Close;
         };
+        let kind = P::kind(&req);
         loop {
             match pause {
                 Pause::Flush => {
@@ -194,6 +220,7 @@ impl Pass2<'_> {
             match answer_ops::<P>(
                 core,
                 &req,
+                kind,
                 self.route,
                 done,
                 &mut remotes,
@@ -204,7 +231,7 @@ impl Pass2<'_> {
                     pause = next;
                     done = resume_at;
                 }
-                None => return P::reply_end(&req, out, &mut self.state, core),
+                None => return self.end::<P>(&req, kind, out),
             }
         }
     }
@@ -213,9 +240,11 @@ impl Pass2<'_> {
 /// Answers `req`'s ops from the `skip`th on, in order: local ones run on
 /// the shard, remote ones take their owner's outcome. Returns `None` once
 /// every op is answered, or why it paused and the op to resume at.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn answer_ops<P: WireProtocol>(
     core: &Core,
     req: &P::Request<'_>,
+    kind: RequestKind,
     route: Route,
     skip: usize,
     remotes: &mut Remotes<'_>,
@@ -234,7 +263,7 @@ pub(super) fn answer_ops<P: WireProtocol>(
         }
         if owner == me {
             let outcome = execute(&mut shard, op, core);
-            count_detail::<P, _>(core, req, op, &outcome);
+            count_detail(core, kind, op, &outcome);
             P::reply_op(req, op, outcome, out, state);
         } else {
             if cfg!(debug_assertions) {
@@ -242,7 +271,7 @@ pub(super) fn answer_ops<P: WireProtocol>(
             }
             match remotes.next(owner) {
                 Remote::Ready(outcome, arena) => {
-                    count_detail::<P, _>(core, req, op, outcome);
+                    count_detail(core, kind, op, outcome);
                     P::reply_op(req, op, outcome.clone().map(|s| s.get(arena)), out, state)
                 }
                 Remote::Later => {

@@ -70,7 +70,7 @@ pub(crate) fn plan<P: WireProtocol>(
                 }
                 at += used;
                 requests += 1;
-                if P::closes(&req) {
+                if P::kind(&req).ends_batch {
                     break;
                 }
             }

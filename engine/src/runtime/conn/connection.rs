@@ -149,7 +149,14 @@ impl Conn {
                 .get_or_insert_with(|| Wire::detect(unread[0]));
             let end: BatchEnd = if !self.session.authenticated {
                 // One request at a time until the connection authenticates.
-                crate::runtime::wire::gate::gate(core, &mut self.session, unread, limits, &mut out)
+                crate::runtime::wire::gate::gate(
+                    &core.settings,
+                    &core.counters,
+                    &mut self.session,
+                    unread,
+                    limits,
+                    &mut out,
+                )
             } else {
                 match wire {
                     Wire::Text => {

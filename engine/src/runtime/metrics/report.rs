@@ -32,6 +32,8 @@ pub struct CoreReport {
     pub dead_bytes: u64,
     /// `stats detail` counts of this core's connections (when asked for).
     pub prefixes: Vec<(Box<[u8]>, PrefixCounts)>,
+    /// Whether `stats detail` counting is on.
+    pub detail_enabled: bool,
     /// Its listening socket (fd, address).
     pub listening: Option<(i32, std::net::SocketAddr)>,
     /// Its client connections (when asked for).

@@ -104,6 +104,7 @@ impl Core {
             },
             sketch: shard.sketch_usage(),
             dead_bytes: shard.dead_bytes(),
+            detail_enabled: self.prefixes.borrow().enabled(),
             prefixes: if also.prefixes {
                 self.prefixes.borrow().snapshot()
             } else {

@@ -13,8 +13,8 @@ use crate::runtime::batch::route::Route;
 use crate::runtime::metrics::latency::Class;
 use crate::runtime::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome, StoreFields};
 use crate::runtime::server::auth::AuthMode;
-use crate::runtime::server::core::Core;
-use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
+use crate::runtime::server::settings::Settings;
+use crate::runtime::wire::protocol::{Flow, ReplyState, RequestKind, WireProtocol};
 use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
     ArithRequest, ArithResult, DeleteOptions, DeleteResult, StoreMode, StoreResult,
@@ -214,11 +214,10 @@ impl WireProtocol for Binary {
         req: &Request<'_>,
         out: &mut Vec<u8>,
         state: &mut ReplyState,
-        core: &Core,
+        settings: &Settings,
     ) -> Flow {
         match req.command {
             Command::Flush { quiet, .. } => {
-                core.counters.borrow_mut().cmd_flush += 1;
                 if !quiet {
                     write_ok(out, req, 0, &[], &[], &[]);
                 }
@@ -227,7 +226,7 @@ impl WireProtocol for Binary {
             // memcached 1.6.18 answers binary Verbosity as an unknown
             // command (whatever its shape) and leaves its level alone.
             Command::Verbosity { .. } => write_error(out, req, Status::UnknownCommand),
-            Command::Version => write_ok(out, req, 0, &[], &[], core.settings.version.as_bytes()),
+            Command::Version => write_ok(out, req, 0, &[], &[], settings.version.as_bytes()),
             Command::Quit { quiet } => {
                 if !quiet {
                     write_ok(out, req, 0, &[], &[], &[]);
@@ -245,15 +244,17 @@ impl WireProtocol for Binary {
                         write_ok(out, req, 0, &[], b"detailed", &dump);
                         true
                     }
-                    StatsQuery::Group(_) => match stats::render(req.key, &state.reports, core) {
-                        Some(lines) => {
-                            for (name, value) in &lines {
-                                write_ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
+                    StatsQuery::Group(_) => {
+                        match stats::render(req.key, &state.reports, settings) {
+                            Some(lines) => {
+                                for (name, value) in &lines {
+                                    write_ok(out, req, 0, &[], name.as_bytes(), value.as_bytes());
+                                }
+                                true
                             }
-                            true
+                            None => false,
                         }
-                        None => false,
-                    },
+                    }
                     StatsQuery::DetailUsage | StatsQuery::Unknown => false,
                 };
                 if answered {
@@ -267,18 +268,15 @@ impl WireProtocol for Binary {
             // it, an authenticated connection may list and authenticate
             // again (before that, `auth::gate` answers them).
             Command::SaslListMechs | Command::SaslAuth | Command::SaslStep => {
-                match core
-                    .settings
-                    .auth
-                    .as_ref()
-                    .filter(|a| a.mode == AuthMode::Sasl)
-                {
+                match settings.auth.as_ref().filter(|a| a.mode == AuthMode::Sasl) {
                     None => write_error(out, req, Status::UnknownCommand),
                     Some(_) if req.command == Command::SaslListMechs => {
                         write_ok(out, req, 0, &[], &[], auth::SASL_MECHANISMS)
                     }
                     Some(config) => {
-                        if crate::runtime::wire::gate::sasl_auth(core, config, req) {
+                        let ok = crate::runtime::wire::gate::sasl_auth(config, req);
+                        state.auth_attempt = Some(ok);
+                        if ok {
                             write_ok(out, req, 0, &[], &[], auth::SASL_AUTHENTICATED);
                         } else {
                             // As memcached: a failed attempt leaves the
@@ -301,26 +299,8 @@ impl WireProtocol for Binary {
         Flow::Continue
     }
 
-    fn closes(req: &Request<'_>) -> bool {
-        matches!(
-            req.command,
-            Command::Quit { .. } | Command::SaslAuth | Command::SaslStep
-        )
-    }
-
-    fn counts_in_detail(req: &Request<'_>) -> bool {
-        matches!(
-            req.command,
-            Command::Get { .. }
-                | Command::GetAndTouch { .. }
-                | Command::Store { .. }
-                | Command::Concat { .. }
-                | Command::Delete { .. }
-        )
-    }
-
-    fn class(req: &Request<'_>) -> Class {
-        match req.command {
+    fn kind(req: &Request<'_>) -> RequestKind {
+        let class = match req.command {
             Command::Get { .. } | Command::GetAndTouch { .. } => Class::Get,
             Command::Store { .. } | Command::Concat { .. } => Class::Set,
             Command::Delete { .. } => Class::Delete,
@@ -335,6 +315,23 @@ impl WireProtocol for Binary {
             | Command::SaslListMechs
             | Command::SaslAuth
             | Command::SaslStep => Class::Other,
+        };
+        RequestKind {
+            class,
+            // A SASL attempt may end the connection's authentication.
+            ends_batch: matches!(
+                req.command,
+                Command::Quit { .. } | Command::SaslAuth | Command::SaslStep
+            ),
+            counted_in_detail: matches!(
+                req.command,
+                Command::Get { .. }
+                    | Command::GetAndTouch { .. }
+                    | Command::Store { .. }
+                    | Command::Concat { .. }
+                    | Command::Delete { .. }
+            ),
+            flush: matches!(req.command, Command::Flush { .. }),
         }
     }
 }

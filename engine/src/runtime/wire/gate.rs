@@ -28,7 +28,10 @@ use segcore_protocol::{Limits, ParseError, Protocol as Wire, Recovery};
 
 use crate::runtime::conn::session::Session;
 use crate::runtime::server::auth::{AuthConfig, AuthMode};
-use crate::runtime::server::core::Core;
+use std::cell::RefCell;
+
+use crate::runtime::metrics::report::ConnCounters;
+use crate::runtime::server::settings::Settings;
 use crate::runtime::wire::protocol::BatchEnd;
 use crate::runtime::wire::protocol::Flow;
 
@@ -50,27 +53,30 @@ const CLOSE: BatchEnd = BatchEnd {
 /// module docs), writing its reply to `out`; says what was used and what
 /// the connection does next, as a batch does.
 pub fn gate(
-    core: &Core,
+    settings: &Settings,
+    counters: &RefCell<ConnCounters>,
     session: &mut Session,
     buf: &[u8],
     limits: &Limits,
     out: &mut Vec<u8>,
 ) -> BatchEnd {
-    let Some(config) = core.settings.auth.as_ref() else {
+    let Some(config) = settings.auth.as_ref() else {
         session.authenticated = true;
         return NEED_MORE;
     };
     match (config.mode, session.wire) {
-        (AuthMode::Ascii, Some(Wire::Text)) => ascii(core, config, session, buf, limits, out),
-        (AuthMode::Sasl, Some(Wire::Binary)) => sasl(core, config, session, buf, limits, out),
+        (AuthMode::Ascii, Some(Wire::Text)) => ascii(counters, config, session, buf, limits, out),
+        (AuthMode::Sasl, Some(Wire::Binary)) => {
+            sasl(settings, counters, config, session, buf, limits, out)
+        }
         // The other protocol is not served in this mode.
         _ => CLOSE,
     }
 }
 
 /// Counts an authentication attempt and whether it failed.
-pub(crate) fn count(core: &Core, ok: bool) {
-    let mut counters = core.counters.borrow_mut();
+pub(crate) fn count(counters: &RefCell<ConnCounters>, ok: bool) {
+    let mut counters = counters.borrow_mut();
     counters.auth_cmds += 1;
     if !ok {
         counters.auth_errors += 1;
@@ -111,7 +117,7 @@ fn refused(e: &ParseError, buf: &[u8], out: &mut Vec<u8>) -> BatchEnd {
 }
 
 fn ascii(
-    core: &Core,
+    counters: &RefCell<ConnCounters>,
     config: &AuthConfig,
     session: &mut Session,
     buf: &[u8],
@@ -125,7 +131,7 @@ fn ascii(
     match request {
         Request::Store(store) if store.mode == StoreMode::Set => {
             let ok = auth::ascii_credentials(store.value).is_some_and(|c| config.users.check(c));
-            count(core, ok);
+            count(counters, ok);
             if ok {
                 session.authenticated = true;
                 if !store.noreply {
@@ -143,7 +149,8 @@ fn ascii(
 }
 
 fn sasl(
-    core: &Core,
+    settings: &Settings,
+    counters: &RefCell<ConnCounters>,
     config: &AuthConfig,
     session: &mut Session,
     buf: &[u8],
@@ -158,7 +165,9 @@ fn sasl(
     match req.command {
         Command::SaslListMechs => respond(out, auth::SASL_MECHANISMS),
         Command::SaslAuth | Command::SaslStep => {
-            if sasl_auth(core, config, &req) {
+            let ok = sasl_auth(config, &req);
+            count(counters, ok);
+            if ok {
                 session.authenticated = true;
                 respond(out, auth::SASL_AUTHENTICATED);
             } else {
@@ -166,7 +175,7 @@ fn sasl(
                 binary::write_error(out, &req, Status::AuthError);
             }
         }
-        Command::Version => respond(out, core.settings.version.as_bytes()),
+        Command::Version => respond(out, settings.version.as_bytes()),
         // memcached answers anything else with the auth error and closes.
         _ => {
             binary::write_error(out, &req, Status::AuthError);
@@ -176,12 +185,11 @@ fn sasl(
     step
 }
 
-/// Checks a SASL Auth (or Step) request, counting it: only an Auth with
-/// mechanism PLAIN and matching credentials succeeds.
-pub fn sasl_auth(core: &Core, config: &AuthConfig, req: &binary::Request<'_>) -> bool {
+/// Checks a SASL Auth (or Step) request: only an Auth with mechanism PLAIN
+/// and matching credentials succeeds.
+pub fn sasl_auth(config: &AuthConfig, req: &binary::Request<'_>) -> bool {
     let ok = matches!(req.command, Command::SaslAuth)
         && req.key == auth::SASL_MECHANISMS
         && auth::sasl_plain(req.value).is_some_and(|c| config.users.check(c));
-    count(core, ok);
     ok
 }

@@ -7,7 +7,7 @@ use crate::runtime::batch::route::Route;
 use crate::runtime::metrics::latency::Class;
 use crate::runtime::metrics::report::CoreReport;
 use crate::runtime::op::{Op, Outcome};
-use crate::runtime::server::core::Core;
+use crate::runtime::server::settings::Settings;
 
 /// What the connection does after a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,11 +34,33 @@ pub struct BatchEnd {
     pub flow: Flow,
 }
 
+/// What the batch runner needs to know of a request besides its ops,
+/// answered once per request by [`WireProtocol::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestKind {
+    /// Which latency class it is recorded in.
+    pub class: Class,
+    /// Nothing after it may run in the same batch: it closes the
+    /// connection, or it may change what the connection is allowed to do
+    /// (a SASL re-authentication), so pass 1 must not send anything after
+    /// it to another core.
+    pub ends_batch: bool,
+    /// `stats detail` counts its ops: memcached counts the classic get,
+    /// storage and delete commands, not meta ones.
+    pub counted_in_detail: bool,
+    /// It is a `flush_all` (counted in `cmd_flush` once, on the core that
+    /// received it, though every core runs it).
+    pub flush: bool,
+}
+
 /// State carried from a request's per-op replies to its end.
 #[derive(Default)]
 pub struct ReplyState {
     /// Collected `stats` reports, one per core.
     pub reports: Vec<CoreReport>,
+    /// An authentication attempt the request made, and whether it
+    /// succeeded (the runner counts it in `auth_cmds`/`auth_errors`).
+    pub auth_attempt: Option<bool>,
 }
 
 /// A wire protocol on top of the shard.
@@ -69,24 +91,18 @@ pub trait WireProtocol {
     /// answered (the server is exiting), in the client's own wire format.
     fn reply_unavailable(req: &Self::Request<'_>, out: &mut Vec<u8>);
 
-    /// Writes what follows the per-op replies (END, OK, stats, ...).
+    /// Writes what follows the per-op replies (END, OK, stats, ...) and
+    /// says what the connection does next. A wire sees the server only
+    /// through its settings and what the ops reported.
     fn reply_end(
         req: &Self::Request<'_>,
         out: &mut Vec<u8>,
         state: &mut ReplyState,
-        core: &Core,
+        settings: &Settings,
     ) -> Flow;
 
-    /// Whether nothing after this request may run in the same batch: it
-    /// closes the connection, or it may change what the connection is
-    /// allowed to do (a SASL re-authentication), so pass 1 must not send
-    /// anything after it to another core.
-    fn closes(req: &Self::Request<'_>) -> bool;
-
-    /// Whether `stats detail` counts `req`'s ops: memcached counts the
-    /// classic get, storage and delete commands, not meta ones.
-    fn counts_in_detail(req: &Self::Request<'_>) -> bool;
-
-    /// Which latency class `req` is recorded in.
-    fn class(req: &Self::Request<'_>) -> Class;
+    /// What the runner needs to know of `req` (class, whether it ends the
+    /// batch, whether it is counted in `stats detail`, whether it is a
+    /// flush), in one answer.
+    fn kind(req: &Self::Request<'_>) -> RequestKind;
 }

@@ -12,8 +12,8 @@ use crate::runtime::metrics::rows::stat_lines;
 use crate::runtime::metrics::{classes, table};
 use crate::runtime::op::{CoreCommand, Op, ReportLists};
 use crate::runtime::server::auth::AuthMode;
-use crate::runtime::server::core::Core;
 use crate::runtime::server::numa;
+use crate::runtime::server::settings::Settings;
 
 /// What a `stats` request (the text command's arguments, or the binary
 /// Stat key) asks for.
@@ -89,8 +89,11 @@ pub fn write_detail_dump(out: &mut Vec<u8>, reports: &[CoreReport]) {
 
 /// The lines of a `stats` request (`args`: its arguments, the group
 /// first), or `None` for an unknown group.
-pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(String, String)>> {
-    let settings = &core.settings;
+pub fn render(
+    args: &[u8],
+    reports: &[CoreReport],
+    settings: &Settings,
+) -> Option<Vec<(String, String)>> {
     let mut words = args.split(|&b| b == b' ').filter(|w| !w.is_empty());
     let group = words.next().unwrap_or_default();
     let mut lines: Vec<(String, String)> = Vec::new();
@@ -120,7 +123,7 @@ pub fn render(args: &[u8], reports: &[CoreReport], core: &Core) -> Option<Vec<(S
             );
             put(
                 "detail_enabled",
-                if core.prefixes.borrow().enabled() {
+                if reports.iter().any(|r| r.detail_enabled) {
                     "yes"
                 } else {
                     "no"

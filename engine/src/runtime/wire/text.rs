@@ -8,8 +8,8 @@ use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 use crate::runtime::batch::route::Route;
 use crate::runtime::metrics::latency::Class;
 use crate::runtime::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome, StoreFields};
-use crate::runtime::server::core::Core;
-use crate::runtime::wire::protocol::{Flow, ReplyState, WireProtocol};
+use crate::runtime::server::settings::Settings;
+use crate::runtime::wire::protocol::{Flow, ReplyState, RequestKind, WireProtocol};
 use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
     ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreResult,
@@ -249,19 +249,18 @@ impl WireProtocol for Text {
         req: &Request<'_>,
         out: &mut Vec<u8>,
         state: &mut ReplyState,
-        core: &Core,
+        settings: &Settings,
     ) -> Flow {
         match req {
             Request::Get(_) => Reply::End.write(out),
             Request::FlushAll { noreply, .. } => {
-                core.counters.borrow_mut().cmd_flush += 1;
                 if !noreply {
                     Reply::Ok.write(out);
                 }
             }
-            Request::Version => text::write_version(out, core.settings.version.as_bytes()),
+            Request::Version => text::write_version(out, settings.version.as_bytes()),
             // Rereads the files -Z named; new connections get them.
-            Request::RefreshCerts => match &core.settings.tls {
+            Request::RefreshCerts => match &settings.tls {
                 None => Reply::TlsNotEnabled.write(out),
                 Some(tls) => match tls.refresh() {
                     Ok(()) => Reply::Ok.write(out),
@@ -286,7 +285,7 @@ impl WireProtocol for Text {
                     StatsQuery::Detail(_) => Reply::Ok.write(out),
                     StatsQuery::DetailDump => stats::write_detail_dump(out, &state.reports),
                     StatsQuery::DetailUsage => Reply::DetailUsage.write(out),
-                    StatsQuery::Group(_) => match stats::render(args, &state.reports, core) {
+                    StatsQuery::Group(_) => match stats::render(args, &state.reports, settings) {
                         Some(lines) => {
                             for (name, value) in &lines {
                                 text::write_stat(
@@ -304,7 +303,7 @@ impl WireProtocol for Text {
                 state.reports.clear();
             }
             Request::Shutdown { graceful: _ } => {
-                if !core.settings.enable_shutdown {
+                if !settings.enable_shutdown {
                     Reply::ShutdownDisabled.write(out);
                 } else {
                     Reply::Ok.write(out);
@@ -327,19 +326,8 @@ impl WireProtocol for Text {
         Flow::Continue
     }
 
-    fn closes(req: &Request<'_>) -> bool {
-        matches!(req, Request::Quit)
-    }
-
-    fn counts_in_detail(req: &Request<'_>) -> bool {
-        matches!(
-            req,
-            Request::Get(_) | Request::Store(_) | Request::Delete { .. }
-        )
-    }
-
-    fn class(req: &Request<'_>) -> Class {
-        match req {
+    fn kind(req: &Request<'_>) -> RequestKind {
+        let class = match req {
             Request::Get(_) => Class::Get,
             Request::Store(_) => Class::Set,
             Request::Delete { .. } => Class::Delete,
@@ -359,6 +347,15 @@ impl WireProtocol for Text {
             | Request::Shutdown { .. }
             | Request::MetaNoop
             | Request::MetaDebug(_) => Class::Other,
+        };
+        RequestKind {
+            class,
+            ends_batch: matches!(req, Request::Quit),
+            counted_in_detail: matches!(
+                req,
+                Request::Get(_) | Request::Store(_) | Request::Delete { .. }
+            ),
+            flush: matches!(req, Request::FlushAll { .. }),
         }
     }
 }

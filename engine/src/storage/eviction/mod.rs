@@ -49,7 +49,7 @@ pub enum Policy {
 impl Policy {
     /// The policy a server runs unless told otherwise.
     /// S3-FIFO: the best hit ratio measured on every stream of
-    /// `scripts/bench-policies.sh`, at no throughput cost (docs/benchmarks.md).
+    /// `scripts/bench/bench-policies.sh`, at no throughput cost (docs/benchmarks.md).
     pub const DEFAULT: Policy = Policy::S3Fifo;
 
     /// Every policy, in the order the command line lists them.

@@ -9,13 +9,13 @@
 #              sending 900 KB of it, then waiting: RSS growth
 # Installs memcached from apt when missing. Results go to results/.
 #
-#   scripts/bench-conns.sh [COUNT_CHURN] [COUNT_IDLE] [COUNT_HALF]
+#   scripts/bench/bench-conns.sh [COUNT_CHURN] [COUNT_IDLE] [COUNT_HALF]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 churn=${1:-100000}
 idle=${2:-10000}
 half=${3:-500}
-. scripts/lib.sh
+. scripts/lib/lib.sh
 bench_setup conns
 # The idle scenario holds COUNT_IDLE sockets on each side.
 ulimit -n $((idle * 2 + 1024)) 2>/dev/null || ulimit -n "$(ulimit -Hn)"

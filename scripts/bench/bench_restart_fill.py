@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fills a memcached-compatible server fast: COUNT items with 24-byte keys
 and 64-byte values, pipelined with noreply, then waits for the server to
-have taken them all (a `version` round trip). For scripts/bench-restart.sh.
+have taken them all (a `version` round trip). For scripts/bench/bench-restart.sh.
 
     bench_restart_fill.py PORT COUNT
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Cache-aside client for scripts/cluster-failover.sh: through the proxy,
+"""Cache-aside client for scripts/ci/cluster-failover.sh: through the proxy,
 get a random key of KEYS; on a miss, set it. Every value is a function of
 its key, so a hit with another value is a wrong value. Prints one line per
 WINDOW seconds: "<t> <gets> <misses> <errors> <wrong>", t from the start

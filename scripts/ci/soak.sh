@@ -5,7 +5,7 @@
 #   - segcore-bench --verify over text and over binary (separate key
 #     spaces): every hit is checked byte for byte against what was written
 #     for that key;
-#   - scripts/soak_chaos.py: connection churn, garbage, half requests that
+#   - scripts/ci/soak_chaos.py: connection churn, garbage, half requests that
 #     vanish, values over the item limit, slow large values, clients that
 #     pipeline without reading.
 # Fails on any wrong value, a crash, a chaos check, or resident memory that
@@ -14,14 +14,14 @@
 # build under this load is still filling its heap at 30 s, and reaches its
 # plateau at 60-100 s — see results/soak-*/rss.txt).
 #
-#   scripts/soak.sh [MINUTES] [SEGCORE_BINARY]
+#   scripts/ci/soak.sh [MINUTES] [SEGCORE_BINARY]
 #
 # Without a binary it builds and runs the release one. CI runs a 2-minute
 # version on the debug build. Results (RSS samples, outputs) go to results/.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 minutes=${1:-30}
-. scripts/lib.sh
+. scripts/lib/lib.sh
 if [ -n "${2:-}" ]; then
   segcore=$2
   cargo build -q -p segcore-bench
@@ -64,7 +64,7 @@ verify verify-text text 8 soak-t: &
 text_job=$!
 verify verify-binary binary 4 soak-b: &
 binary_job=$!
-python3 scripts/soak_chaos.py "$port" "$secs" >"$out/chaos.txt" 2>&1 &
+python3 scripts/ci/soak_chaos.py "$port" "$secs" >"$out/chaos.txt" 2>&1 &
 chaos_job=$!
 pids+=("$text_job" "$binary_job" "$chaos_job")
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hostile and careless clients for scripts/soak.sh, all at once, until a
+"""Hostile and careless clients for scripts/ci/soak.sh, all at once, until a
 deadline: connection churn, garbage (text and binary), half requests that
 vanish, values larger than the item limit, values sent slowly, and
 clients that pipeline without reading. Checks what has a defined answer

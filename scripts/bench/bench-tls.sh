@@ -6,19 +6,19 @@
 # and server CPU per request) at text pipeline 1 and 16, then the handshake
 # rate (new TLS connections per second, openssl s_time, each server alone).
 #
-#   scripts/bench-tls.sh [SECONDS_PER_RUN] [ROUNDS]
+#   scripts/bench/bench-tls.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=${1:-5}
 rounds=${2:-3}
 server_cpu=${SERVER_CPU:-1}
 load_cpu=${LOAD_CPU:-0}
-. scripts/lib.sh
+. scripts/lib/lib.sh
 bench_setup tls
 command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl >/dev/null)
 
 pki=$(mktemp -d)
-scripts/test-pki.sh "$pki"
+scripts/lib/test-pki.sh "$pki"
 tls_opts="ssl_chain_cert=$pki/server.pem,ssl_key=$pki/server.key"
 
 mc_port=$(free_port)

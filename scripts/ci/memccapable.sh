@@ -3,10 +3,10 @@
 # segcore started here on a free loopback port. Installs libmemcached-tools
 # when missing. Exit status is memccapable's.
 #
-#   scripts/memccapable.sh [path/to/segcore]     (default: builds target/debug/segcore)
+#   scripts/ci/memccapable.sh [path/to/segcore]     (default: builds target/debug/segcore)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 bin=$(segcore_bin "${1:-}")
 if ! command -v memccapable >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq libmemcached-tools) >/dev/null

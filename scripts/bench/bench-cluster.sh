@@ -6,14 +6,14 @@
 # forwarded). segcore-bench compare alternates A and B; afterwards each
 # node's forwarded ops are read from `stats cores`.
 #
-#   scripts/bench-cluster.sh [SECONDS_PER_RUN] [ROUNDS] [PIPELINE]
+#   scripts/bench/bench-cluster.sh [SECONDS_PER_RUN] [ROUNDS] [PIPELINE]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=${1:-5}
 rounds=${2:-3}
 pipeline=${3:-1}
-. scripts/lib.sh
-. scripts/cluster-lib.sh
+. scripts/lib/lib.sh
+. scripts/lib/cluster-lib.sh
 ensure_nutcracker
 cargo build -q --release -p segcore -p segcore-bench
 out=results/cluster-$(date +%Y%m%d-%H%M%S)

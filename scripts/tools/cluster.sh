@@ -3,15 +3,15 @@
 # Debian if missing) with ketama hashing and ejection of failed nodes.
 # Prints the proxy's address and stops everything on Ctrl-C or exit.
 #
-#   scripts/cluster.sh [--nodes N] [--cores C] [--per-core] [--binary PATH]
+#   scripts/tools/cluster.sh [--nodes N] [--cores C] [--per-core] [--binary PATH]
 #
 # --per-core starts each node with --port-per-core and lists every core's
 # port as a node of nutcracker's ring, so no request is forwarded between
 # cores. Without --binary, builds and runs the release binary.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
-. scripts/cluster-lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
+. scripts/lib/cluster-lib.sh
 nodes=3 cores=2 per_core=0 binary=
 while [ $# -gt 0 ]; do
   case $1 in

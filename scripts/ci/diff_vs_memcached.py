@@ -9,9 +9,9 @@ version string, cas values) and binary requests memcached answers
 1.6.18 holds that reply until more bytes arrive and then eats the next
 request; segcore answers at once and serves what follows.
 
-    scripts/diff_vs_memcached.py MEMCACHED_PORT SEGCORE_PORT
+    scripts/ci/diff_vs_memcached.py MEMCACHED_PORT SEGCORE_PORT
 
-scripts/diff-vs-memcached.sh starts both servers and runs this."""
+scripts/ci/diff-vs-memcached.sh starts both servers and runs this."""
 import re
 import socket
 import sys

@@ -8,12 +8,12 @@
 #
 #   git worktree add /tmp/old <commit>
 #   (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target cargo build --release -p segcore)
-#   scripts/bench-ab.sh /tmp/old-target/release/segcore target/release/segcore [SECONDS] [ROUNDS]
+#   scripts/bench/bench-ab.sh /tmp/old-target/release/segcore target/release/segcore [SECONDS] [ROUNDS]
 #
 # A_ARGS and B_ARGS add server options to one side (the same binary twice
 # prices an option, e.g. A_ARGS="--eviction merge" B_ARGS="--eviction s3fifo").
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 old=$1
 new=$2
 secs=${3:-5}
@@ -23,7 +23,7 @@ load_cpu=${LOAD_CPU:-0}
 out=results/ab-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 cargo build -q --release -p segcore-bench
-. scripts/lib.sh
+. scripts/lib/lib.sh
 a_port=$(free_port)
 b_port=$(free_port)
 # shellcheck disable=SC2086

@@ -11,10 +11,10 @@
 #   4. -m 192, one core: 1M items, a budget fitted to them.
 # Raw output under results/.
 #
-#   scripts/bench-memory.sh
+#   scripts/bench/bench-memory.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 bench_setup memory
 
 measure() { # name server(memcached|segcore) memory_mb threads -- bench args...

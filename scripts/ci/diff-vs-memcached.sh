@@ -3,10 +3,10 @@
 # by side; any reply that differs (cas values masked) fails. Installs
 # memcached when missing.
 #
-#   scripts/diff-vs-memcached.sh [path/to/segcore]   (default: builds target/debug/segcore)
+#   scripts/ci/diff-vs-memcached.sh [path/to/segcore]   (default: builds target/debug/segcore)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 bin=$(segcore_bin "${1:-}")
 ensure_memcached
 mc_port=$(free_port)
@@ -18,4 +18,4 @@ sc_pid=$!
 trap 'kill -TERM $mc_pid $sc_pid 2>/dev/null; wait $mc_pid $sc_pid 2>/dev/null || true' EXIT
 wait_ready "$mc_port" "$mc_pid"
 wait_ready "$sc_port" "$sc_pid"
-python3 scripts/diff_vs_memcached.py "$mc_port" "$sc_port"
+python3 scripts/ci/diff_vs_memcached.py "$mc_port" "$sc_port"

@@ -238,12 +238,12 @@ def sasl_checks():
 
 def tls_checks():
     """pymemcache over TLS (tls_context) against segcore -Z, with a CA and
-    server certificate from scripts/test-pki.sh."""
+    server certificate from scripts/lib/test-pki.sh."""
     import shutil
     import ssl
     import tempfile
     d = tempfile.mkdtemp()
-    subprocess.run([os.path.join(os.path.dirname(__file__), "test-pki.sh"), d], check=True)
+    subprocess.run([os.path.join(os.path.dirname(__file__), "..", "lib", "test-pki.sh"), d], check=True)
     p = free_ports(1)
     opts = f"ssl_chain_cert={d}/server.pem,ssl_key={d}/server.key"
     proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-Z", "-o", opts, "-p", str(p)])

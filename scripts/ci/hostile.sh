@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The hostile-client suite (issue 30; scripts/hostile.py says what each case
+# The hostile-client suite (issue 30; scripts/ci/hostile.py says what each case
 # does and what it must stay within): huge replies from small requests,
 # pipelines never read, half-sent large values, keys that look like
 # protocol lines, chaos clients, restarts with other settings, two servers
@@ -7,14 +7,14 @@
 # slow metrics scrapers, password guessing. Exits 1 if segcore breaks a
 # bound, dies, or any sentinel value is wrong afterwards.
 #
-#   scripts/hostile.sh [SEGCORE_BINARY] [--compare]
+#   scripts/ci/hostile.sh [SEGCORE_BINARY] [--compare]
 #
 # Without a binary it builds the debug one. --compare runs the shared cases
 # against memcached too (installed from apt when missing) and records its
 # figures beside segcore's in results/hostile-*/results.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 binary=target/debug/segcore
 compare=()
 for arg in "$@"; do
@@ -27,4 +27,4 @@ done
 out=results/hostile-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 ulimit -n 65536 2>/dev/null || true
-python3 scripts/hostile.py "$binary" "${compare[@]}" --json "$out/results.json" | tee "$out/summary.txt"
+python3 scripts/ci/hostile.py "$binary" "${compare[@]}" --json "$out/results.json" | tee "$out/summary.txt"

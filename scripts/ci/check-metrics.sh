@@ -4,10 +4,10 @@
 # HELP, counter suffixes, units). Installs Debian's `prometheus` (which
 # ships promtool) when missing. Exit status is promtool's.
 #
-#   scripts/check-metrics.sh [path/to/segcore]   (default: builds target/debug/segcore)
+#   scripts/ci/check-metrics.sh [path/to/segcore]   (default: builds target/debug/segcore)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 bin=$(segcore_bin "${1:-}")
 if ! command -v promtool >/dev/null; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \

@@ -5,12 +5,12 @@
 # start to serving and the items back against the items held; then the
 # throughput of a segcore with -e against one on anonymous memory, same run.
 #
-#   scripts/bench-restart.sh [ITEMS] [SECONDS_PER_RUN]
+#   scripts/bench/bench-restart.sh [ITEMS] [SECONDS_PER_RUN]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 items=${1:-12000000}
 secs=${2:-5}
-. scripts/lib.sh
+. scripts/lib/lib.sh
 bench_setup restart
 dir=/dev/shm/segcore-bench-restart
 rm -rf "$dir" && mkdir -p "$dir"
@@ -62,7 +62,7 @@ run_server() { # name command-with-PORT...
   port=$(free_port)
   local cmd=("${@//PORT/$port}")
   start_timed "$port" "${cmd[@]}"
-  python3 scripts/bench_restart_fill.py "$port" "$items"
+  python3 scripts/bench/bench_restart_fill.py "$port" "$items"
   held=$(curr_items "$port")
   t0=$(date +%s.%N)
   kill -USR1 "$pid"

@@ -3,9 +3,9 @@
 # dictionary, then minimizes the corpus it grew. Needs the nightly toolchain;
 # installs cargo-fuzz when missing.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      (targets: text meta binary)
+#   scripts/tools/fuzz.sh [SECONDS] [TARGET...]      (targets: text meta binary)
 set -euo pipefail
-cd "$(dirname "$0")/../protocol"
+cd "$(dirname "$0")/../../protocol"
 seconds=${1:-600}
 shift || true
 targets=("$@")

@@ -3,18 +3,18 @@
 # proxy (ketama, auto_eject_hosts, 400 ms timeout, 2 s retry), with
 #   - segcore-bench --verify through the proxy the whole time (no value may
 #     be wrong, no connection may hang), and
-#   - a cache-aside probe (scripts/cluster_probe.py) measuring the miss
+#   - a cache-aside probe (scripts/ci/cluster_probe.py) measuring the miss
 #     ratio every 250 ms,
 # while node 1 is killed (SIGKILL) at 4 s and restarted empty at 9 s, and
 # node 2 is stalled (SIGSTOP) at 14 s and resumed at 17 s. Fails on a wrong
 # value, a hung client, misses beyond the failed node's share, or no
 # recovery; prints the miss-ratio spikes and the time to recover.
 #
-#   scripts/cluster-failover.sh [SEGCORE_BINARY] [--per-core]
+#   scripts/ci/cluster-failover.sh [SEGCORE_BINARY] [--per-core]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
-. scripts/cluster-lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
+. scripts/lib/cluster-lib.sh
 binary=${1:-}
 per_core=0
 [ "${2:-}" = --per-core ] && per_core=1
@@ -29,8 +29,8 @@ trap cluster_stop EXIT
 cluster_start 3 "$per_core" 2 "$binary" "$out"
 echo "nutcracker on $proxy_port; nodes on ${node_ports[*]}"
 
-python3 scripts/cluster_probe.py "$proxy_port" 1000 fill
-python3 scripts/cluster_probe.py "$proxy_port" 1000 22 >"$out/probe.txt" 2>"$out/probe.err" &
+python3 scripts/ci/cluster_probe.py "$proxy_port" 1000 fill
+python3 scripts/ci/cluster_probe.py "$proxy_port" 1000 22 >"$out/probe.txt" 2>"$out/probe.err" &
 probe=$!
 timeout 60 target/debug/segcore-bench run -s 127.0.0.1:"$proxy_port" --verify --prefill \
   -c 4 --keys 5000 --value-size 64-512 --ratio 3:1 --duration 20 --warmup 0 \

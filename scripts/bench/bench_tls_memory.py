@@ -3,9 +3,9 @@
 memory per connection (RSS growth over N connections, one core) for idle
 plaintext connections, TLS connections that never start their handshake,
 and idle TLS connections after the handshake. Makes its own CA and server
-certificate (scripts/test-pki.sh).
+certificate (scripts/lib/test-pki.sh).
 
-    scripts/bench_tls_memory.py [path/to/segcore] [CONNECTIONS]
+    scripts/bench/bench_tls_memory.py [path/to/segcore] [CONNECTIONS]
 """
 import os
 import random
@@ -21,7 +21,7 @@ segcore = sys.argv[1] if len(sys.argv) > 1 else "target/release/segcore"
 n = int(sys.argv[2]) if len(sys.argv) > 2 else 2000
 resource.setrlimit(resource.RLIMIT_NOFILE, (n * 2 + 100, n * 2 + 100))
 pki = tempfile.mkdtemp()
-subprocess.run([os.path.join(os.path.dirname(__file__), "test-pki.sh"), pki], check=True)
+subprocess.run([os.path.join(os.path.dirname(__file__), "..", "lib", "test-pki.sh"), pki], check=True)
 
 
 def rss(pid):

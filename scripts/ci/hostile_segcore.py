@@ -1,4 +1,4 @@
-"""The segcore-only cases of scripts/hostile.py: each starts servers of its
+"""The segcore-only cases of scripts/ci/hostile.py: each starts servers of its
 own (restarts with other settings, two servers on one -e path, flipped
 bytes in a saved file, a core that fails, the metrics endpoint under -S,
 password guessing) and checks its bound."""

@@ -1,4 +1,4 @@
-# Shared by scripts/cluster.sh and scripts/cluster-failover.sh: segcore
+# Shared by scripts/tools/cluster.sh and scripts/ci/cluster-failover.sh: segcore
 # nodes behind twemproxy (nutcracker) on loopback. Source it after lib.sh.
 #
 #   cluster_start NODES PER_CORE CORES BINARY DIR   starts nodes and proxy

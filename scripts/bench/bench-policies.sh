@@ -7,13 +7,13 @@
 # and then REQUESTS more (the steady-state figure). Prints a table and
 # keeps the raw output under results/.
 #
-#   [STREAMS=...] [SERVERS=...] scripts/bench-policies.sh [MEMORY_MB] [REQUESTS] [WARMUP]
+#   [STREAMS=...] [SERVERS=...] scripts/bench/bench-policies.sh [MEMORY_MB] [REQUESTS] [WARMUP]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 memory_mb=${1:-64}
 requests=${2:-20000000}
 warmup=${3:-20000000}
-. scripts/lib.sh
+. scripts/lib/lib.sh
 bench_setup policies
 # STREAMS / SERVERS (space-separated) run a subset.
 read -r -a streams <<<"${STREAMS:-zipf:0.99 zipf:0.8 zipf:0.99+scan}"

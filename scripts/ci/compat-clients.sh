@@ -8,10 +8,10 @@
 # a segcore started with -S, and pymemcache over TLS against one started
 # with -Z (certificates made with openssl).
 #
-#   scripts/compat-clients.sh [HOST:PORT]
+#   scripts/ci/compat-clients.sh [HOST:PORT]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 command -v openssl >/dev/null || (apt-get update -qq && apt-get install -y -qq openssl >/dev/null)
 venv=target/compat-venv
 if [ ! -x "$venv/bin/python" ]; then
@@ -29,7 +29,7 @@ if [ -z "$target" ]; then
   wait_ready "$port" "$pid"
 fi
 if [ -n "${pid:-}" ]; then
-  "$venv/bin/python" scripts/compat_clients.py "$target" target/debug/segcore
+  "$venv/bin/python" scripts/ci/compat_clients.py "$target" target/debug/segcore
 else
-  "$venv/bin/python" scripts/compat_clients.py "$target"
+  "$venv/bin/python" scripts/ci/compat_clients.py "$target"
 fi

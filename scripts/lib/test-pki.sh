@@ -3,7 +3,7 @@
 # DIR (ca.pem, ca.key, server.pem, server.key), for the TLS checks and
 # benchmarks. Needs openssl (installed by the scripts that call this).
 #
-#   scripts/test-pki.sh DIR
+#   scripts/lib/test-pki.sh DIR
 set -euo pipefail
 cd "$1"
 openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout ca.key -out ca.pem \

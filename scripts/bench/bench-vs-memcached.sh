@@ -8,11 +8,11 @@
 # memory per item (1M items, 24-byte keys, 64-byte values).
 # Installs memcached from apt when missing. Results go to results/.
 #
-#   scripts/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS] [HIT_RATIO_REQUESTS]
+#   scripts/bench/bench-vs-memcached.sh [SECONDS_PER_RUN] [ROUNDS] [HIT_RATIO_REQUESTS]
 #
 # Each throughput comparison also writes an SVG of both latency curves.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 secs=${1:-5}
 rounds=${2:-3}
 hit_requests=${3:-10000000}
@@ -22,7 +22,7 @@ memory_mb=${MEMORY_MB:-1024}
 out=results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
 
-. scripts/lib.sh
+. scripts/lib/lib.sh
 ensure_memcached
 cargo build -q --release -p segcore -p segcore-bench
 

@@ -1,4 +1,4 @@
-"""Plumbing for scripts/hostile.py: servers started under an address-space
+"""Plumbing for scripts/ci/hostile.py: servers started under an address-space
 limit, loopback clients for the text and binary protocols, RSS sampling,
 and the list of failures the suite reports."""
 import resource

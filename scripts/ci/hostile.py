@@ -16,7 +16,7 @@ Cases against one running server (both servers with --compare):
                a legitimate 100 KB set must go through meanwhile
   evil_key     a binary key holding "\\r\\nSTAT evil 1\\r\\nEND\\r\\n" read hot:
                no text client may see a forged line
-  chaos        scripts/soak_chaos.py for a few seconds
+  chaos        scripts/ci/soak_chaos.py for a few seconds
 segcore only (each starts servers of its own):
   restart      -t 2 save, -t 1 overwrite and save (and a SIGKILL variant),
                -t 2: never an overwritten value

@@ -4,10 +4,10 @@
 # second from `stats cores` (forwarded_out summed over cores) before and
 # after the measured window.
 #
-#   scripts/forwarding-throughput.sh [SECONDS] [PIPELINE]
+#   scripts/bench/forwarding-throughput.sh [SECONDS] [PIPELINE]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-. scripts/lib.sh
+cd "$(dirname "$0")/../.."
+. scripts/lib/lib.sh
 secs=${1:-10}
 pipeline=${2:-16}
 cargo build -q --release -p segcore -p segcore-bench

@@ -75,13 +75,10 @@ fn help_documents_the_flags() {
     }
 }
 
-/// Polls `done` every 10 ms for up to 20 s.
+/// Waits until `done` holds.
+#[track_caller]
 fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    common::eventually(|| done().then_some(()).ok_or_else(|| what.to_string()))
 }
 
 /// A packaged memcached's command line (`-d -P ...`): the command returns

@@ -17,19 +17,16 @@ fn per_core_sum(c: &mut TcpStream, name: &str) -> u64 {
     common::per_core(c, name).iter().sum()
 }
 
-/// Polls `f` until it returns `want`; panics with the last value after 10 s
-/// (the server counts a close when it sees it, asynchronously).
+/// Waits until `f` returns `want` (the server counts a close when it sees
+/// it, asynchronously).
 #[track_caller]
 fn eventually(want: u64, mut f: impl FnMut() -> u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    common::eventually(|| {
         let got = f();
-        if got == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "stuck at {got}, expected {want}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        (got == want)
+            .then_some(())
+            .ok_or_else(|| format!("stuck at {got}, expected {want}"))
+    })
 }
 
 #[test]
@@ -227,8 +224,10 @@ fn half_sent_values_are_bounded_by_the_budget() {
             other => panic!("{:?}", String::from_utf8_lossy(other)),
         }
     }
-    // Two cores can each take one 200 KB value at a time, no more.
-    assert!((6..=7).contains(&refused), "{refused} refused");
+    // Two cores can each take one 200 KB value at a time, no more. Buffers
+    // grow as bytes arrive, so two values racing on one core may both run
+    // out part-way: at least six are refused, and possibly all eight.
+    assert!((6..=8).contains(&refused), "{refused} refused");
     eventually(0, || per_core_sum(&mut watch, "large_request_bytes"));
     // With the budget free again, a large value goes through.
     let mut set = b"set again 0 0 200000\r\n".to_vec();

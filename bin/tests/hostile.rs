@@ -39,18 +39,6 @@ fn value_for(key: &str, len: usize) -> Vec<u8> {
     v
 }
 
-/// Waits until `f` holds or 10 s pass.
-fn wait_for(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 /// The most reply bytes a connection may hold, from `stats settings`.
 fn reply_bound(c: &mut TcpStream) -> u64 {
     stat(&stats(c, "settings"), "reply_buf_limit")
@@ -199,10 +187,10 @@ fn unread_binary_pipelines_stall_only_themselves() {
     let body = read_exact(&mut reader, head.body_len as usize);
     assert_eq!(&body[4 + keys[1].len()..], &value_for(&keys[1], VALUE)[..]);
     drop(hogs);
-    assert!(wait_for(|| stat(
-        &stats(&mut admin, ""),
-        "curr_connections"
-    ) == 2));
+    common::eventually(|| match stat(&stats(&mut admin, ""), "curr_connections") {
+        2 => Ok(()),
+        n => Err(format!("{n} connections open")),
+    });
     assert!(server.stop().success());
 }
 

@@ -6,7 +6,6 @@ mod common;
 
 use common::{exchange, TestServer};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 fn log_file(name: &str) -> PathBuf {
     let path = std::env::temp_dir().join(format!("segcore-log-{}-{name}", std::process::id()));
@@ -17,15 +16,14 @@ fn log_file(name: &str) -> PathBuf {
 /// Waits until the log holds `text` (lines land as events happen).
 #[track_caller]
 fn wait_for(path: &PathBuf, text: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    common::eventually(|| {
         let log = std::fs::read_to_string(path).unwrap_or_default();
         if log.contains(text) {
-            return log;
+            Ok(log)
+        } else {
+            Err(format!("no {text:?} in log:\n{log}"))
         }
-        assert!(Instant::now() < deadline, "no {text:?} in log:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    })
 }
 
 #[test]

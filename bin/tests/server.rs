@@ -85,19 +85,13 @@ fn read_to_close_or(c: &mut TcpStream, end: &[u8]) -> Vec<u8> {
 /// Polls `stats` on `c` until `name` reads `value` (connections close
 /// asynchronously: the server counts a close when it sees it).
 fn wait_for_stat(c: &mut TcpStream, name: &str, value: u64) -> Vec<(String, String)> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    common::eventually(|| {
         let stats = common::stats(c, "");
-        if common::stat(&stats, name) == value {
-            return stats;
+        match common::stat(&stats, name) {
+            got if got == value => Ok(stats),
+            got => Err(format!("{name} stayed at {got} (expected {value})")),
         }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stayed at {} (expected {value})",
-            common::stat(&stats, name)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    })
 }
 
 /// `stats` on a new connection, `None` if the server closed it (rejected).

@@ -71,7 +71,7 @@ fn main() {
     println!("| policy | hit ratio | evicted segments | merges |");
     println!("|---|---|---|---|");
     let value = [b'v'; 64];
-    for policy in [Policy::Fifo, Policy::Random, Policy::Cte, Policy::Merge] {
+    for policy in Policy::ALL {
         let mut shard = Shard::new(&ShardConfig {
             memory_bytes: memory,
             segment_size: 1 << 20,

@@ -96,10 +96,6 @@ impl Drop for MemoryFile {
     }
 }
 
-fn run(policy: Policy, ops: Vec<Op>) -> Result<(), TestCaseError> {
-    run_with(policy, ops, None)
-}
-
 fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(), TestCaseError> {
     let config = ShardConfig {
         memory_bytes: 48 << 10,
@@ -378,45 +374,24 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    // As many cases as the eight policy-by-policy properties these
+    // replaced, over every policy (Policy::ALL, so a new one is covered at
+    // once); two properties so they run in parallel.
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn fifo_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
-        run(Policy::Fifo, ops)?;
+    fn every_policy_matches_the_model(
+        policy in prop::sample::select(Policy::ALL.to_vec()),
+        ops in prop::collection::vec(op(), 1..400),
+    ) {
+        run_with(policy, ops, None)?;
     }
 
     #[test]
-    fn random_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
-        run(Policy::Random, ops)?;
-    }
-
-    #[test]
-    fn cte_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
-        run(Policy::Cte, ops)?;
-    }
-
-    #[test]
-    fn merge_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
-        run(Policy::Merge, ops)?;
-    }
-
-    #[test]
-    fn s3fifo_matches_the_model(ops in prop::collection::vec(op(), 1..400)) {
-        run(Policy::S3Fifo, ops)?;
-    }
-
-    #[test]
-    fn s3fifo_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
-        run_with(Policy::S3Fifo, ops, Some(&MemoryFile::new()))?;
-    }
-
-    #[test]
-    fn merge_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
-        run_with(Policy::Merge, ops, Some(&MemoryFile::new()))?;
-    }
-
-    #[test]
-    fn fifo_matches_the_model_across_warm_restarts(ops in prop::collection::vec(op(), 1..400)) {
-        run_with(Policy::Fifo, ops, Some(&MemoryFile::new()))?;
+    fn every_policy_matches_the_model_across_warm_restarts(
+        policy in prop::sample::select(Policy::ALL.to_vec()),
+        ops in prop::collection::vec(op(), 1..400),
+    ) {
+        run_with(policy, ops, Some(&MemoryFile::new()))?;
     }
 }

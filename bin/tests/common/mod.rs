@@ -17,6 +17,9 @@ pub struct TestServer {
     pub port: u16,
     /// It speaks TLS (readiness is the port accepting).
     tls: bool,
+    /// Ports it must answer on before it is ready: one, or one per core
+    /// with `--port-per-core` (core 0 answering says nothing of core 1).
+    ports: u16,
 }
 
 /// A port nobody listens on right now, below the kernel's ephemeral range
@@ -176,6 +179,14 @@ impl TestServer {
             child: Some(child),
             port,
             tls,
+            ports: if per_core {
+                args.iter()
+                    .position(|&a| a == "--threads")
+                    .and_then(|i| args.get(i + 1)?.parse().ok())
+                    .unwrap_or(2)
+            } else {
+                1
+            },
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -205,7 +216,10 @@ impl TestServer {
         if self.tls {
             return TcpStream::connect(("127.0.0.1", self.port)).is_ok();
         }
-        answers_version(self.port) || answers_unauthenticated(self.port)
+        (0..self.ports).all(|i| {
+            let port = self.port + i;
+            answers_version(port) || answers_unauthenticated(port)
+        })
     }
 
     /// The server's process id.
@@ -266,6 +280,22 @@ impl Drop for TestServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Polls `check` every 10 ms until it gives `Ok`; panics with the last
+/// `Err` after 20 s. Servers change state asynchronously (a close is
+/// counted when the server sees it, a log line lands when it happens), so
+/// tests wait for a state, never for a fixed time.
+#[track_caller]
+pub fn eventually<T>(mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) => assert!(Instant::now() < deadline, "timed out: {last}"),
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

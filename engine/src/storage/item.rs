@@ -27,6 +27,10 @@
 /// Bytes of the fixed header.
 pub const HEADER_LEN: usize = 12;
 
+/// The longest key an item holds (memcached's limit; its length is one
+/// byte of the header).
+pub const MAX_KEY_LEN: usize = 250;
+
 /// Overwritten, deleted, expired or evicted: its bytes are dead weight until
 /// the segment is reused.
 pub const DEAD: u8 = 1 << 0;

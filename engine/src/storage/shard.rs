@@ -170,6 +170,21 @@ enum Part<'a> {
     Stored(usize, usize),
 }
 
+impl Part<'_> {
+    /// Bytes it holds.
+    fn len(&self) -> usize {
+        match self {
+            Part::Bytes(b) => b.len(),
+            Part::Stored(_, len) => *len,
+        }
+    }
+
+    /// Bytes a value made of `parts` holds.
+    fn total(parts: &[Part<'_>]) -> usize {
+        parts.iter().map(Part::len).sum()
+    }
+}
+
 /// The parts of a new item besides its key and value.
 #[derive(Clone, Copy)]
 struct NewItem {

@@ -79,9 +79,12 @@ impl ShardStats {
     /// `stats reset`: zeroes the counters, keeping the gauges that describe
     /// what is stored now (`curr_items`, `bytes`), as memcached does.
     pub fn reset_counters(&mut self) {
+        // Gauges (what the shard holds and how it is tuned now) keep
+        // their values; every counter starts again from zero.
         *self = ShardStats {
             curr_items: self.curr_items,
             bytes: self.bytes,
+            merge_threshold: self.merge_threshold,
             ..ShardStats::default()
         };
     }

@@ -154,14 +154,14 @@ impl Core {
         }
     }
 
-    /// Counts a new connection against the server-wide limit; `false`
-    /// (and nothing counted) when the server is full.
     /// Gives back a place taken by [`Core::admit`] for a connection that
     /// was never served (its TLS handshake failed).
     pub(crate) fn release_admission(&self) {
         self.shared.open_connections.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Counts a new connection against the server-wide limit; `false`
+    /// (and nothing counted) when the server is full.
     pub(crate) fn admit(&self) -> bool {
         let open = &self.shared.open_connections;
         if open.fetch_add(1, Ordering::AcqRel) < self.settings.conn_limit {

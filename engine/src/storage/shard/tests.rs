@@ -649,7 +649,7 @@ fn fill(s: &mut Shard, keys: std::ops::Range<usize>) {
 
 #[test]
 fn every_policy_survives_heavy_churn() {
-    for policy in [Policy::Fifo, Policy::Random, Policy::Cte, Policy::Merge] {
+    for policy in Policy::ALL {
         let mut s = shard_with(policy, 64 << 10, 4096);
         for round in 0..20 {
             fill(&mut s, round * 500..round * 500 + 500);

@@ -51,13 +51,7 @@ impl Shard {
         value: [Part<'_>; 2],
         meta: NewItem,
     ) -> Location {
-        let value_len: usize = value
-            .iter()
-            .map(|p| match p {
-                Part::Bytes(b) => b.len(),
-                Part::Stored(_, len) => *len,
-            })
-            .sum();
+        let value_len = Part::total(&value);
         let header = Header {
             key_len: key_len as u8,
             bits: meta.bits,
@@ -125,15 +119,12 @@ impl Shard {
         meta: NewItem,
         pin: Option<u32>,
     ) -> Result<Location, StoreResult> {
-        let value_len: usize = value
-            .iter()
-            .map(|p| match p {
-                Part::Bytes(b) => b.len(),
-                Part::Stored(_, len) => *len,
-            })
-            .sum();
+        let value_len = Part::total(&value);
         let len = item::item_len(key.key.len(), value_len, meta.bits);
-        if len > self.segments.segment_size() || key.key.is_empty() || key.key.len() > 250 {
+        if len > self.segments.segment_size()
+            || key.key.is_empty()
+            || key.key.len() > item::MAX_KEY_LEN
+        {
             return Err(StoreResult::TooLarge);
         }
         let ttl = (meta.expire_at != 0).then(|| meta.expire_at.saturating_sub(self.now));

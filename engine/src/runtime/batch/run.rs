@@ -7,6 +7,7 @@ use crate::runtime::batch::bounds::FLUSH_BYTES;
 use crate::runtime::batch::pass2::{flush, Pass2, Step};
 use crate::runtime::batch::plan::{plan, Stop};
 use crate::runtime::batch::remote::{refill, send_all, Remote, Remotes};
+use crate::runtime::batch::router::Fanout;
 use crate::runtime::metrics::latency::ClassCounts;
 use crate::runtime::server::core::Core;
 use crate::runtime::wire::protocol::{BatchEnd, Flow, ReplyState, WireProtocol};
@@ -88,10 +89,7 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
             }
             Step::Skip { at, unlink } => {
                 if let (Some(owner), Some(fanout)) = (unlink, fanout.as_mut()) {
-                    // Pass 1 sent it; take its (empty) outcome.
-                    while matches!(Remotes::of(Some(fanout)).next(owner), Remote::Later) {
-                        Box::pin(refill(core, fanout, owner, budget)).await;
-                    }
+                    Box::pin(take_unlink(core, fanout, owner, budget)).await;
                 }
                 match at {
                     Some(at) => at,
@@ -106,6 +104,30 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
             break;
         }
     }
+    finish(core, pass, started, fanout, &stop, end, buf.len(), flow)
+}
+
+/// Takes the (empty) outcome of a refused set's unlink that pass 1 sent to
+/// `owner`, fetching the rest of its outcomes first if need be.
+async fn take_unlink(core: &Core, fanout: &mut Fanout, owner: usize, budget: usize) {
+    while matches!(Remotes::of(Some(fanout)).next(owner), Remote::Later) {
+        refill(core, fanout, owner, budget).await;
+    }
+}
+
+/// After pass 2: counts the batch's requests and latency, gives the
+/// forwarding buffers back, and says how the batch ended.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    core: &Core,
+    pass: Pass2<'_>,
+    started: std::time::Instant,
+    fanout: Option<Fanout>,
+    stop: &Stop,
+    end: usize,
+    buf_len: usize,
+    flow: Flow,
+) -> BatchEnd {
     let Pass2 {
         classes, parsed, ..
     } = pass;
@@ -128,13 +150,13 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
         core.router.recycle_fanout(fanout);
     }
     let (discard, flow) = match stop {
-        Stop::Discard(n) => (n, flow),
+        Stop::Discard(n) => (*n, flow),
         Stop::Close => (0, Flow::Close),
         Stop::More => (0, flow),
     };
     BatchEnd {
         consumed: if matches!(stop, Stop::Discard(_)) {
-            buf.len()
+            buf_len
         } else {
             end
         },

@@ -24,4 +24,5 @@ pub mod prefix_stats;
 pub mod prometheus;
 pub mod report;
 pub mod rows;
+pub mod settings;
 pub mod table;

@@ -90,14 +90,14 @@ mod tests {
     #[test]
     fn rows_sharing_a_name_form_one_family_in_first_seen_order() {
         let mut rows = Rows::default();
-        rows.counter("get_hits", "Requests.", 3)
+        rows.add(Some("get_hits"), Kind::Counter, "Requests.", Value::Int(3))
             .prom("memcached_commands_total")
             .label("command", "get")
             .label("status", "hit");
         rows.gauge("curr_items", "Items.", 7)
             .prom("memcached_current_items");
         rows.gauge("pid", "Process id.", 1); // stats-only
-        rows.counter("get_misses", "Requests.", 4)
+        rows.add(Some("get_misses"), Kind::Counter, "Requests.", Value::Int(4))
             .prom("memcached_commands_total")
             .label("command", "get")
             .label("status", "miss");

@@ -173,7 +173,7 @@ impl AddAssign<&ConnCounters> for ConnCounters {
 
 /// Every core's report summed: what the server-wide `stats` and the
 /// `memcached_*` metrics show.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     /// The shards' counters.
     pub shard: ShardStats,

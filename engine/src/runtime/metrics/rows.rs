@@ -77,11 +77,6 @@ impl Rows {
         self.0.last_mut().expect("just pushed")
     }
 
-    /// A counter under its `stats` name.
-    pub fn counter(&mut self, stat: &'static str, help: &'static str, v: u64) -> &mut Metric {
-        self.add(Some(stat), Kind::Counter, help, Value::Int(v))
-    }
-
     /// Adds rows that all carry one Prometheus label (a per-core or
     /// per-class group): (stats name, Prometheus name, kind, help, value)
     /// each.
@@ -115,6 +110,102 @@ impl Metric {
     pub fn label(&mut self, name: &'static str, value: impl Into<String>) -> &mut Metric {
         self.labels.push((name, value.into()));
         self
+    }
+}
+
+/// One metric of a `T` as data: its names, kind, help and how to read its
+/// value. Every counter and gauge is one of these in a static table (see
+/// `metrics::table`), so adding a metric is a field and a row, and a test
+/// can walk every row (a counter reads 0 after `stats reset`, a gauge
+/// keeps its value).
+pub struct Row<T> {
+    /// The memcached `stats` name, `None` for a Prometheus-only row.
+    pub stat: Option<&'static str>,
+    /// The Prometheus name, `None` for a `stats`-only row.
+    pub prom: Option<&'static str>,
+    /// Fixed Prometheus labels.
+    pub labels: &'static [(&'static str, &'static str)],
+    /// Counter or gauge.
+    pub kind: Kind,
+    /// The Prometheus help text.
+    pub help: &'static str,
+    /// Reads the value.
+    pub value: fn(&T) -> u64,
+}
+
+impl<T> Row<T> {
+    /// A counter under its `stats` name.
+    pub const fn counter(stat: &'static str, help: &'static str, value: fn(&T) -> u64) -> Self {
+        Row {
+            stat: Some(stat),
+            prom: None,
+            labels: &[],
+            kind: Kind::Counter,
+            help,
+            value,
+        }
+    }
+
+    /// A gauge under its `stats` name.
+    pub const fn gauge(stat: &'static str, help: &'static str, value: fn(&T) -> u64) -> Self {
+        Row {
+            kind: Kind::Gauge,
+            ..Row::counter(stat, help, value)
+        }
+    }
+
+    /// The same row also named in the Prometheus exposition.
+    pub const fn prom(self, name: &'static str) -> Self {
+        Row {
+            prom: Some(name),
+            ..self
+        }
+    }
+
+    /// The same row, with fixed Prometheus labels.
+    pub const fn labels(self, labels: &'static [(&'static str, &'static str)]) -> Self {
+        Row { labels, ..self }
+    }
+
+    /// The same row, seen only by Prometheus.
+    pub const fn prom_only(self, name: &'static str) -> Self {
+        Row {
+            stat: None,
+            prom: Some(name),
+            ..self
+        }
+    }
+}
+
+impl Rows {
+    /// Adds a row of `table` for each of its rows, read from `of`.
+    pub fn table<T>(&mut self, table: &[Row<T>], of: &T) {
+        for row in table {
+            self.row(row, of);
+        }
+    }
+
+    /// As [`Rows::table`], every row also labelled `label="value"` (a
+    /// per-core group).
+    pub fn table_labelled<T>(
+        &mut self,
+        table: &[Row<T>],
+        of: &T,
+        label: &'static str,
+        value: &str,
+    ) {
+        for row in table {
+            self.row(row, of).label(label, value);
+        }
+    }
+
+    fn row<T>(&mut self, row: &Row<T>, of: &T) -> &mut Metric {
+        let metric = self.add(row.stat, row.kind, row.help, Value::Int((row.value)(of)));
+        metric.prom = row.prom;
+        for &(name, value) in row.labels {
+            metric.label(name, value);
+        }
+        metric
     }
 }
 

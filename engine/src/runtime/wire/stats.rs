@@ -4,15 +4,11 @@
 //! so plain `String`s are fine.
 
 use crate::runtime::batch::route::Route;
-use crate::runtime::conn::buffers::{BUFFER_SIZE, HEADER_ROOM, MAX_IDLE_BUFFERS};
-use crate::runtime::conn::tls::MinVersion;
 use crate::runtime::metrics::latency::{self, Latency};
 use crate::runtime::metrics::report::{CoreReport, Totals};
 use crate::runtime::metrics::rows::stat_lines;
 use crate::runtime::metrics::{classes, table};
 use crate::runtime::op::{CoreCommand, Op, ReportLists};
-use crate::runtime::server::auth::AuthMode;
-use crate::runtime::server::numa;
 use crate::runtime::server::settings::Settings;
 
 /// What a `stats` request (the text command's arguments, or the binary
@@ -103,134 +99,7 @@ pub fn render(
             let rows = table::general(&totals, settings, crate::storage::time::unix_now());
             stat_lines(&mut lines, "", &rows);
         }
-        b"settings" => {
-            let mut put = |name: &str, value: String| lines.push((name.to_string(), value));
-            put("maxbytes", settings.memory_bytes.to_string());
-            put("maxconns", settings.conn_limit.to_string());
-            put("tcpport", settings.listen.port().to_string());
-            put("udpport", "0".into());
-            put("inter", settings.listen.ip().to_string());
-            put(
-                "verbosity",
-                crate::runtime::server::verbosity::verbosity().to_string(),
-            );
-            put("evictions", "on".into());
-            put("domain_socket", "NULL".into());
-            put("num_threads", settings.cpus.len().to_string());
-            put(
-                "stat_key_prefix",
-                char::from(settings.prefix_delimiter).to_string(),
-            );
-            put(
-                "detail_enabled",
-                if reports.iter().any(|r| r.detail_enabled) {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .into(),
-            );
-            put("cas_enabled", "yes".into());
-            put("item_size_max", settings.max_item_size.to_string());
-            put("binding_protocol", "auto-negotiate".into());
-            let mode = settings.auth.as_ref().map(|a| a.mode);
-            let yes_no = |on: bool| if on { "yes" } else { "no" }.to_string();
-            put("auth_enabled_sasl", yes_no(mode == Some(AuthMode::Sasl)));
-            put("auth_enabled_ascii", yes_no(mode == Some(AuthMode::Ascii)));
-            put(
-                "flush_enabled",
-                if settings.flush_enabled { "yes" } else { "no" }.into(),
-            );
-            put(
-                "shutdown_command",
-                if settings.enable_shutdown {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .into(),
-            );
-            put("idle_timeout", settings.idle_timeout.to_string());
-            // memcached's TLS settings (-Z, -o ssl_*).
-            put("ssl_enabled", yes_no(settings.tls.is_some()));
-            if let Some(tls) = &settings.tls {
-                let o = tls.options();
-                put("ssl_chain_cert", o.chain_cert.display().to_string());
-                put("ssl_key", o.key.display().to_string());
-                put("ssl_verify_mode", (o.verify_mode as u8).to_string());
-                put(
-                    "ssl_ca_cert",
-                    o.ca_cert
-                        .as_ref()
-                        .map_or("NULL".into(), |p| p.display().to_string()),
-                );
-                put(
-                    "ssl_min_version",
-                    match o.min_version {
-                        MinVersion::Tls12 => "tlsv1.2",
-                        MinVersion::Tls13 => "tlsv1.3",
-                    }
-                    .into(),
-                );
-            }
-            put(
-                "memory_file",
-                settings
-                    .memory_file
-                    .as_ref()
-                    .map_or("NULL".into(), |p| p.display().to_string()),
-            );
-            // The bound on connection buffer memory beyond -m: pooled
-            // buffers of conn_buffer_size (at most conn_buffer_pool_max idle
-            // per core, one or two lent per active connection) plus, per
-            // core, large_request_limit bytes for values being received.
-            put(
-                "read_buf_mem_limit",
-                (settings.large_request_bytes * settings.cpus.len()).to_string(),
-            );
-            put("conn_buffer_size", BUFFER_SIZE.to_string());
-            put("conn_buffer_pool_max", (2 * MAX_IDLE_BUFFERS).to_string());
-            put(
-                "large_request_limit",
-                settings.large_request_bytes.to_string(),
-            );
-            put(
-                "large_request_timeout",
-                settings.large_request_timeout.to_string(),
-            );
-            // The most reply bytes one connection holds, whatever it asks
-            // for (replies stream out as the client reads them).
-            put(
-                "reply_buf_limit",
-                crate::runtime::batch::bounds::reply_memory_bound(
-                    settings.cpus.len(),
-                    settings.max_item_size + HEADER_ROOM,
-                )
-                .to_string(),
-            );
-            // segcore's key routing: one port hashed over the cores, or a
-            // port per core whose core owns whatever arrives there.
-            put(
-                "routing",
-                if settings.port_per_core {
-                    "port_per_core"
-                } else {
-                    "hash"
-                }
-                .into(),
-            );
-            put("segment_size", settings.segment_size.to_string());
-            put("eviction_policy", settings.eviction.name().into());
-            put("cpus", format!("{:?}", settings.cpus));
-            // Each core's CPU, that CPU's NUMA node, and the node holding
-            // its shard's memory (-1 where the kernel does not say).
-            for r in reports {
-                let (c, p) = (r.core, r.placement);
-                put(&format!("core:{c}:cpu"), numa::shown(p.cpu));
-                put(&format!("core:{c}:numa_node"), numa::shown(p.cpu_node));
-                put(&format!("core:{c}:memory_node"), numa::shown(p.memory_node));
-            }
-        }
+        b"settings" => lines.extend(crate::runtime::metrics::settings::lines(settings, reports)),
         // memcached's size classes as a view of segcore's items (see
         // `metrics::classes`); total_malloced is the segments in use.
         b"slabs" => {

@@ -24,7 +24,7 @@ use crate::runtime::batch::run_batch;
 use crate::runtime::conn::buffers::{Full, ReadBuf, HEADER_ROOM};
 use crate::runtime::conn::session::Session;
 use crate::runtime::conn::table::ConnEntry;
-use crate::runtime::conn::transport::{Stream, Transport};
+use crate::runtime::conn::transport::Transport;
 use crate::runtime::server::core::Core;
 use crate::runtime::wire::binary::Binary;
 use crate::runtime::wire::protocol::BatchEnd;
@@ -42,7 +42,7 @@ struct Registered<'a> {
 impl<'a> Registered<'a> {
     /// Registers a connection already counted in the server-wide total
     /// (the accept loop admits it).
-    fn new(core: &'a Core, stream: &Stream) -> Self {
+    fn new(core: &'a Core, stream: &impl Transport) -> Self {
         {
             let mut counters = core.counters.borrow_mut();
             counters.curr_connections += 1;
@@ -116,10 +116,10 @@ enum Next {
     Close,
 }
 
-/// One connection's state between reads.
-struct Conn {
+/// One connection's state between reads, over its transport `T`.
+struct Conn<T> {
     core: Rc<Core>,
-    stream: Stream,
+    stream: T,
     input: ReadBuf,
     /// Bytes of a refused value still to skip as they arrive.
     discard: usize,
@@ -127,7 +127,7 @@ struct Conn {
     session: Session,
 }
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     /// Runs every complete request in the input with `limits`, writing the
     /// replies. Returns whether any request ran, and what to do next.
     async fn serve_input(&mut self, limits: &Limits) -> (bool, Next) {
@@ -208,7 +208,7 @@ impl Conn {
 
 /// Writes replies out: all of them, and through any buffering the
 /// transport does (TLS keeps records until flushed).
-async fn write_out(stream: &mut Stream, out: &[u8]) -> std::io::Result<()> {
+async fn write_out(stream: &mut impl Transport, out: &[u8]) -> std::io::Result<()> {
     stream.write_all(out).await?;
     stream.flush().await
 }
@@ -220,8 +220,8 @@ async fn write_out(stream: &mut Stream, out: &[u8]) -> std::io::Result<()> {
 /// future holds a pointer to it: an async fn keeps its arguments and the
 /// locals they move into side by side, which would triple the socket's
 /// footprint in every (mostly idle) connection's task.
-pub fn serve(core: Rc<Core>, stream: Stream) -> impl std::future::Future<Output = ()> {
-    let _ = stream.tcp().set_nodelay(true);
+pub fn serve<T: Transport>(core: Rc<Core>, stream: T) -> impl std::future::Future<Output = ()> {
+    stream.set_nodelay();
     let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
     let session = Session::new(core.settings.auth.as_ref());
     let conn = Box::new(Conn {
@@ -234,7 +234,7 @@ pub fn serve(core: Rc<Core>, stream: Stream) -> impl std::future::Future<Output 
     conn.run()
 }
 
-impl Conn {
+impl<T: Transport> Conn<T> {
     async fn run(mut self: Box<Self>) {
         let core = self.core.clone();
         let core = &*core;
@@ -329,3 +329,6 @@ async fn reclaim_stalled(core: &Core) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,8 @@
 //!
 //! - [`listen`]: the accept loop, the TLS handshake, the refusal past `-c`.
 //! - [`connection`]: one connection's read/execute/write loop.
-//! - [`transport`], [`tls`]: what a connection is served over.
+//! - [`transport`], [`tls`]: what a connection is served over (and, in
+//!   tests, `memory`: an in-memory duplex).
 //! - [`session`]: its wire and authentication state.
 //! - [`buffers`]: each core's pool of I/O buffers and the large-request
 //!   budget.
@@ -20,6 +21,8 @@
 pub(crate) mod buffers;
 pub(crate) mod connection;
 pub(crate) mod listen;
+#[cfg(test)]
+pub(crate) mod memory;
 pub(crate) mod session;
 pub(crate) mod slots;
 pub(crate) mod table;

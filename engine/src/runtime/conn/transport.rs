@@ -18,8 +18,11 @@ pub trait Transport: AsyncRead + AsyncWrite + Unpin {
     fn peer_addr(&self) -> io::Result<SocketAddr>;
     /// The address the client connected to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
-    /// The socket's fd (shut down from outside to end the connection).
+    /// The socket's fd (shut down from outside to end the connection);
+    /// -1 for a transport with none (idle kicks and stop cannot reach it).
     fn raw_fd(&self) -> RawFd;
+    /// Sends small replies at once (no Nagle delay) where that applies.
+    fn set_nodelay(&self) {}
 }
 
 /// A client connection: plain TCP, or TLS over it once the handshake is
@@ -115,6 +118,10 @@ impl Transport for Stream {
 
     fn raw_fd(&self) -> RawFd {
         self.tcp().as_raw_fd()
+    }
+
+    fn set_nodelay(&self) {
+        let _ = self.tcp().set_nodelay(true);
     }
 }
 

@@ -97,10 +97,15 @@ mod tests {
         rows.gauge("curr_items", "Items.", 7)
             .prom("memcached_current_items");
         rows.gauge("pid", "Process id.", 1); // stats-only
-        rows.add(Some("get_misses"), Kind::Counter, "Requests.", Value::Int(4))
-            .prom("memcached_commands_total")
-            .label("command", "get")
-            .label("status", "miss");
+        rows.add(
+            Some("get_misses"),
+            Kind::Counter,
+            "Requests.",
+            Value::Int(4),
+        )
+        .prom("memcached_commands_total")
+        .label("command", "get")
+        .label("status", "miss");
         rows.add(None, Kind::Gauge, "Version.", Value::Int(1))
             .prom("memcached_version")
             .label("version", "1.6 \"x\"\\");

@@ -80,6 +80,46 @@ pub struct Core {
 }
 
 impl Core {
+    /// A core's state around its `shard` (with the config it was built
+    /// from and what it took back at start), its place, its end of the
+    /// mesh and its listening socket, on a server with `settings`.
+    pub(crate) fn new(
+        settings: Arc<Settings>,
+        id: usize,
+        (shard, shard_config, restored): (Shard, ShardConfig, Option<u64>),
+        placement: numa::Placement,
+        router: Router,
+        shared: Arc<Shared>,
+        listening: Option<(i32, SocketAddr)>,
+    ) -> Core {
+        Core {
+            id,
+            cores: settings.cpus.len(),
+            limits: settings.limits(),
+            shard: RefCell::new(shard),
+            counters: RefCell::new(ConnCounters::default()),
+            prefixes: RefCell::new(PrefixStats::new(
+                settings.prefix_delimiter,
+                settings.detail_enabled,
+            )),
+            latency: RefCell::default(),
+            hot_keys: RefCell::default(),
+            hot_sampler: Cell::new(hotkeys::SAMPLER_SEED),
+            conns: RefCell::new(ConnTable::default()),
+            buffers: BufferPool::new(settings.large_request_bytes),
+            slots: SlotPool::default(),
+            listening,
+            router,
+            stop: Signal::default(),
+            shared,
+            last_tick: Cell::new(0),
+            restored,
+            placement,
+            shard_config,
+            settings,
+        }
+    }
+
     /// Brings the shard's clock up to date (once per batch).
     pub fn tick(&self) {
         let now = unix_now();
@@ -195,5 +235,90 @@ impl CoreAccess for Core {
         if hotkeys::sampled(&self.hot_sampler) {
             self.hot_keys.borrow_mut().count(key);
         }
+    }
+}
+
+/// A core of its own for unit tests of what runs on a core (connections,
+/// batches, wires), without sockets or a server.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::future::Future;
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use glommio::channels::channel_mesh::MeshBuilder;
+    use glommio::LocalExecutorBuilder;
+
+    use crate::runtime::server::core::Core;
+    use crate::runtime::batch::router::{Envelope, ReplyEnvelope, Router};
+    use crate::runtime::server::numa::Placement;
+    use crate::runtime::server::settings::Settings;
+    use crate::runtime::server::shared::Shared;
+    use crate::storage::{Policy, Shard};
+
+    /// One core, 16 MB, memcached's limits otherwise.
+    pub fn settings() -> Settings {
+        Settings {
+            listen: "127.0.0.1:11211".parse().expect("address"),
+            port_per_core: false,
+            cpus: vec![0],
+            memory_bytes: 16 << 20,
+            segment_size: 1 << 20,
+            eviction: Policy::DEFAULT,
+            memory_file: None,
+            max_item_size: 1 << 20,
+            conn_limit: 1024,
+            idle_timeout: 0,
+            large_request_bytes: Settings::default_large_request_bytes(1 << 20),
+            large_request_timeout: 2,
+            verbosity: 0,
+            enable_shutdown: false,
+            flush_enabled: true,
+            prefix_delimiter: b':',
+            detail_enabled: false,
+            version: "1.6.21-segcore-test".into(),
+            started_at: crate::storage::time::unix_now(),
+            spin_before_park: std::time::Duration::ZERO,
+            expire_budget: 64,
+            metrics_listen: None,
+            auth: None,
+            tls: None,
+            tls_handshake_timeout: std::time::Duration::from_secs(5),
+            plain_listen: Vec::new(),
+        }
+    }
+
+    /// Runs `test` on an executor of its own with a core built from
+    /// `settings` (one core: nothing is forwarded).
+    pub fn with_core<F, Fut>(settings: Settings, test: F)
+    where
+        F: FnOnce(Rc<Core>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        LocalExecutorBuilder::default()
+            .spawn(move || async move {
+                let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(1, 8);
+                let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(1, 8);
+                let (request_tx, _request_rx) = requests.join().await.expect("mesh");
+                let (reply_tx, _reply_rx) = replies.join().await.expect("mesh");
+                let config = settings.shard_config(0);
+                let mut shard = Shard::new(&config).expect("shard");
+                shard.set_time(crate::storage::time::unix_now());
+                let placement = Placement::here(shard.memory_start() as usize);
+                let core = Rc::new(Core::new(
+                    Arc::new(settings),
+                    0,
+                    (shard, config, None),
+                    placement,
+                    Router::new(request_tx, reply_tx),
+                    Arc::new(Shared::default()),
+                    None,
+                ));
+                core.tick();
+                test(core).await;
+            })
+            .expect("executor")
+            .join()
+            .expect("test");
     }
 }

@@ -4,7 +4,6 @@
 //! on its NUMA node), start its tasks (forwarding, accept, background
 //! expiry, idle kicks), report ready, then watch the shutdown phase.
 
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,17 +13,10 @@ use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers};
 use glommio::{Latency, Shares};
 
 use crate::runtime::batch::router::{Envelope, ReplyEnvelope, Router};
-use crate::runtime::conn::buffers::BufferPool;
 use crate::runtime::conn::listen::spawn_accept_loop;
-use crate::runtime::conn::slots::SlotPool;
-use crate::runtime::conn::table::ConnTable;
-use crate::runtime::metrics::hotkeys;
-use crate::runtime::metrics::prefix_stats::PrefixStats;
-use crate::runtime::metrics::report::ConnCounters;
 use crate::runtime::server::core::Core;
 use crate::runtime::server::settings::Settings;
 use crate::runtime::server::shared::{Shared, DRAINING, RUNNING};
-use crate::runtime::server::signal::Signal;
 use crate::runtime::server::start_error::StartError;
 use crate::storage::Shard;
 
@@ -177,32 +169,15 @@ async fn build_core(
         .local_addr()
         .ok()
         .map(|addr| (std::os::fd::AsRawFd::as_raw_fd(&listener), addr));
-    let core = Rc::new(Core {
-        id,
-        cores: settings.cpus.len(),
-        limits: settings.limits(),
-        shard: RefCell::new(shard),
-        counters: RefCell::new(ConnCounters::default()),
-        prefixes: RefCell::new(PrefixStats::new(
-            settings.prefix_delimiter,
-            settings.detail_enabled,
-        )),
-        latency: RefCell::default(),
-        hot_keys: RefCell::default(),
-        hot_sampler: Cell::new(hotkeys::SAMPLER_SEED),
-        conns: RefCell::new(ConnTable::default()),
-        buffers: BufferPool::new(settings.large_request_bytes),
-        slots: SlotPool::default(),
-        listening,
-        router: Router::new(request_tx, reply_tx),
-        stop: Signal::default(),
-        shared,
-        last_tick: Cell::new(0),
-        restored,
-        placement,
-        shard_config,
+    let core = Rc::new(Core::new(
         settings,
-    });
+        id,
+        (shard, shard_config, restored),
+        placement,
+        Router::new(request_tx, reply_tx),
+        shared,
+        listening,
+    ));
     core.tick();
     Ok((core, request_rx, reply_rx, (listener, plain), metrics))
 }

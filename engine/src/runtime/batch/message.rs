@@ -1,6 +1,7 @@
 //! Ops crossing to another core and their outcomes coming back: the bytes
 //! they borrow inline are copied into one arena per message.
 
+use crate::runtime::metrics::report::CoreReport;
 use crate::runtime::op::{execute, CoreAccess, Op, Outcome};
 use crate::storage::Shard;
 
@@ -72,7 +73,7 @@ impl Batch {
     /// of many reads of large values never copies more than about
     /// `budget` plus one value at a time. Returns the index of the first
     /// op not run (`ops.len()` when all ran).
-    pub fn execute<C: CoreAccess + ?Sized>(
+    pub fn execute<C: CoreAccess<Report = CoreReport> + ?Sized>(
         &self,
         start: usize,
         budget: usize,
@@ -115,6 +116,8 @@ mod tests {
     struct ShardOnly;
 
     impl CoreAccess for ShardOnly {
+        type Report = CoreReport;
+
         fn report(&self, s: &Shard, _: ReportLists) -> CoreReport {
             CoreReport {
                 shard: *s.stats(),

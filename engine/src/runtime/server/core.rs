@@ -213,6 +213,8 @@ impl Core {
 }
 
 impl CoreAccess for Core {
+    type Report = CoreReport;
+
     fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
         Core::report(self, shard, also)
     }
@@ -249,8 +251,8 @@ pub(crate) mod testing {
     use glommio::channels::channel_mesh::MeshBuilder;
     use glommio::LocalExecutorBuilder;
 
-    use crate::runtime::server::core::Core;
     use crate::runtime::batch::router::{Envelope, ReplyEnvelope, Router};
+    use crate::runtime::server::core::Core;
     use crate::runtime::server::numa::Placement;
     use crate::runtime::server::settings::Settings;
     use crate::runtime::server::shared::Shared;

@@ -1,6 +1,5 @@
 //! What an op produced, as the reply encoders read it.
 
-use crate::runtime::metrics::report::CoreReport;
 use crate::storage::{ArithResult, DebugInfo, DeleteResult, ReadFacts, StoreResult};
 
 /// A found item, as the encoders need it.
@@ -21,7 +20,7 @@ pub struct Hit<B> {
 /// What an op produced. Only a hit carries bytes (the value); every other
 /// outcome crosses cores as it is.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome<B> {
+pub enum Outcome<B, R> {
     /// get/gat/mg found the item.
     Hit(Hit<B>),
     /// get/gat/mg found nothing.
@@ -40,13 +39,13 @@ pub enum Outcome<B> {
     Done,
     /// An unlink done (nothing to tell the client).
     Unlinked,
-    /// A core's counters (shard and connections).
-    Stats(Box<CoreReport>),
+    /// A core's report for `stats` (the runtime says what it holds).
+    Stats(Box<R>),
 }
 
-impl<B> Outcome<B> {
+impl<B, R> Outcome<B, R> {
     /// The same outcome with its value held another way.
-    pub fn map<C>(self, f: impl FnOnce(B) -> C) -> Outcome<C> {
+    pub fn map<C>(self, f: impl FnOnce(B) -> C) -> Outcome<C, R> {
         match self {
             Outcome::Hit(h) => Outcome::Hit(Hit {
                 value: f(h.value),

@@ -23,7 +23,11 @@ pub async fn reports(core: &Core, also: ReportLists) -> Vec<CoreReport> {
         };
         tokens.push(token);
     }
-    let mut reports = vec![core.report(&core.shard.borrow(), also)];
+    let mut reports = vec![crate::runtime::metrics::snapshot::of(
+        core,
+        &core.shard.borrow(),
+        also,
+    )];
     for token in tokens.into_iter().flatten() {
         let Some(Answered { mut replies, batch }) = core.router.wait(token).await else {
             continue;

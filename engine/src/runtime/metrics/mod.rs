@@ -25,4 +25,5 @@ pub mod prometheus;
 pub mod report;
 pub mod rows;
 pub mod settings;
+pub mod snapshot;
 pub mod table;

@@ -14,9 +14,8 @@ use crate::runtime::conn::buffers::BufferPool;
 use crate::runtime::conn::slots::SlotPool;
 use crate::runtime::conn::table::ConnTable;
 use crate::runtime::metrics::prefix_stats::PrefixStats;
-use crate::runtime::metrics::report::{ConnCounters, CoreReport};
+use crate::runtime::metrics::report::ConnCounters;
 use crate::runtime::metrics::{hotkeys, latency};
-use crate::runtime::op::{CoreAccess, ReportLists};
 use crate::runtime::server::numa;
 use crate::runtime::server::settings::Settings;
 use crate::runtime::server::shared::{Shared, DRAINING, RUNNING};
@@ -129,52 +128,6 @@ impl Core {
         }
     }
 
-    /// This core's contribution to `stats`, with the lists asked for.
-    pub fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
-        CoreReport {
-            core: self.id,
-            shard: *shard.stats(),
-            conns: *self.counters.borrow(),
-            segments: shard.segment_counts(),
-            buckets: shard.bucket_occupancy(),
-            index_bytes: shard.index_bytes(),
-            index_pieces: {
-                let (_, largest, pieces) = shard.index_shape();
-                (pieces, largest)
-            },
-            sketch: shard.sketch_usage(),
-            dead_bytes: shard.dead_bytes(),
-            detail_enabled: self.prefixes.borrow().enabled(),
-            prefixes: if also.prefixes {
-                self.prefixes.borrow().snapshot()
-            } else {
-                Vec::new()
-            },
-            listening: self.listening,
-            clients: if also.conns {
-                self.conns.borrow().snapshot()
-            } else {
-                Vec::new()
-            },
-            conn_slots: self.conns.borrow().slots(),
-            stop_waiters: self.stop.waiters(),
-            buffers: self.buffers.usage(),
-            restored: self.restored,
-            placement: self.placement,
-            latency: also
-                .latency
-                .then(|| Box::new(self.latency.borrow().clone())),
-            classes: also
-                .classes
-                .then(|| Box::new((shard.class_stats().clone(), shard.oldest_item_age()))),
-            hot_keys: if also.hot_keys {
-                self.hot_keys.borrow().top()
-            } else {
-                Vec::new()
-            },
-        }
-    }
-
     /// Starts a graceful shutdown (the enabled `shutdown` command).
     pub fn request_shutdown(&self) {
         let _ = self.shared.phase.compare_exchange(
@@ -209,34 +162,6 @@ impl Core {
         }
         open.fetch_sub(1, Ordering::AcqRel);
         false
-    }
-}
-
-impl CoreAccess for Core {
-    type Report = CoreReport;
-
-    fn report(&self, shard: &Shard, also: ReportLists) -> CoreReport {
-        Core::report(self, shard, also)
-    }
-
-    fn reset_counters(&self) {
-        self.counters.borrow_mut().reset();
-        self.prefixes.borrow_mut().clear();
-        self.latency.borrow_mut().reset();
-        self.hot_keys.borrow_mut().clear();
-    }
-
-    fn set_detail(&self, on: bool) {
-        self.prefixes.borrow_mut().set_enabled(on);
-    }
-
-    #[inline]
-    fn sample_key(&self, key: &[u8]) {
-        // The sampling decision touches only a Cell; the table is borrowed
-        // for the one request in SAMPLE_ONE_IN that is counted.
-        if hotkeys::sampled(&self.hot_sampler) {
-            self.hot_keys.borrow_mut().count(key);
-        }
     }
 }
 

@@ -10,13 +10,10 @@ use crate::runtime::op::ReportLists;
 use crate::runtime::server::core::Core;
 use crate::storage::Shard;
 
-/// A core's contribution to `stats`, with the lists asked for: the
-/// snapshot of its shard and its own counters.
-pub fn of(core: &Core, shard: &Shard, also: ReportLists) -> CoreReport {
+/// What a shard alone reports: its counters, occupancy and sizes.
+pub fn of_shard(shard: &Shard) -> CoreReport {
     CoreReport {
-        core: core.id,
         shard: *shard.stats(),
-        conns: *core.counters.borrow(),
         segments: shard.segment_counts(),
         buckets: shard.bucket_occupancy(),
         index_bytes: shard.index_bytes(),
@@ -26,6 +23,16 @@ pub fn of(core: &Core, shard: &Shard, also: ReportLists) -> CoreReport {
         },
         sketch: shard.sketch_usage(),
         dead_bytes: shard.dead_bytes(),
+        ..CoreReport::default()
+    }
+}
+
+/// A core's contribution to `stats`, with the lists asked for: the
+/// snapshot of its shard and its own counters.
+pub fn of(core: &Core, shard: &Shard, also: ReportLists) -> CoreReport {
+    CoreReport {
+        core: core.id,
+        conns: *core.counters.borrow(),
         detail_enabled: core.prefixes.borrow().enabled(),
         prefixes: if also.prefixes {
             core.prefixes.borrow().snapshot()
@@ -54,6 +61,7 @@ pub fn of(core: &Core, shard: &Shard, also: ReportLists) -> CoreReport {
         } else {
             Vec::new()
         },
+        ..of_shard(shard)
     }
 }
 

@@ -7,18 +7,8 @@ use crate::storage::{HashedKey, Policy, Shard, ShardConfig, StoreMode, StoreRequ
 /// A core's report of its shard and connection counters.
 fn report(shard: &Shard, conns: ConnCounters) -> CoreReport {
     CoreReport {
-        shard: *shard.stats(),
         conns,
-        segments: shard.segment_counts(),
-        buckets: shard.bucket_occupancy(),
-        index_bytes: shard.index_bytes(),
-        index_pieces: {
-            let (_, largest, pieces) = shard.index_shape();
-            (pieces, largest)
-        },
-        sketch: shard.sketch_usage(),
-        dead_bytes: shard.dead_bytes(),
-        ..CoreReport::default()
+        ..crate::runtime::metrics::snapshot::of_shard(shard)
     }
 }
 

@@ -309,6 +309,59 @@ fn allowed_cpus() -> Vec<usize> {
     cpus
 }
 
+/// `--cores LIST`: the CPUs listed, each of which this process must be
+/// allowed to run on (a core pinned to a CPU it may not use would never
+/// start).
+fn usable_cpus(list: &str, allowed: &[usize]) -> Result<Vec<usize>, String> {
+    let cpus = cpu_list(list)?;
+    match cpus.iter().find(|cpu| !allowed.contains(cpu)) {
+        Some(cpu) => Err(format!(
+            "--cores {list}: CPU {cpu} is not one this process may run on (it may use {})",
+            cpu_ranges(allowed)
+        )),
+        None => Ok(cpus),
+    }
+}
+
+/// `-t N`: one core per CPU, on the first N CPUs this process may use. Each
+/// core is an executor pinned to its CPU that polls it; two on one CPU take
+/// turns, each serving about half as much, and starting dozens of them on a
+/// few CPUs took minutes (the cores' meshes connect every pair). So more
+/// than there are CPUs runs one per CPU, and says so.
+fn threads_on(n: usize, allowed: &[usize]) -> Vec<usize> {
+    if n > allowed.len() {
+        log::warn!(
+            "-t {n}: this process may use {} CPU(s) ({}); running {} core(s), one per CPU \
+             (segcore pins one executor per core: more would share CPUs and serve less each)",
+            allowed.len(),
+            cpu_ranges(allowed),
+            allowed.len()
+        );
+    }
+    allowed.iter().copied().take(n).collect()
+}
+
+/// CPUs as `0-3,6`.
+fn cpu_ranges(cpus: &[usize]) -> String {
+    let mut sorted = cpus.to_vec();
+    sorted.sort_unstable();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        while i + 1 < sorted.len() && sorted[i + 1] == sorted[i] + 1 {
+            i += 1;
+        }
+        parts.push(if sorted[i] == start {
+            start.to_string()
+        } else {
+            format!("{start}-{}", sorted[i])
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
 fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     // Serving without a protection the command line asked for would be
     // worse than not starting.
@@ -363,12 +416,9 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         segment_size *= 2;
     }
     let mut cpus = match (&args.cores, args.threads) {
-        (Some(list), _) => cpu_list(list)?,
+        (Some(list), _) => usable_cpus(list, &allowed_cpus())?,
         (None, Some(0)) => return Err("-t must be at least 1".into()),
-        (None, Some(n)) => {
-            let allowed = allowed_cpus();
-            (0..n).map(|i| allowed[i % allowed.len()]).collect()
-        }
+        (None, Some(n)) => threads_on(n, &allowed_cpus()),
         (None, None) => allowed_cpus(),
     };
     let memory_bytes = args

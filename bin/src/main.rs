@@ -66,8 +66,24 @@ fn main() -> ExitCode {
     }
     let listen = settings.listen;
     let cpus = settings.cpus.clone();
-    let server = match Server::start(settings) {
+    // A stop signal while the cores start (a large warm restart can take a
+    // while) ends the start instead of waiting for it.
+    let stop_asked = || {
+        let now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: sigtimedwait reads the valid set and zero timeout; the
+        // info pointer may be null.
+        let signal = unsafe { libc::sigtimedwait(&signals, std::ptr::null_mut(), &now) };
+        signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGUSR1
+    };
+    let server = match Server::start_unless(settings, &stop_asked) {
         Ok(server) => server,
+        Err(segcore_engine::runtime::StartError::Interrupted) => {
+            log::info!("stopped while starting");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             log::error!("{e}");
             return ExitCode::from(1);

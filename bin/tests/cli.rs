@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
@@ -147,4 +148,66 @@ fn user_flag_drops_root() {
     // And it still serves.
     let mut c = server.connect();
     common::exchange(&mut c, b"set k 0 0 1\r\nx\r\n", b"STORED\r\n");
+}
+
+/// More cores than CPUs runs one core per CPU and says so; it never hangs
+/// (64 executors on a 2-CPU machine took minutes to connect their meshes).
+#[test]
+fn more_threads_than_cpus_run_one_core_per_cpu() {
+    let log = std::env::temp_dir().join(format!("segcore-threads-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let server = common::TestServer::start_logging(&["--threads", "64"], Some(&log));
+    let mut c = server.connect();
+    let cpus = common::stat(&common::stats(&mut c, ""), "threads");
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    assert!(cpus <= allowed && cpus >= 1, "{cpus} cores on {allowed} CPUs");
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    if allowed < 64 {
+        assert!(logged.contains("-t 64: this process may use"), "{logged}");
+    }
+    assert!(server.stop().success());
+    let _ = std::fs::remove_file(&log);
+}
+
+/// A CPU the process may not use is named, in one line, before anything
+/// starts.
+#[test]
+fn a_cpu_that_is_not_available_is_named() {
+    let out = Command::new(env!("CARGO_BIN_EXE_segcore"))
+        .args(["--cores", "0,4095", "-p", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CPU 4095"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// SIGTERM at any point of start-up stops the process promptly (it used
+/// to wait for the start to finish, however long that took).
+#[test]
+fn sigterm_during_start_up_stops_it() {
+    for delay_ms in [0, 5, 20, 60] {
+        let port = common::free_port().to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_segcore"))
+            .args(["-p", &port])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        // SAFETY: kill(2) on our own child's pid with a valid signal.
+        unsafe {
+            libc::kill(child.id() as i32, libc::SIGTERM);
+        }
+        let status = common::eventually(|| match child.try_wait() {
+            Ok(Some(status)) => Ok(status),
+            _ => Err(format!("still running {delay_ms} ms after start + SIGTERM")),
+        });
+        // Before the mask is set the default action ends it; after, a
+        // graceful exit.
+        assert!(
+            status.success() || status.signal() == Some(libc::SIGTERM),
+            "{status:?}"
+        );
+    }
 }

@@ -128,22 +128,15 @@ fn unkeepable_memcached_flags_are_refused() {
 
 #[test]
 fn segcore_flags_and_errors() {
-    let s = parse_args(&[
-        "--cores",
-        "0-1,3",
-        "--segment-size",
-        "256k",
-        "--eviction",
-        "fifo",
-    ])
-    .unwrap();
-    assert_eq!(s.cpus, vec![0, 1, 3]);
+    let s = parse_args(&["--cores", "0", "--segment-size", "256k", "--eviction", "fifo"]).unwrap();
+    assert_eq!(s.cpus, vec![0]);
     for (list, cpus) in [
+        ("0-1,3", vec![0, 1, 3]),
         ("0-1,0", vec![0, 1]),
         ("0-3,1", vec![0, 1, 2, 3]),
         ("2,0,2", vec![2, 0]),
     ] {
-        assert_eq!(parse_args(&["--cores", list]).unwrap().cpus, cpus, "{list}");
+        assert_eq!(super::cpu_list(list).unwrap(), cpus, "{list}");
     }
     assert_eq!(
         (s.segment_size, s.eviction),
@@ -270,4 +263,18 @@ fn a_small_memory_limit_runs_on_fewer_cores() {
     assert_eq!(s.cpus.len(), 2);
     // Too small even for one core: left for the server to refuse.
     assert_eq!(parse_args(&["-m", "2", "-t", "2"]).unwrap().cpus.len(), 2);
+}
+
+/// `--cores` names only CPUs the process may use (the error names the one
+/// it may not), and `-t` past the CPUs runs one core per CPU.
+#[test]
+fn cores_are_cpus_the_process_may_use() {
+    let allowed = [0, 1, 2, 3, 6];
+    assert_eq!(super::usable_cpus("1-2", &allowed).unwrap(), vec![1, 2]);
+    let e = super::usable_cpus("0,5", &allowed).unwrap_err();
+    assert!(e.contains("CPU 5") && e.contains("0-3,6"), "{e}");
+    assert_eq!(super::threads_on(2, &allowed), vec![0, 1]);
+    assert_eq!(super::threads_on(21, &allowed), allowed.to_vec());
+    let here = super::allowed_cpus();
+    assert_eq!(parse_args(&["-t", "64"]).unwrap().cpus, here);
 }

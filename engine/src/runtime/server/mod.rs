@@ -80,6 +80,17 @@ impl Server {
     /// Starts one executor per CPU in `settings.cpus` and returns once every
     /// core listens.
     pub fn start(settings: Settings) -> Result<Server, StartError> {
+        Server::start_unless(settings, &|| false)
+    }
+
+    /// As [`Server::start`], giving up as soon as `stop_asked` says so
+    /// (checked every 50 ms while the cores start): a stop signal during a
+    /// long start (a large warm restart) must not wait for it to finish.
+    /// The cores that started are left to the process's exit.
+    pub fn start_unless(
+        settings: Settings,
+        stop_asked: &dyn Fn() -> bool,
+    ) -> Result<Server, StartError> {
         let cores = settings.cpus.len();
         if cores == 0 {
             return Err(StartError::Config("no CPU to run on".into()));
@@ -157,14 +168,20 @@ impl Server {
             cores,
             _files: files,
         };
-        for _ in 0..cores {
-            match ready_rx.recv() {
-                Ok(Ok(())) => {}
+        let mut started = 0;
+        while started < cores {
+            if stop_asked() {
+                server.shared.phase.store(EXITING, Ordering::Release);
+                return Err(StartError::Interrupted);
+            }
+            match ready_rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Ok(())) => started += 1,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
                     server.abort();
                     return Err(e);
                 }
-                Err(_) => {
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     server.abort();
                     return Err(StartError::Executor("an executor thread died".into()));
                 }
@@ -209,6 +226,24 @@ impl Server {
         self.shared.phase.store(EXITING, Ordering::Release);
         for handle in self.handles {
             let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stop asked for while the cores start ends the start at once,
+    /// whatever the cores are doing.
+    #[test]
+    fn a_stop_during_start_up_ends_it() {
+        let mut settings = crate::runtime::server::core::testing::settings();
+        settings.listen = "127.0.0.1:0".parse().expect("address");
+        match Server::start_unless(settings, &|| true) {
+            Err(StartError::Interrupted) => {}
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("started although a stop was asked for"),
         }
     }
 }

@@ -12,12 +12,15 @@ pub enum StartError {
     Bind(SocketAddr, std::io::Error),
     /// An executor could not start (io_uring or locked memory unavailable).
     Executor(String),
+    /// A stop was asked for (SIGTERM, SIGINT) before every core had started.
+    Interrupted,
 }
 
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
+            StartError::Interrupted => write!(f, "stopped while starting"),
             StartError::Bind(addr, e) if e.kind() == std::io::ErrorKind::AddrInUse => write!(
                 f,
                 "cannot listen on {addr}: the address is already in use (another memcached or \

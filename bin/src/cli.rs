@@ -537,7 +537,7 @@ fn auth_config(
     sasl: bool,
     auth_file: Option<&str>,
     sasl_pwdb: Option<std::ffi::OsString>,
-) -> Result<Option<AuthConfig>, String> {
+) -> Result<Option<std::sync::Arc<AuthConfig>>, String> {
     match (sasl, auth_file) {
         (true, Some(_)) => Err(
             "-S and -Y cannot be used together: SASL serves binary clients \
@@ -552,17 +552,19 @@ fn auth_config(
                 ));
             };
             let users = PasswordFile::load(Path::new(&path)).map_err(|e| format!("-S: {e}"))?;
-            Ok(Some(AuthConfig {
-                mode: AuthMode::Sasl,
+            Ok(Some(std::sync::Arc::new(AuthConfig::new(
+                AuthMode::Sasl,
                 users,
-            }))
+                Some(PathBuf::from(path)),
+            ))))
         }
         (false, Some(file)) => {
             let users = PasswordFile::load(Path::new(file)).map_err(|e| format!("-Y: {e}"))?;
-            Ok(Some(AuthConfig {
-                mode: AuthMode::Ascii,
+            Ok(Some(std::sync::Arc::new(AuthConfig::new(
+                AuthMode::Ascii,
                 users,
-            }))
+                Some(PathBuf::from(file)),
+            ))))
         }
         (false, None) => Ok(None),
     }

@@ -2,7 +2,8 @@
 //! they mean the same), set the process up as memcached would (limits, `-u`,
 //! `-d`, `-P`), start one executor per core, wait for SIGTERM/SIGINT (or an
 //! enabled `shutdown` command), drain, exit 0. SIGUSR1 stops the same way
-//! and, with `-e`, keeps the cache for a warm restart.
+//! and, with `-e`, keeps the cache for a warm restart. SIGHUP rereads the
+//! TLS and password files and never stops the server.
 
 mod cli;
 mod logging;
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
     }
     // Block the stop signals before any executor thread exists, so every
     // thread inherits the mask and only the main thread receives them.
-    let signals = stop_signals();
+    let signals = handled_signals();
     // SAFETY: pthread_sigmask with a valid, initialized set and a null old set.
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
@@ -112,6 +113,20 @@ fn main() -> ExitCode {
             stop = signal;
             break;
         }
+        // As memcached: SIGHUP rereads what can change without a restart;
+        // it never stops the server.
+        if signal == libc::SIGHUP {
+            let done = server.reload();
+            if done.is_empty() {
+                log::info!("SIGHUP: nothing to reread (no -Z, -S or -Y)");
+            }
+            for line in done {
+                match line {
+                    Ok(what) => log::info!("SIGHUP: {what}"),
+                    Err(why) => log::warn!("SIGHUP: {why}"),
+                }
+            }
+        }
         if server.shutdown_requested() {
             break;
         }
@@ -127,7 +142,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn stop_signals() -> libc::sigset_t {
+fn handled_signals() -> libc::sigset_t {
     // SAFETY: sigemptyset initializes the zeroed set; sigaddset adds valid
     // signal numbers to it.
     unsafe {
@@ -136,6 +151,7 @@ fn stop_signals() -> libc::sigset_t {
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }

@@ -377,3 +377,37 @@ fn metrics_need_credentials_when_the_server_does() {
         server.stop();
     }
 }
+
+/// SIGHUP never stops the server: it rereads the password file, so a user
+/// added to it can authenticate and one removed cannot.
+#[test]
+fn sighup_rereads_the_password_file_and_keeps_serving() {
+    let users = Users::new("hup");
+    let server = TestServer::start(&["-Y", users.0.to_str().unwrap()]);
+    let mut c = server.connect();
+    exchange(&mut c, b"set k 0 0 7\r\nfoo bar\r\n", b"STORED\r\n");
+    std::fs::write(&users.0, "alice:wonderland\n").unwrap();
+    // SAFETY: kill(2) on our own child's pid with a valid signal.
+    unsafe {
+        libc::kill(server.pid() as i32, libc::SIGHUP);
+    }
+    common::eventually(|| {
+        let mut fresh = server.connect();
+        fresh
+            .write_all(b"set k 0 0 16\r\nalice wonderland\r\n")
+            .unwrap();
+        match line(&mut fresh).as_str() {
+            "STORED\r\n" => Ok(()),
+            other => Err(format!("alice not accepted yet: {other:?}")),
+        }
+    });
+    let mut old = server.connect();
+    exchange(
+        &mut old,
+        b"set k 0 0 7\r\nfoo bar\r\n",
+        b"CLIENT_ERROR authentication failure\r\n",
+    );
+    // The connection that authenticated before stays served.
+    exchange(&mut c, b"get k\r\n", b"END\r\n");
+    assert!(server.stop().success(), "still running after SIGHUP");
+}

@@ -160,7 +160,10 @@ fn more_threads_than_cpus_run_one_core_per_cpu() {
     let mut c = server.connect();
     let cpus = common::stat(&common::stats(&mut c, ""), "threads");
     let allowed = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    assert!(cpus <= allowed && cpus >= 1, "{cpus} cores on {allowed} CPUs");
+    assert!(
+        cpus <= allowed && cpus >= 1,
+        "{cpus} cores on {allowed} CPUs"
+    );
     let logged = std::fs::read_to_string(&log).unwrap_or_default();
     if allowed < 64 {
         assert!(logged.contains("-t 64: this process may use"), "{logged}");

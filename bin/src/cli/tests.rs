@@ -128,7 +128,15 @@ fn unkeepable_memcached_flags_are_refused() {
 
 #[test]
 fn segcore_flags_and_errors() {
-    let s = parse_args(&["--cores", "0", "--segment-size", "256k", "--eviction", "fifo"]).unwrap();
+    let s = parse_args(&[
+        "--cores",
+        "0",
+        "--segment-size",
+        "256k",
+        "--eviction",
+        "fifo",
+    ])
+    .unwrap();
     assert_eq!(s.cpus, vec![0]);
     for (list, cpus) in [
         ("0-1,3", vec![0, 1, 3]),

@@ -223,7 +223,7 @@ async fn write_out(stream: &mut impl Transport, out: &[u8]) -> std::io::Result<(
 pub fn serve<T: Transport>(core: Rc<Core>, stream: T) -> impl std::future::Future<Output = ()> {
     stream.set_nodelay();
     let max = core.limits.max_value_len + core.limits.max_get_line_len + HEADER_ROOM;
-    let session = Session::new(core.settings.auth.as_ref());
+    let session = Session::new(core.settings.auth.as_deref());
     let conn = Box::new(Conn {
         core,
         stream,

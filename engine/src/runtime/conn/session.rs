@@ -46,10 +46,7 @@ mod tests {
     #[test]
     fn a_session_needs_authentication_only_when_the_server_asks() {
         assert!(Session::new(None).authenticated);
-        let config = AuthConfig {
-            mode: AuthMode::Ascii,
-            users: PasswordFile::parse(b"a:b").unwrap(),
-        };
+        let config = AuthConfig::new(AuthMode::Ascii, PasswordFile::parse(b"a:b").unwrap(), None);
         assert!(!Session::new(Some(&config)).authenticated);
     }
 }

@@ -236,8 +236,7 @@ fn authorized(core: &Core, head: &[u8]) -> bool {
         return true;
     };
     let mut buf = [0u8; 1024];
-    let ok =
-        segcore_protocol::auth::http_basic(head, &mut buf).is_some_and(|c| config.users.check(c));
+    let ok = segcore_protocol::auth::http_basic(head, &mut buf).is_some_and(|c| config.check(c));
     crate::runtime::wire::gate::count(&core.counters, ok);
     ok
 }

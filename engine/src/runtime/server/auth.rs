@@ -3,7 +3,8 @@
 //! loaded once at start and read by every core.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use segcore_protocol::auth::Credentials;
 
@@ -75,13 +76,51 @@ impl PasswordFile {
     }
 }
 
-/// The server's authentication: the mode and its users.
-#[derive(Clone, Debug)]
+/// The server's authentication: the mode, its users, and the file they
+/// came from (read again on SIGHUP, as memcached rereads its auth file).
+#[derive(Debug)]
 pub struct AuthConfig {
     /// SASL or ASCII.
     pub mode: AuthMode,
-    /// Who may connect.
-    pub users: PasswordFile,
+    /// Who may connect: read at each authentication attempt (never per
+    /// request), replaced whole by a reload.
+    users: RwLock<PasswordFile>,
+    /// Where the users came from, for a reload.
+    source: Option<PathBuf>,
+}
+
+impl AuthConfig {
+    /// `mode` with `users`, loaded from `source` when there is one.
+    pub fn new(mode: AuthMode, users: PasswordFile, source: Option<PathBuf>) -> AuthConfig {
+        AuthConfig {
+            mode,
+            users: RwLock::new(users),
+            source,
+        }
+    }
+
+    /// Whether the credentials match a user.
+    pub fn check(&self, c: Credentials<'_>) -> bool {
+        match self.users.read() {
+            Ok(users) => users.check(c),
+            Err(poisoned) => poisoned.into_inner().check(c),
+        }
+    }
+
+    /// Reads the password file again; on an error the users stay as they
+    /// were. Returns how many users it holds now.
+    pub fn reload(&self) -> Result<usize, String> {
+        let Some(path) = &self.source else {
+            return Ok(0);
+        };
+        let users = PasswordFile::load(path)?;
+        let count = users.users.len();
+        match self.users.write() {
+            Ok(mut slot) => *slot = users,
+            Err(poisoned) => *poisoned.into_inner() = users,
+        }
+        Ok(count)
+    }
 }
 
 #[cfg(test)]

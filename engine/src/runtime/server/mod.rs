@@ -64,6 +64,8 @@ pub struct Server {
     cores: usize,
     /// The memory files, locked while the server lives (`-e`).
     _files: Option<MemoryFiles>,
+    /// What every core reads (for a reload on SIGHUP).
+    settings: Arc<Settings>,
 }
 
 /// Capacity of each mesh ring, in batches.
@@ -167,6 +169,7 @@ impl Server {
             shared,
             cores,
             _files: files,
+            settings: settings.clone(),
         };
         let mut started = 0;
         while started < cores {
@@ -188,6 +191,30 @@ impl Server {
             }
         }
         Ok(server)
+    }
+
+    /// Rereads what the server may reread without stopping (SIGHUP, as
+    /// memcached): the TLS certificate, key and CA files (`-Z`; new
+    /// connections get them) and the password file (`-S`/`-Y`; later
+    /// authentications use it). On an error the old ones stay. Says what
+    /// it did, a line each; `Err` lines are failures.
+    pub fn reload(&self) -> Vec<Result<String, String>> {
+        let mut done = Vec::new();
+        if let Some(tls) = &self.settings.tls {
+            done.push(
+                tls.refresh()
+                    .map(|()| "reread the TLS certificate and key".to_string())
+                    .map_err(|e| format!("TLS files not reread: {e}")),
+            );
+        }
+        if let Some(auth) = &self.settings.auth {
+            done.push(
+                auth.reload()
+                    .map(|users| format!("reread the password file ({users} users)"))
+                    .map_err(|e| format!("password file not reread: {e}")),
+            );
+        }
+        done
     }
 
     /// Whether a client asked for shutdown (enabled `shutdown` command).

@@ -70,7 +70,7 @@ pub struct Settings {
     /// Where core 0 serves `GET /metrics` (`--metrics-listen`), if anywhere.
     pub metrics_listen: Option<SocketAddr>,
     /// Authentication required of every connection (`-S` or `-Y`).
-    pub auth: Option<auth::AuthConfig>,
+    pub auth: Option<Arc<auth::AuthConfig>>,
     /// TLS on the listeners (`-Z`).
     pub tls: Option<Arc<tls::TlsContext>>,
     /// How long a client has to finish its TLS handshake.

@@ -130,7 +130,7 @@ fn ascii(
     };
     match request {
         Request::Store(store) if store.mode == StoreMode::Set => {
-            let ok = auth::ascii_credentials(store.value).is_some_and(|c| config.users.check(c));
+            let ok = auth::ascii_credentials(store.value).is_some_and(|c| config.check(c));
             count(counters, ok);
             if ok {
                 session.authenticated = true;
@@ -190,6 +190,6 @@ fn sasl(
 pub fn sasl_auth(config: &AuthConfig, req: &binary::Request<'_>) -> bool {
     let ok = matches!(req.command, Command::SaslAuth)
         && req.key == auth::SASL_MECHANISMS
-        && auth::sasl_plain(req.value).is_some_and(|c| config.users.check(c));
+        && auth::sasl_plain(req.value).is_some_and(|c| config.check(c));
     ok
 }

@@ -91,10 +91,11 @@ fn a_client_that_does_not_read_stalls_only_itself() {
 #[test]
 fn the_auth_gate_comes_first() {
     let mut config = settings();
-    config.auth = Some(AuthConfig {
-        mode: AuthMode::Ascii,
-        users: PasswordFile::parse(b"foo:bar").expect("users"),
-    });
+    config.auth = Some(std::sync::Arc::new(AuthConfig::new(
+        AuthMode::Ascii,
+        PasswordFile::parse(b"foo:bar").expect("users"),
+        None,
+    )));
     with_core(config, |core| async move {
         let mut c = connect(&core, 1 << 20);
         exchange(&mut c, b"get k\r\n", b"CLIENT_ERROR unauthenticated\r\n").await;

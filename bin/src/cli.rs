@@ -74,7 +74,7 @@ struct Args {
     max_item_size: String,
 
     /// Verbose logging to stderr (repeat for more).
-    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     verbose: u8,
 
     /// Memory each core may use beyond its pooled connection buffers to
@@ -148,7 +148,7 @@ struct Args {
     spin_us: u64,
 
     /// memcached's UDP port: segcore serves TCP only (ignored unless 0).
-    #[arg(short = 'U', hide = true)]
+    #[arg(short = 'U', long = "udp-port", hide = true)]
     udp_port: Option<u16>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics (memcached_exporter's
@@ -160,31 +160,31 @@ struct Args {
     /// memcached's extended options, comma-separated: idle_timeout=N and
     /// the ssl_* options are honoured, the others are ignored with a
     /// warning.
-    #[arg(short = 'o', value_name = "OPTIONS")]
+    #[arg(short = 'o', long = "extended", value_name = "OPTIONS")]
     extended: Vec<String>,
 
     /// memcached's slab growth factor: no slabs here, ignored.
-    #[arg(short = 'f', hide = true)]
+    #[arg(short = 'f', long = "slab-growth-factor", hide = true)]
     factor: Option<f64>,
 
     /// memcached's minimum item space: ignored.
-    #[arg(short = 'n', hide = true)]
+    #[arg(short = 'n', long = "slab-min-size", hide = true)]
     min_space: Option<usize>,
 
     /// memcached's listen backlog: ignored.
-    #[arg(short = 'b', hide = true)]
+    #[arg(short = 'b', long = "listen-backlog", hide = true)]
     backlog: Option<usize>,
 
     /// memcached's requests per event: ignored.
-    #[arg(short = 'R', hide = true)]
+    #[arg(short = 'R', long = "max-reqs-per-event", hide = true)]
     requests_per_event: Option<usize>,
 
     /// memcached's binding protocol: segcore always auto-detects.
-    #[arg(short = 'B', hide = true)]
+    #[arg(short = 'B', long = "protocol", hide = true)]
     binding: Option<String>,
 
     /// memcached's large memory pages: segcore asks for them anyway.
-    #[arg(short = 'L', hide = true)]
+    #[arg(short = 'L', long = "enable-largepages", hide = true)]
     large_pages: bool,
 
     /// memcached's switch to turn cas off: segcore always keeps cas.
@@ -198,6 +198,18 @@ struct Args {
     /// memcached's unix socket: not served (refused).
     #[arg(short = 's', long = "unix-socket", hide = true)]
     unix_socket: Option<String>,
+
+    /// memcached's switch to turn off `lru_crawler metadump`: ignored.
+    #[arg(short = 'X', long = "disable-dumping", hide = true)]
+    disable_dumping: bool,
+
+    /// memcached's NAPI ids for receive queues: ignored.
+    #[arg(short = 'N', long = "napi_ids", hide = true)]
+    napi_ids: Option<String>,
+
+    /// Prints the license and exits, as memcached -i does.
+    #[arg(short = 'i', long = "license")]
+    license: bool,
 
     /// memcached's "no evictions, errors instead": not offered (refused).
     #[arg(short = 'M', long = "disable-evictions", hide = true)]
@@ -393,10 +405,24 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         },
     };
     let listen = listen::parse(&args.listen, args.port_per_core.unwrap_or(args.port))?;
+    if args.port_per_core.is_some() && !listen.more.is_empty() {
+        return Err(
+            "--port-per-core listens on one address (each core on its own port of it); \
+             -l names more than one"
+                .into(),
+        );
+    }
     if args.port_per_core.is_some() && !listen.plain.is_empty() {
         return Err("--port-per-core and -l notls: cannot be combined".into());
     }
     let max_item_size = size(&args.max_item_size)?;
+    // As memcached: an item must at least hold its header and a key.
+    if max_item_size < 1024 {
+        return Err(format!(
+            "-I {}: the item size limit must be at least 1024 bytes",
+            args.max_item_size
+        ));
+    }
     let mut segment_size = size(&args.segment_size)?;
     if !segment_size.is_power_of_two() {
         return Err(format!(
@@ -472,6 +498,8 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
         ("-L", args.large_pages),
         ("-C", args.disable_cas),
         ("-a", args.unix_mask.is_some()),
+        ("-X", args.disable_dumping),
+        ("-N", args.napi_ids.is_some()),
     ] {
         if used {
             log::warn!("memcached option {flag} does not apply to segcore and is ignored");
@@ -487,6 +515,7 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     let settings = Settings {
         listen: listen.main,
         plain_listen: listen.plain,
+        more_listen: listen.more,
         port_per_core: args.port_per_core.is_some(),
         cpus,
         memory_bytes,
@@ -585,6 +614,10 @@ pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
         let _ = e.print();
         ExitCode::from(if e.use_stderr() { 64 } else { 0 })
     })?;
+    if args.license {
+        print!("{}", include_str!("../../LICENSE"));
+        return Err(ExitCode::SUCCESS);
+    }
     settings(args).map_err(|e| {
         log::error!("{e}");
         ExitCode::from(64)

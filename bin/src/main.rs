@@ -40,6 +40,14 @@ fn main() -> ExitCode {
     if options.core_dumps {
         process::raise_core_limit();
     }
+    // With -d the parent exits 0 at the fork: a port already taken must be
+    // said before that, in the foreground, with a failing status.
+    if options.daemon {
+        if let Err(e) = settings.check_ports() {
+            log::error!("{e}");
+            return ExitCode::from(1);
+        }
+    }
     let set_up = options
         .user
         .as_deref()

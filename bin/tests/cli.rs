@@ -23,9 +23,26 @@ fn port_in_use_is_an_error() {
     let (code, text) = run(&["-p", &port, "--threads", "1"]);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains("already in use") && !text.contains("panicked"),
+        text.contains("already in use") && text.contains("-p/-l") && !text.contains("panicked"),
         "{text}"
     );
+    // Every listener, each error naming the flag that chose the port: the
+    // metrics endpoint (it used to share the port through SO_REUSEPORT),
+    // a plaintext listener, and with -d before the fork.
+    let free = common::free_port().to_string();
+    let (code, text) = run(&["-p", &free, "--metrics-listen", &port]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("--metrics-listen") && text.contains("already in use"),
+        "{text}"
+    );
+    let notls = format!("notls:127.0.0.1:{port}");
+    let (code, text) = run(&["-p", &free, "-l", "127.0.0.1", "-l", &notls]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("-l notls:"), "{text}");
+    let (code, text) = run(&["-d", "-p", &port]);
+    assert_eq!(code, 1, "-d reports the failure before it forks: {text}");
+    assert!(text.contains("already in use"), "{text}");
 }
 
 #[test]
@@ -43,6 +60,8 @@ fn too_little_memory_says_what_to_change() {
 fn bad_values_are_refused() {
     for args in [
         &["-I", "0"][..],
+        &["-I", "10"],
+        &["-I", "1023"],
         &["--segment-size", "1000"],
         &["-l", "nowhere"],
         &["--eviction", "lru"],
@@ -212,5 +231,27 @@ fn sigterm_during_start_up_stops_it() {
             status.success() || status.signal() == Some(libc::SIGTERM),
             "{status:?}"
         );
+    }
+}
+
+/// `-l` lists as memcached takes them (comma-separated or repeated, IPv4
+/// and IPv6): every address is listened on.
+#[test]
+fn every_listed_address_is_listened_on() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        return; // no IPv6 loopback here: nothing to test
+    }
+    for args in [
+        &["-l", "127.0.0.1,::1"][..],
+        &["-l", "127.0.0.1", "-l", "::1"],
+    ] {
+        let server = common::TestServer::start(args);
+        for addr in ["127.0.0.1", "::1"] {
+            let mut c = std::net::TcpStream::connect((addr, server.port)).expect(addr);
+            c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            common::exchange(&mut c, b"version\r\n", b"VERSION ");
+        }
+        assert!(server.stop().success());
     }
 }

@@ -1,15 +1,18 @@
 //! `-l`: memcached's listen list. Entries are comma-separated (or given
 //! with several `-l`), each `[notls:]host[:port]`; a missing port is `-p`'s.
-//! segcore listens on one main address (TLS with `-Z`) and any number of
-//! `notls:` plaintext addresses beside it.
+//! Every entry is listened on (TLS on all but the `notls:` ones with
+//! `-Z`); the first is the main one (`stats settings` `inter`).
 
 use std::net::{IpAddr, SocketAddr};
 
-/// Where to listen: the main address, and the plaintext ones.
+/// Where to listen: the main address, the others like it, and the
+/// plaintext ones.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Listen {
     /// The main listener.
     pub main: SocketAddr,
+    /// More listeners like the main one (`-l 127.0.0.1,::1`).
+    pub more: Vec<SocketAddr>,
     /// `notls:` listeners.
     pub plain: Vec<SocketAddr>,
 }
@@ -36,6 +39,7 @@ fn address(text: &str, default_port: u16) -> Option<SocketAddr> {
 /// Parses every `-l` given, with `port` for entries that name none.
 pub fn parse(entries: &[String], port: u16) -> Result<Listen, String> {
     let mut main = None;
+    let mut more = Vec::new();
     let mut plain = Vec::new();
     for entry in entries.iter().flat_map(|e| e.split(',')) {
         let entry = entry.trim();
@@ -52,17 +56,22 @@ pub fn parse(entries: &[String], port: u16) -> Result<Listen, String> {
                  0.0.0.0, optionally with :port, or notls:IP:PORT)"
             )
         })?;
-        if notls {
-            plain.push(addr);
-        } else if main.replace(addr).is_some() {
-            return Err(format!(
-                "-l {entry}: segcore listens on one address (plus notls: ones); \
-                 use -l 0.0.0.0 for every interface"
-            ));
+        let list = if notls {
+            &mut plain
+        } else if main.is_none() {
+            main = Some(addr);
+            continue;
+        } else {
+            &mut more
+        };
+        if Some(addr) == main || list.contains(&addr) {
+            continue; // the same address twice is one listener
         }
+        list.push(addr);
     }
     Ok(Listen {
         main: main.unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), port)),
+        more,
         plain,
     })
 }
@@ -107,9 +116,14 @@ mod tests {
             "127.0.0.1:11211".parse().unwrap(),
             "loopback by default"
         );
-        assert!(p(&["127.0.0.1,127.0.0.2"])
-            .unwrap_err()
-            .contains("one address"));
+        // Every address listed is listened on, as memcached (Debian's
+        // memcached.service suggests -l 127.0.0.1,::1).
+        for entries in [&["127.0.0.1,::1"][..], &["127.0.0.1", "::1"]] {
+            let l = p(entries).unwrap();
+            assert_eq!(l.main, "127.0.0.1:11211".parse().unwrap());
+            assert_eq!(l.more, vec!["[::1]:11211".parse().unwrap()]);
+        }
+        assert!(p(&["127.0.0.1,127.0.0.1"]).unwrap().more.is_empty());
         assert!(p(&["nowhere"])
             .unwrap_err()
             .contains("invalid listen address"));

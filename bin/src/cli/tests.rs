@@ -286,3 +286,113 @@ fn cores_are_cpus_the_process_may_use() {
     let here = super::allowed_cpus();
     assert_eq!(parse_args(&["-t", "64"]).unwrap().cpus, here);
 }
+
+/// memcached 1.6.18's options as its `-h` lists them: (short, long, an
+/// example value, or None for a switch). A packaged memcached command line
+/// may use any of them, in either form.
+const MEMCACHED_OPTIONS: &[(char, &str, Option<&str>)] = &[
+    ('p', "port", Some("11211")),
+    ('U', "udp-port", Some("0")),
+    ('s', "unix-socket", Some("/tmp/m.sock")),
+    ('a', "unix-mask", Some("0700")),
+    ('A', "enable-shutdown", None),
+    ('l', "listen", Some("127.0.0.1")),
+    ('d', "daemon", None),
+    ('r', "enable-coredumps", None),
+    ('u', "user", Some("memcache")),
+    ('m', "memory-limit", Some("64")),
+    ('M', "disable-evictions", None),
+    ('c', "conn-limit", Some("1024")),
+    ('k', "lock-memory", None),
+    ('v', "verbose", None),
+    ('h', "help", None),
+    ('i', "license", None),
+    ('V', "version", None),
+    ('P', "pidfile", Some("/tmp/m.pid")),
+    ('f', "slab-growth-factor", Some("1.25")),
+    ('n', "slab-min-size", Some("48")),
+    ('L', "enable-largepages", None),
+    ('t', "threads", Some("1")),
+    ('R', "max-reqs-per-event", Some("20")),
+    ('C', "disable-cas", None),
+    ('b', "listen-backlog", Some("1024")),
+    ('B', "protocol", Some("auto")),
+    ('I', "max-item-size", Some("1m")),
+    ('S', "enable-sasl", None),
+    ('F', "disable-flush-all", None),
+    ('X', "disable-dumping", None),
+    ('Y', "auth-file", Some("/tmp/users")),
+    ('e', "memory-file", Some("/tmp/mem")),
+    ('Z', "enable-ssl", None),
+    ('o', "extended", Some("idle_timeout=5")),
+    ('N', "napi_ids", Some("1")),
+];
+
+/// Every option of memcached's, short and long, is known to the parser and
+/// means what it means there: taken, ignored with a warning, or refused
+/// where serving without it would break a promise (a unix socket, no
+/// evictions) — never an unknown-option error.
+#[test]
+fn every_memcached_option_is_known_in_both_forms() {
+    for &(short, long, value) in MEMCACHED_OPTIONS {
+        let short_flag = format!("-{short}");
+        let long_flag = format!("--{long}");
+        for flag in [&short_flag, &long_flag] {
+            let mut argv = vec!["segcore", flag.as_str()];
+            argv.extend(value);
+            match Args::try_parse_from(&argv) {
+                Ok(_) => {}
+                Err(e) => assert!(
+                    matches!(
+                        e.kind(),
+                        clap::error::ErrorKind::DisplayHelp
+                            | clap::error::ErrorKind::DisplayVersion
+                    ),
+                    "{argv:?}: {e}"
+                ),
+            }
+        }
+    }
+    // The parser's own view: every long memcached name is one of its long
+    // names, on the same short letter.
+    let command = <Args as clap::CommandFactory>::command();
+    for &(short, long, _) in MEMCACHED_OPTIONS {
+        let known = command
+            .get_arguments()
+            .any(|a| a.get_short() == Some(short) && a.get_long() == Some(long))
+            || (short == 'h' || short == 'V');
+        assert!(known, "-{short}/--{long}");
+    }
+}
+
+/// The list above is memcached's own: checked against its `-h` where
+/// memcached is installed (CI installs it for the comparison scripts).
+#[test]
+fn the_option_list_is_memcacheds() {
+    let Ok(out) = std::process::Command::new("memcached").arg("-h").output() else {
+        return;
+    };
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in help.lines() {
+        let line = line.trim_start();
+        let Some(rest) = line.strip_prefix('-') else {
+            continue;
+        };
+        let mut chars = rest.chars();
+        let (Some(short), Some(',')) = (chars.next(), chars.next()) else {
+            continue;
+        };
+        let Some(long) = rest
+            .split_once("--")
+            .map(|(_, l)| l.split(['=', ' ']).next().unwrap_or_default())
+        else {
+            continue;
+        };
+        assert!(
+            MEMCACHED_OPTIONS
+                .iter()
+                .any(|&(s, l, _)| s == short && l == long),
+            "memcached -h lists -{short}/--{long}, missing here"
+        );
+    }
+}

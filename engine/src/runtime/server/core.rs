@@ -212,6 +212,7 @@ pub(crate) mod testing {
             tls: None,
             tls_handshake_timeout: std::time::Duration::from_secs(5),
             plain_listen: Vec::new(),
+            more_listen: Vec::new(),
         }
     }
 

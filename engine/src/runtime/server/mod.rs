@@ -110,9 +110,6 @@ impl Server {
             };
             return Err(StartError::Config(format!("{e}{advice}")));
         }
-        // Every executor binds with SO_REUSEPORT, which would silently share
-        // a port with another SO_REUSEPORT server; a plain bind first makes
-        // "address in use" an error, as with memcached.
         if settings.port_per_core
             && usize::from(settings.listen.port()) + cores - 1 > usize::from(u16::MAX)
         {
@@ -122,9 +119,7 @@ impl Server {
                 usize::from(settings.listen.port()) + cores - 1
             )));
         }
-        for addr in settings.listen_addrs() {
-            std::net::TcpListener::bind(addr).map_err(|e| StartError::Bind(addr, e))?;
-        }
+        settings.check_ports()?;
 
         let files = open_memory_files(&settings)?;
         let restart = files

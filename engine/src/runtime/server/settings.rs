@@ -79,6 +79,9 @@ pub struct Settings {
     /// `-l notls:<ip>:<port>`, for clients inside the trust boundary when
     /// the main listener speaks TLS). Every core listens on each.
     pub plain_listen: Vec<SocketAddr>,
+    /// More listeners like the main one (`-l 127.0.0.1,::1`): every core
+    /// listens on each, with TLS when the main one has it.
+    pub more_listen: Vec<SocketAddr>,
 }
 
 impl Settings {
@@ -135,15 +138,39 @@ impl Settings {
         addr
     }
 
-    /// Every address the server listens on.
-    pub fn listen_addrs(&self) -> Vec<SocketAddr> {
-        let mut addrs = if self.port_per_core {
-            (0..self.cpus.len()).map(|c| self.core_listen(c)).collect()
+    /// Every address the server listens on, with the flag that chose it
+    /// (for errors), the metrics endpoint's included.
+    pub fn listeners(&self) -> Vec<(SocketAddr, &'static str)> {
+        let main = if self.port_per_core {
+            "--port-per-core"
         } else {
-            vec![self.listen]
+            "-p/-l"
         };
-        addrs.extend(&self.plain_listen);
-        addrs
+        let mut all: Vec<(SocketAddr, &'static str)> = if self.port_per_core {
+            (0..self.cpus.len())
+                .map(|c| (self.core_listen(c), main))
+                .collect()
+        } else {
+            vec![(self.listen, main)]
+        };
+        all.extend(self.more_listen.iter().map(|&a| (a, "-l")));
+        all.extend(self.plain_listen.iter().map(|&a| (a, "-l notls:")));
+        all.extend(self.metrics_listen.map(|a| (a, "--metrics-listen")));
+        all
+    }
+
+    /// Binds every listening address once, plainly: the cores bind with
+    /// SO_REUSEPORT, which would silently share a port another process
+    /// holds (two servers answering on one port, scrapes going to the
+    /// wrong one); this makes "address in use" an error naming its flag.
+    /// Run before the fork of `-d`, so its failure is reported.
+    pub fn check_ports(&self) -> Result<(), crate::runtime::server::start_error::StartError> {
+        for (addr, flag) in self.listeners() {
+            std::net::TcpListener::bind(addr).map_err(|e| {
+                crate::runtime::server::start_error::StartError::Bind(addr, flag, e)
+            })?;
+        }
+        Ok(())
     }
 
     /// The parser limits these settings imply.

@@ -28,7 +28,7 @@ pub(super) async fn core_main(
     shared: Arc<Shared>,
     ready: std::sync::mpsc::Sender<Result<(), StartError>>,
 ) {
-    let (core, request_rx, reply_rx, (listener, plain), metrics) =
+    let (core, request_rx, reply_rx, (listener, more, plain), metrics) =
         match build_core(settings, requests, replies, shared).await {
             Ok(started) => started,
             Err(e) => {
@@ -38,6 +38,9 @@ pub(super) async fn core_main(
         };
     spawn_forwarding(&core, request_rx, reply_rx);
     spawn_accept_loop(&core, listener, core.settings.tls.clone());
+    for listener in more {
+        spawn_accept_loop(&core, listener, core.settings.tls.clone());
+    }
     for listener in plain {
         spawn_accept_loop(&core, listener, None);
     }
@@ -102,8 +105,16 @@ type Started = (
     Rc<Core>,
     Receivers<Envelope>,
     Receivers<ReplyEnvelope>,
-    (glommio::net::TcpListener, Vec<glommio::net::TcpListener>),
+    Listeners,
     Option<glommio::net::TcpListener>,
+);
+
+/// A core's client listeners: the main one, more like it, the plaintext
+/// ones.
+type Listeners = (
+    glommio::net::TcpListener,
+    Vec<glommio::net::TcpListener>,
+    Vec<glommio::net::TcpListener>,
 );
 
 /// The core's shard, mesh ends, listener and state.
@@ -147,22 +158,29 @@ async fn build_core(
     let placement = crate::runtime::server::numa::Placement::here(shard.memory_start() as usize);
     let addr = settings.core_listen(id);
     let listener = glommio::net::TcpListener::bind(addr)
-        .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?;
-    // Plaintext listeners beside a TLS one (-l notls:...).
-    let plain = settings
-        .plain_listen
-        .iter()
-        .map(|&addr| {
-            glommio::net::TcpListener::bind(addr)
-                .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+        .map_err(|e| StartError::Bind(addr, "-p/-l", std::io::Error::other(e.to_string())))?;
+    // More listeners like the main one (-l a,b), and plaintext ones beside
+    // a TLS one (-l notls:...).
+    let bind_all = |addrs: &[std::net::SocketAddr]| {
+        addrs
+            .iter()
+            .map(|&addr| {
+                glommio::net::TcpListener::bind(addr)
+                    .map_err(|e| StartError::Bind(addr, "-l", std::io::Error::other(e.to_string())))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let more = bind_all(&settings.more_listen)?;
+    let plain = bind_all(&settings.plain_listen)?;
     // Core 0 serves the metrics endpoint.
     let metrics = match settings.metrics_listen.filter(|_| id == 0) {
-        Some(addr) => Some(
-            glommio::net::TcpListener::bind(addr)
-                .map_err(|e| StartError::Bind(addr, std::io::Error::other(e.to_string())))?,
-        ),
+        Some(addr) => Some(glommio::net::TcpListener::bind(addr).map_err(|e| {
+            StartError::Bind(
+                addr,
+                "--metrics-listen",
+                std::io::Error::other(e.to_string()),
+            )
+        })?),
         None => None,
     };
     let listening = listener
@@ -179,7 +197,7 @@ async fn build_core(
         listening,
     ));
     core.tick();
-    Ok((core, request_rx, reply_rx, (listener, plain), metrics))
+    Ok((core, request_rx, reply_rx, (listener, more, plain), metrics))
 }
 
 /// A task per peer on each mesh: run the batches other cores send, and

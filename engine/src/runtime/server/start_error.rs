@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 pub enum StartError {
     /// Bad settings (memory, segment size).
     Config(String),
-    /// The address could not be bound.
-    Bind(SocketAddr, std::io::Error),
+    /// The address could not be bound: the address, the flag that chose
+    /// it, and why.
+    Bind(SocketAddr, &'static str, std::io::Error),
     /// An executor could not start (io_uring or locked memory unavailable).
     Executor(String),
     /// A stop was asked for (SIGTERM, SIGINT) before every core had started.
@@ -21,12 +22,12 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Config(e) => write!(f, "{e}"),
             StartError::Interrupted => write!(f, "stopped while starting"),
-            StartError::Bind(addr, e) if e.kind() == std::io::ErrorKind::AddrInUse => write!(
+            StartError::Bind(addr, flag, e) if e.kind() == std::io::ErrorKind::AddrInUse => write!(
                 f,
-                "cannot listen on {addr}: the address is already in use (another memcached or \
-                 segcore?). Stop it or pick another port with -p."
+                "cannot listen on {addr} ({flag}): the address is already in use (another \
+                 memcached or segcore?). Stop it or choose another with {flag}."
             ),
-            StartError::Bind(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            StartError::Bind(addr, flag, e) => write!(f, "cannot listen on {addr} ({flag}): {e}"),
             StartError::Executor(e) => write!(
                 f,
                 "cannot start the per-core executors: {e}. segcore needs io_uring (Linux 5.8+, \

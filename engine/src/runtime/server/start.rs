@@ -252,6 +252,13 @@ fn spawn_forwarding(
     }
 }
 
+/// How often background expiry steps: while there is something to look
+/// at, and once a whole sweep of the shard found nothing expired and
+/// nothing was written since (an idle server then wakes once a second for
+/// it; reads expire items lazily anyway).
+const EXPIRY_BUSY: Duration = Duration::from_millis(100);
+const EXPIRY_IDLE: Duration = Duration::from_secs(1);
+
 /// Background expiry, in a low-priority queue: it yields to requests and
 /// each step is bounded by the budget.
 fn spawn_expiry(core: &Rc<Core>) {
@@ -260,12 +267,31 @@ fn spawn_expiry(core: &Rc<Core>) {
         glommio::executor().create_task_queue(Shares::Static(10), Latency::NotImportant, "expire");
     let _ = glommio::spawn_local_into(
         async move {
+            let budget = core.settings.expire_budget;
+            let (mut quiet_steps, mut written) = (0usize, 0u64);
             loop {
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                let sweep = core
+                    .shard
+                    .borrow()
+                    .segment_counts()
+                    .0
+                    .div_ceil(budget.max(1));
+                let pause = if quiet_steps >= sweep {
+                    EXPIRY_IDLE
+                } else {
+                    EXPIRY_BUSY
+                };
+                glommio::timer::sleep(pause).await;
                 core.tick();
-                core.shard
-                    .borrow_mut()
-                    .expire_step(core.settings.expire_budget);
+                let mut shard = core.shard.borrow_mut();
+                let freed = shard.expire_step(budget);
+                let items = shard.stats().total_items;
+                if freed > 0 || items != written {
+                    quiet_steps = 0;
+                    written = items;
+                } else {
+                    quiet_steps += 1;
+                }
             }
         },
         queue,
@@ -292,17 +318,25 @@ fn spawn_idle_kicks(core: &Rc<Core>) {
     .detach();
 }
 
+/// How often a core looks at the shutdown phase while the server runs
+/// (the start of a stop waits this long at most; an idle core wakes for
+/// nothing else this often), and while it drains.
+const WATCH_RUNNING: Duration = Duration::from_millis(500);
+const WATCH_DRAINING: Duration = Duration::from_millis(20);
+
 /// Polls the shared shutdown phase: on draining, stops accepting and ends
 /// every connection's wait, then reports once no connection is left;
 /// returns when the server exits.
 async fn watch_shutdown(core: &Core) {
     let shared = &core.shared;
     let mut reported = false;
+    let mut pause = WATCH_RUNNING;
     loop {
-        glommio::timer::sleep(Duration::from_millis(20)).await;
+        glommio::timer::sleep(pause).await;
         match shared.phase.load(Ordering::Acquire) {
             RUNNING => {}
             DRAINING => {
+                pause = WATCH_DRAINING;
                 if !core.stop.fired() {
                     core.stop.fire();
                     core.conns.borrow().shut_down_reads();

@@ -73,8 +73,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
     }
-    let listen = settings.listen;
-    let cpus = settings.cpus.clone();
+    let summary = logging::StartLine::of(&settings);
     // A stop signal while the cores start (a large warm restart can take a
     // while) ends the start instead of waiting for it.
     let stop_asked = || {
@@ -107,7 +106,9 @@ fn main() -> ExitCode {
         Some(Ok(pidfile)) => Some(pidfile),
         None => None,
     };
-    log::info!("listening on {listen}, {} core(s) {cpus:?}", cpus.len());
+    // One line at start, at every level (most services say where they
+    // listen; memcached says nothing, which leaves operators guessing).
+    logging::notice(&summary.line(server.started()));
     let mut stop = 0;
     loop {
         let timeout = libc::timespec {

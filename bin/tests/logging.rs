@@ -69,3 +69,41 @@ fn without_v_nothing_is_logged_per_connection() {
     assert!(!log.contains("quiet"), "{log}");
     let _ = std::fs::remove_file(&path);
 }
+
+/// One line at start at the default level says what serves where; a warm
+/// restart says how many items came back and how long it took.
+#[test]
+fn a_start_says_what_serves_where() {
+    let path = log_file("start");
+    let server = TestServer::start_logging(&[], Some(&path));
+    let log = wait_for(&path, "listening on");
+    let line = log.lines().find(|l| l.contains("listening on")).unwrap();
+    assert!(
+        line.contains(&format!("127.0.0.1:{}", server.port))
+            && line.contains("2 core(s)")
+            && line.contains("16 MB")
+            && line.contains("eviction s3fifo")
+            && line.contains("version 1.6.21-segcore-"),
+        "{line}"
+    );
+    server.stop();
+    let _ = std::fs::remove_file(&path);
+
+    let dir = std::env::temp_dir().join(format!("segcore-start-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mem").display().to_string();
+    let path = dir.join("log");
+    let server = TestServer::start_logging(&["-e", &file], Some(&path));
+    exchange(
+        &mut server.connect(),
+        b"set k 0 0 1\r\nv\r\n",
+        b"STORED\r\n",
+    );
+    assert!(server.stop_with(libc::SIGUSR1).success());
+    let server = TestServer::start_logging(&["-e", &file], Some(&path));
+    let log = wait_for(&path, "warm restart from");
+    assert!(log.contains(": 1 items in "), "{log}");
+    server.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

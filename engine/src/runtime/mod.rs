@@ -39,4 +39,4 @@ pub use server::auth;
 pub use server::core::current_core;
 pub use server::settings::Settings;
 pub use server::verbosity::{set_verbosity, verbosity};
-pub use server::{Server, StartError};
+pub use server::{Server, StartError, Started};

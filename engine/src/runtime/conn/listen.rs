@@ -51,10 +51,12 @@ pub(crate) fn spawn_accept_loop(
                 },
                 Some(Ok(stream)) => {
                     core.counters.borrow_mut().rejected_connections += 1;
-                    log::debug!(
-                        "connection from {:?} refused: too many open connections",
-                        stream.peer_addr().ok()
-                    );
+                    match stream.peer_addr() {
+                        Ok(peer) => {
+                            log::debug!("connection from {peer} refused: too many open connections")
+                        }
+                        Err(_) => log::debug!("a connection refused: too many open connections"),
+                    }
                     glommio::spawn_local(refuse(stream)).detach();
                 }
                 // Out of file descriptors and the like: back off, retry.

@@ -66,6 +66,18 @@ pub struct Server {
     _files: Option<MemoryFiles>,
     /// What every core reads (for a reload on SIGHUP).
     settings: Arc<Settings>,
+    /// What the start did.
+    started: Started,
+}
+
+/// What a start did, for the line a server logs once it serves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Started {
+    /// Items every core took back from the memory files (`-e`), `None`
+    /// when there were none or any core started empty.
+    pub restored: Option<u64>,
+    /// From the call to the last core serving.
+    pub took: Duration,
 }
 
 /// Capacity of each mesh ring, in batches.
@@ -93,6 +105,7 @@ impl Server {
         settings: Settings,
         stop_asked: &dyn Fn() -> bool,
     ) -> Result<Server, StartError> {
+        let began = std::time::Instant::now();
         let cores = settings.cpus.len();
         if cores == 0 {
             return Err(StartError::Config("no CPU to run on".into()));
@@ -136,7 +149,7 @@ impl Server {
             restart,
             ..Shared::default()
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<u64>, StartError>>();
         let mut handles = Vec::with_capacity(cores);
         for (index, &cpu) in settings.cpus.iter().enumerate() {
             let (core_settings, requests, replies) =
@@ -165,15 +178,20 @@ impl Server {
             cores,
             _files: files,
             settings: settings.clone(),
+            started: Started::default(),
         };
         let mut started = 0;
+        let mut restored = Some(0u64);
         while started < cores {
             if stop_asked() {
                 server.shared.phase.store(EXITING, Ordering::Release);
                 return Err(StartError::Interrupted);
             }
             match ready_rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(Ok(())) => started += 1,
+                Ok(Ok(core_restored)) => {
+                    started += 1;
+                    restored = restored.zip(core_restored).map(|(a, b)| a + b);
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
                     server.abort();
@@ -185,7 +203,19 @@ impl Server {
                 }
             }
         }
+        let mut server = server;
+        server.started = Started {
+            restored: restored.filter(|_| server.settings.memory_file.is_some()),
+            took: began.elapsed(),
+        };
         Ok(server)
+    }
+
+    /// What the start did: the items every core took back (a warm
+    /// restart with `-e`; `None` when any core started empty) and how long
+    /// it took.
+    pub fn started(&self) -> Started {
+        self.started
     }
 
     /// Rereads what the server may reread without stopping (SIGHUP, as

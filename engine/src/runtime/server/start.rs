@@ -26,7 +26,7 @@ pub(super) async fn core_main(
     requests: MeshBuilder<Envelope, Full>,
     replies: MeshBuilder<ReplyEnvelope, Full>,
     shared: Arc<Shared>,
-    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+    ready: std::sync::mpsc::Sender<Result<Option<u64>, StartError>>,
 ) {
     let (core, request_rx, reply_rx, (listener, more, plain), metrics) =
         match build_core(settings, requests, replies, shared).await {
@@ -51,7 +51,7 @@ pub(super) async fn core_main(
     if core.settings.idle_timeout > 0 {
         spawn_idle_kicks(&core);
     }
-    let _ = ready.send(Ok(()));
+    let _ = ready.send(Ok(core.restored));
     watch_shutdown(&core).await;
     if core.shared.keep.load(Ordering::Acquire) {
         save_for_restart(&core);

@@ -6,7 +6,7 @@ SEGCORE ?= target/debug/segcore
 
 .PHONY: help run test lint ci debug-build memccapable compat diff metrics soak hostile failover \
 	bench bench-ab bench-memory bench-policies bench-conns bench-tls bench-restart bench-cluster \
-	forwarding fuzz cluster modgraph
+	idle-cpu forwarding fuzz cluster modgraph
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
@@ -72,6 +72,9 @@ bench-restart: ## warm restart time and what comes back
 
 bench-cluster: ## shared port against per-core endpoints behind twemproxy
 	scripts/bench/bench-cluster.sh
+
+idle-cpu: ## idle CPU against memcached, no clients and 1,000 idle connections
+	scripts/bench/idle-cpu.sh
 
 forwarding: ## cross-core forwarding throughput
 	scripts/bench/forwarding-throughput.sh

@@ -79,6 +79,9 @@ idle-cpu: ## idle CPU against memcached, no clients and 1,000 idle connections
 forwarding: ## cross-core forwarding throughput
 	scripts/bench/forwarding-throughput.sh
 
+package: ## the .deb (man page, completions, systemd unit, /etc/segcore.conf) into target/debian/
+	scripts/tools/package.sh
+
 fuzz: ## the protocol fuzzers (SECONDS=60)
 	scripts/tools/fuzz.sh $(SECONDS)
 

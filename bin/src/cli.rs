@@ -211,6 +211,15 @@ struct Args {
     #[arg(short = 'i', long = "license")]
     license: bool,
 
+    /// Writes the man page (roff) to stdout and exits (packaging).
+    #[arg(long = "generate-man", hide = true)]
+    generate_man: bool,
+
+    /// Writes shell completions (bash, zsh, fish, ...) to stdout and exits
+    /// (packaging).
+    #[arg(long = "generate-completions", value_name = "SHELL", hide = true)]
+    generate_completions: Option<clap_complete::Shell>,
+
     /// memcached's "no evictions, errors instead": not offered (refused).
     #[arg(short = 'M', long = "disable-evictions", hide = true)]
     disable_evictions: bool,
@@ -618,10 +627,32 @@ pub fn parse() -> Result<(Settings, ProcessOptions), ExitCode> {
         print!("{}", include_str!("../../LICENSE"));
         return Err(ExitCode::SUCCESS);
     }
+    if args.generate_man || args.generate_completions.is_some() {
+        return Err(generate(&args));
+    }
     settings(args).map_err(|e| {
         log::error!("{e}");
         ExitCode::from(64)
     })
+}
+
+/// The man page or shell completions, from the CLI definition itself.
+fn generate(args: &Args) -> ExitCode {
+    let mut command = <Args as clap::CommandFactory>::command();
+    let mut out = std::io::stdout();
+    match args.generate_completions {
+        Some(shell) => {
+            clap_complete::generate(shell, &mut command, "segcore", &mut out);
+            ExitCode::SUCCESS
+        }
+        None => match clap_mangen::Man::new(command).render(&mut out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                log::error!("cannot write the man page: {e}");
+                ExitCode::from(1)
+            }
+        },
+    }
 }
 
 mod listen;

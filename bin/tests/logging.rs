@@ -35,6 +35,9 @@ fn connection_events_at_vv_and_commands_at_vvv() {
     wait_for(&path, "listening on");
     wait_for(&path, "new client connection from 127.0.0.1:");
     wait_for(&path, ": set logged-key 0 0 1");
+    // Unknown commands too, with what they were answered.
+    exchange(&mut c, b"bogus-command x\r\n", b"ERROR\r\n");
+    wait_for(&path, ": bogus-command x -> ERROR");
     // verbosity 1 turns the per-command lines off at once.
     assert_eq!(
         common::stat(&common::stats(&mut c, "settings"), "verbosity"),

@@ -132,6 +132,17 @@ impl Pass2<'_> {
                 }
             }
             Err(e) if at < end || !matches!(stop, Stop::More) => {
+                if self.trace {
+                    // As memcached -vv: what was refused, and how.
+                    let mut reply = Vec::new();
+                    e.write_reply(&mut reply);
+                    log::trace!(
+                        "core {}: {} -> {}",
+                        core.id,
+                        command_text(&buf[at..]),
+                        command_text(&reply)
+                    );
+                }
                 e.write_reply(out);
                 if e.is_too_large() {
                     core.counters.borrow_mut().store_too_large += 1;

@@ -144,7 +144,7 @@ fn segcore_flags_and_errors() {
         ("0-3,1", vec![0, 1, 2, 3]),
         ("2,0,2", vec![2, 0]),
     ] {
-        assert_eq!(super::cpu_list(list).unwrap(), cpus, "{list}");
+        assert_eq!(super::cpus::cpu_list(list).unwrap(), cpus, "{list}");
     }
     assert_eq!(
         (s.segment_size, s.eviction),
@@ -278,12 +278,15 @@ fn a_small_memory_limit_runs_on_fewer_cores() {
 #[test]
 fn cores_are_cpus_the_process_may_use() {
     let allowed = [0, 1, 2, 3, 6];
-    assert_eq!(super::usable_cpus("1-2", &allowed).unwrap(), vec![1, 2]);
-    let e = super::usable_cpus("0,5", &allowed).unwrap_err();
+    assert_eq!(
+        super::cpus::usable_cpus("1-2", &allowed).unwrap(),
+        vec![1, 2]
+    );
+    let e = super::cpus::usable_cpus("0,5", &allowed).unwrap_err();
     assert!(e.contains("CPU 5") && e.contains("0-3,6"), "{e}");
-    assert_eq!(super::threads_on(2, &allowed), vec![0, 1]);
-    assert_eq!(super::threads_on(21, &allowed), allowed.to_vec());
-    let here = super::allowed_cpus();
+    assert_eq!(super::cpus::threads_on(2, &allowed), vec![0, 1]);
+    assert_eq!(super::cpus::threads_on(21, &allowed), allowed.to_vec());
+    let here = super::cpus::allowed_cpus();
     assert_eq!(parse_args(&["-t", "64"]).unwrap().cpus, here);
 }
 

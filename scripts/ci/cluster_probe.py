@@ -70,6 +70,9 @@ while time.time() < end:
             errors += 1
         gets += 1
     except OSError:
+        # A get that died with its connection is a get that failed: counted
+        # in both, so a window holding only this one reads 1/1, not 1/0.
+        gets += 1
         errors += 1
         time.sleep(0.05)
         try:

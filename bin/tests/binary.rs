@@ -103,245 +103,287 @@ const GET: Command = Command::Get {
     with_key: false,
 };
 
-#[test]
-fn storage_and_retrieval() {
-    let server = TestServer::start(&[]);
-    let mut c = server.connect();
-    let r = set(&mut c, b"foo", b"bar", 0xdeadbeef, 0);
-    assert_eq!((r.opcode, r.status, r.opaque), (0x01, 0, 1));
-    assert_ne!(r.cas, 0);
-    let stored_cas = r.cas;
-
-    send(&mut c, Opcode::Get, GET, b"foo", b"", 0, 7);
-    let r = read_resp(&mut c);
-    assert_eq!((r.status, r.opaque, r.cas), (0, 7, stored_cas));
-    assert_eq!(
-        (r.extras, r.key, r.value),
-        (
-            0xdeadbeefu32.to_be_bytes().to_vec(),
-            vec![],
-            b"bar".to_vec()
-        )
-    );
-
-    send(
-        &mut c,
-        Opcode::GetK,
-        Command::Get {
-            quiet: false,
-            with_key: true,
-        },
-        b"foo",
-        b"",
-        0,
-        8,
-    );
-    let r = read_resp(&mut c);
-    assert_eq!((r.key, r.value), (b"foo".to_vec(), b"bar".to_vec()));
-
-    send(&mut c, Opcode::Get, GET, b"nothing", b"", 0, 9);
-    let r = read_resp(&mut c);
-    assert_eq!((r.status, r.opaque, r.value), (1, 9, b"Not found".to_vec()));
-
-    // cas: wrong value, then right one.
-    assert_eq!(set(&mut c, b"foo", b"x", 0, stored_cas + 1).status, 2);
-    let r = set(&mut c, b"foo", b"y", 0, stored_cas);
-    assert_eq!(r.status, 0);
-    assert_ne!(r.cas, stored_cas);
-
-    // add / replace.
-    let add = Command::Store {
-        mode: StoreMode::Add,
-        flags: 0,
-        exptime: 0,
-        quiet: false,
-    };
-    send(&mut c, Opcode::Add, add, b"foo", b"z", 0, 0);
-    assert_eq!(read_resp(&mut c).status, 2, "add on existing: key exists");
-    let replace = Command::Store {
-        mode: StoreMode::Replace,
-        flags: 0,
-        exptime: 0,
-        quiet: false,
-    };
-    send(&mut c, Opcode::Replace, replace, b"nothing", b"z", 0, 0);
-    assert_eq!(read_resp(&mut c).status, 1, "replace on missing: not found");
-
-    // append / prepend.
-    send(
-        &mut c,
-        Opcode::Append,
-        Command::Concat {
-            append: true,
-            quiet: false,
-        },
-        b"foo",
-        b">",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0);
-    send(
-        &mut c,
-        Opcode::Prepend,
-        Command::Concat {
-            append: false,
-            quiet: false,
-        },
-        b"foo",
-        b"<",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0);
-    send(
-        &mut c,
-        Opcode::Append,
-        Command::Concat {
-            append: true,
-            quiet: false,
-        },
-        b"nothing",
-        b">",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 5, "append on missing: not stored");
-    send(&mut c, Opcode::Get, GET, b"foo", b"", 0, 0);
-    assert_eq!(read_resp(&mut c).value, b"<y>");
-
-    // delete.
-    send(
-        &mut c,
-        Opcode::Delete,
-        Command::Delete { quiet: false },
-        b"foo",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0);
-    send(
-        &mut c,
-        Opcode::Delete,
-        Command::Delete { quiet: false },
-        b"foo",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 1);
+/// The cas a table row sends.
+#[derive(Clone, Copy)]
+enum CasSent {
+    /// None.
+    Zero,
+    /// The cas of the last response that carried one.
+    Last,
+    /// One past it: a cas that cannot match.
+    Stale,
 }
 
-#[test]
-fn arithmetic_touch_and_control() {
-    let server = TestServer::start(&[]);
-    let mut c = server.connect();
-    let incr = |initial, exptime| Command::Arith {
-        incr: true,
-        delta: 5,
+/// The cas a table row expects back.
+#[derive(Clone, Copy, Debug)]
+enum CasBack {
+    /// None (errors, deletes, control commands).
+    Zero,
+    /// A new one (every write).
+    New,
+    /// The one the last write gave the item (reads, touches).
+    Same,
+}
+
+/// One row of a wire table: a request and what memcached answers it.
+struct Row {
+    opcode: Opcode,
+    command: Command,
+    key: &'static [u8],
+    value: &'static [u8],
+    cas: CasSent,
+    status: u16,
+    extras: Vec<u8>,
+    key_back: &'static [u8],
+    value_back: Vec<u8>,
+    cas_back: CasBack,
+}
+
+impl Row {
+    fn new(opcode: Opcode, command: Command, key: &'static [u8]) -> Row {
+        Row {
+            opcode,
+            command,
+            key,
+            value: b"",
+            cas: CasSent::Zero,
+            status: 0,
+            extras: vec![],
+            key_back: b"",
+            value_back: vec![],
+            cas_back: CasBack::Zero,
+        }
+    }
+    fn value(mut self, value: &'static [u8]) -> Row {
+        self.value = value;
+        self
+    }
+    fn cas(mut self, cas: CasSent) -> Row {
+        self.cas = cas;
+        self
+    }
+    /// Expects `status` with memcached's text for it as the body.
+    fn fails(mut self, status: u16, message: &[u8]) -> Row {
+        self.status = status;
+        self.value_back = message.to_vec();
+        self
+    }
+    /// Expects success with the item's cas (`new` after a write).
+    fn ok(mut self, cas_back: CasBack) -> Row {
+        self.cas_back = cas_back;
+        self
+    }
+    /// Expects a hit: the item's flags, value and unchanged cas.
+    fn hit(mut self, flags: u32, value: &[u8]) -> Row {
+        self.extras = flags.to_be_bytes().to_vec();
+        self.value_back = value.to_vec();
+        self.cas_back = CasBack::Same;
+        self
+    }
+    /// The hit carries the key (GetK, GatK).
+    fn with_key(mut self) -> Row {
+        self.key_back = self.key;
+        self
+    }
+    /// Expects an arithmetic result (a new cas).
+    fn number(mut self, n: u64) -> Row {
+        self.value_back = n.to_be_bytes().to_vec();
+        self.cas_back = CasBack::New;
+        self
+    }
+}
+
+fn store(mode: StoreMode, flags: u32) -> Command {
+    Command::Store {
+        mode,
+        flags,
+        exptime: 0,
+        quiet: false,
+    }
+}
+
+fn concat(append: bool) -> Command {
+    Command::Concat {
+        append,
+        quiet: false,
+    }
+}
+
+fn arith(incr: bool, delta: u64, initial: u64, exptime: u32) -> Command {
+    Command::Arith {
+        incr,
+        delta,
         initial,
         exptime,
         quiet: false,
-    };
-    send(
-        &mut c,
-        Opcode::Increment,
-        incr(100, 0xffff_ffff),
-        b"n",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 1, "no create: not found");
-    send(&mut c, Opcode::Increment, incr(100, 0), b"n", b"", 0, 0);
-    assert_eq!(
-        read_resp(&mut c).value,
-        100u64.to_be_bytes(),
-        "created with the initial value"
-    );
-    send(&mut c, Opcode::Increment, incr(100, 0), b"n", b"", 0, 0);
-    assert_eq!(read_resp(&mut c).value, 105u64.to_be_bytes());
-    let decr = Command::Arith {
-        incr: false,
-        delta: 1000,
-        initial: 0,
-        exptime: 0,
-        quiet: false,
-    };
-    send(&mut c, Opcode::Decrement, decr, b"n", b"", 0, 0);
-    assert_eq!(read_resp(&mut c).value, 0u64.to_be_bytes());
-    set(&mut c, b"text", b"abc", 0, 0);
-    send(&mut c, Opcode::Increment, incr(0, 0), b"text", b"", 0, 0);
-    let r = read_resp(&mut c);
-    assert_eq!(
-        (r.status, r.value),
-        (
-            6,
-            b"Non-numeric server-side value for incr or decr".to_vec()
-        )
-    );
+    }
+}
 
-    send(
-        &mut c,
-        Opcode::Touch,
-        Command::Touch { exptime: 100 },
-        b"text",
-        b"",
-        0,
-        0,
-    );
-    // As memcached: a Touch hit carries the item's flags and cas, no value.
-    let r = read_resp(&mut c);
-    assert_eq!((r.status, r.extras, r.value), (0, vec![0; 4], vec![]));
-    assert_ne!(r.cas, 0);
-    send(
-        &mut c,
-        Opcode::Touch,
-        Command::Touch { exptime: 100 },
-        b"nothing",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 1);
-    let gat = Command::GetAndTouch {
+const NOT_FOUND: &[u8] = b"Not found";
+const EXISTS: &[u8] = b"Data exists for key.";
+const NOT_STORED: &[u8] = b"Not stored.";
+const UNKNOWN: &[u8] = b"Unknown command";
+
+/// Every keyed command and the control commands, as memcached 1.6.18
+/// answers them (statuses and bodies; each row's opaque is its index).
+fn keyed_and_control_table() -> Vec<Row> {
+    use Opcode as O;
+    let get = |key| Row::new(O::Get, GET, key);
+    let getk = Command::Get {
+        quiet: false,
+        with_key: true,
+    };
+    let gatk = Command::GetAndTouch {
         exptime: 100,
         quiet: false,
         with_key: true,
     };
-    send(&mut c, Opcode::GatK, gat, b"text", b"", 0, 0);
-    let r = read_resp(&mut c);
-    assert_eq!(
-        (r.status, r.key, r.value),
-        (0, b"text".to_vec(), b"abc".to_vec())
-    );
+    let touch = Command::Touch { exptime: 100 };
+    let delete = Command::Delete { quiet: false };
+    let flush = Command::Flush {
+        delay: 0,
+        quiet: false,
+    };
+    vec![
+        Row::new(O::Set, store(StoreMode::Set, 0xdead_beef), b"foo")
+            .value(b"bar")
+            .ok(CasBack::New),
+        get(b"foo").hit(0xdead_beef, b"bar"),
+        Row::new(O::GetK, getk, b"foo")
+            .hit(0xdead_beef, b"bar")
+            .with_key(),
+        get(b"nothing").fails(1, NOT_FOUND),
+        // cas: a stale one, then the current one.
+        Row::new(O::Set, store(StoreMode::Set, 0), b"foo")
+            .value(b"x")
+            .cas(CasSent::Stale)
+            .fails(2, EXISTS),
+        Row::new(O::Set, store(StoreMode::Set, 0), b"foo")
+            .value(b"y")
+            .cas(CasSent::Last)
+            .ok(CasBack::New),
+        Row::new(O::Set, store(StoreMode::Set, 0), b"nothing")
+            .value(b"y")
+            .cas(CasSent::Stale)
+            .fails(1, NOT_FOUND),
+        Row::new(O::Add, store(StoreMode::Add, 0), b"foo")
+            .value(b"z")
+            .fails(2, EXISTS),
+        Row::new(O::Replace, store(StoreMode::Replace, 0), b"nothing")
+            .value(b"z")
+            .fails(1, NOT_FOUND),
+        Row::new(O::Append, concat(true), b"foo")
+            .value(b">")
+            .ok(CasBack::New),
+        Row::new(O::Prepend, concat(false), b"foo")
+            .value(b"<")
+            .ok(CasBack::New),
+        Row::new(O::Append, concat(true), b"nothing")
+            .value(b">")
+            .fails(5, NOT_STORED),
+        get(b"foo").hit(0, b"<y>"),
+        Row::new(O::Delete, delete, b"foo").ok(CasBack::Zero),
+        Row::new(O::Delete, delete, b"foo").fails(1, NOT_FOUND),
+        // incr/decr: no create (exptime all ones), create, add, floor at 0.
+        Row::new(O::Increment, arith(true, 5, 100, 0xffff_ffff), b"n").fails(1, NOT_FOUND),
+        Row::new(O::Increment, arith(true, 5, 100, 0), b"n").number(100),
+        Row::new(O::Increment, arith(true, 5, 100, 0), b"n").number(105),
+        Row::new(O::Decrement, arith(false, 1000, 0, 0), b"n").number(0),
+        Row::new(O::Set, store(StoreMode::Set, 0), b"text")
+            .value(b"abc")
+            .ok(CasBack::New),
+        Row::new(O::Increment, arith(true, 5, 0, 0), b"text")
+            .fails(6, b"Non-numeric server-side value for incr or decr"),
+        // A Touch hit carries the item's flags and cas, no value.
+        Row::new(O::Touch, touch, b"text").hit(0, b""),
+        Row::new(O::Touch, touch, b"nothing").fails(1, NOT_FOUND),
+        Row::new(O::GatK, gatk, b"text").hit(0, b"abc").with_key(),
+        // GetK and GatK misses carry the key and no message.
+        Row::new(O::GatK, gatk, b"nothing").fails(1, b"").with_key(),
+        Row::new(O::GetK, getk, b"nothing").fails(1, b"").with_key(),
+        Row::new(O::NoOp, Command::NoOp, b""),
+        // memcached 1.6.18 answers binary Verbosity "Unknown command".
+        Row::new(O::Verbosity, Command::Verbosity { level: 1 }, b"").fails(0x81, UNKNOWN),
+        // SASL is not configured: unknown command, as memcached without -S.
+        Row::new(O::SaslListMechs, Command::SaslListMechs, b"").fails(0x81, UNKNOWN),
+        Row::new(O::Flush, flush, b""),
+        get(b"text").fails(1, NOT_FOUND),
+    ]
+}
 
+/// Sends each row and checks its response: opcode, status, opaque, extras,
+/// key, body and cas, as the row says.
+fn run_table(c: &mut TcpStream, table: &[Row]) {
+    let mut last_cas = 0;
+    for (i, row) in table.iter().enumerate() {
+        let cas = match row.cas {
+            CasSent::Zero => 0,
+            CasSent::Last => last_cas,
+            CasSent::Stale => last_cas + 1,
+        };
+        send(
+            c,
+            row.opcode,
+            row.command,
+            row.key,
+            row.value,
+            cas,
+            i as u32,
+        );
+        let r = read_resp(c);
+        let what = format!(
+            "row {i} ({:?} {:?})",
+            row.opcode,
+            String::from_utf8_lossy(row.key)
+        );
+        assert_eq!(
+            (r.opcode, r.status, r.opaque),
+            (row.opcode as u8, row.status, i as u32),
+            "{what}"
+        );
+        assert_eq!(
+            (r.extras.as_slice(), r.key.as_slice(), r.value.as_slice()),
+            (
+                row.extras.as_slice(),
+                row.key_back,
+                row.value_back.as_slice()
+            ),
+            "{what}"
+        );
+        match row.cas_back {
+            CasBack::Zero => assert_eq!(r.cas, 0, "{what}: no cas"),
+            CasBack::Same => assert_eq!(r.cas, last_cas, "{what}: the item's cas"),
+            CasBack::New => {
+                assert!(r.cas != 0 && r.cas != last_cas, "{what}: a new cas");
+                last_cas = r.cas;
+            }
+        }
+    }
+}
+
+/// The table against one core and against two (keys on either core).
+#[test]
+fn keyed_and_control_commands_on_one_core_and_on_several() {
+    for threads in ["1", "2"] {
+        let server = TestServer::start(&["--threads", threads]);
+        let mut c = server.connect();
+        run_table(&mut c, &keyed_and_control_table());
+    }
+}
+
+#[test]
+fn version_stats_and_quit() {
+    let server = TestServer::start(&[]);
+    let mut c = server.connect();
     send(&mut c, Opcode::Version, Command::Version, b"", b"", 0, 3);
     let r = read_resp(&mut c);
     assert!(r.value.starts_with(b"1.6."), "{:?}", r.value);
-    send(&mut c, Opcode::NoOp, Command::NoOp, b"", b"", 0, 4);
-    assert_eq!(read_resp(&mut c).opaque, 4);
-    send(
-        &mut c,
-        Opcode::Verbosity,
-        Command::Verbosity { level: 1 },
-        b"",
-        b"",
-        0,
-        0,
-    );
-    // memcached 1.6.18 answers binary Verbosity "Unknown command".
-    assert_eq!(read_resp(&mut c).status, 0x81);
-    assert_eq!(flush(&mut c).status, 0);
-    send(&mut c, Opcode::Get, GET, b"text", b"", 0, 0);
-    assert_eq!(read_resp(&mut c).status, 1, "flushed");
-
     // Stat: one response per stat, then an empty one.
     let names: Vec<String> = stats(&mut c).into_iter().map(|(name, _)| name).collect();
     for name in ["pid", "uptime", "curr_items", "get_hits", "threads"] {
         assert!(names.iter().any(|n| n == name), "missing {name}");
     }
+    assert_eq!(set(&mut c, b"k", b"v", 0, 0).status, 0);
     // Stat "reset": the counters go to zero; the answer is the empty
     // terminating stat alone.
     send(&mut c, Opcode::Stat, Command::Stat, b"reset", b"", 0, 5);
@@ -355,17 +397,6 @@ fn arithmetic_touch_and_control() {
             assert_eq!(value.as_slice(), b"0", "{name} after reset");
         }
     }
-    // SASL is not configured: unknown command, like memcached without -S.
-    send(
-        &mut c,
-        Opcode::SaslListMechs,
-        Command::SaslListMechs,
-        b"",
-        b"",
-        0,
-        0,
-    );
-    assert_eq!(read_resp(&mut c).status, 0x81);
     // Quit answers, then closes.
     send(
         &mut c,

@@ -6,9 +6,17 @@ mod common;
 use common::{exchange, keys_on, read_until, TestServer};
 use std::io::Write;
 
+/// The table against one core and against two: every answer is the same
+/// whichever core owns a key.
 #[test]
 fn storage_retrieval_and_arithmetic() {
-    let server = TestServer::start(&[]);
+    for threads in ["1", "2"] {
+        storage_retrieval_and_arithmetic_on(threads);
+    }
+}
+
+fn storage_retrieval_and_arithmetic_on(threads: &str) {
+    let server = TestServer::start(&["--threads", threads]);
     let mut c = server.connect();
     let table: &[(&[u8], &[u8])] = &[
         (b"get nothing\r\n", b"END\r\n"),
@@ -107,9 +115,17 @@ fn noreply_is_silent() {
     exchange(&mut c, b"get b\r\n", b"VALUE b 0 1\r\nx\r\nEND\r\n");
 }
 
+/// The table against one core and against two: every answer is the same
+/// whichever core owns a key.
 #[test]
 fn errors_are_memcacheds() {
-    let server = TestServer::start(&[]);
+    for threads in ["1", "2"] {
+        errors_are_memcacheds_on(threads);
+    }
+}
+
+fn errors_are_memcacheds_on(threads: &str) {
+    let server = TestServer::start(&["--threads", threads]);
     let mut c = server.connect();
     let table: &[(&[u8], &[u8])] = &[
         (b"bogus\r\n", b"ERROR\r\n"),
@@ -221,9 +237,17 @@ fn pipelines_across_both_shards_reply_in_order() {
     assert!(forwarded >= 150, "forwarded {forwarded}");
 }
 
+/// The table against one core and against two: every answer is the same
+/// whichever core owns a key.
 #[test]
 fn meta_commands() {
-    let server = TestServer::start(&[]);
+    for threads in ["1", "2"] {
+        meta_commands_on(threads);
+    }
+}
+
+fn meta_commands_on(threads: &str) {
+    let server = TestServer::start(&["--threads", threads]);
     let mut c = server.connect();
     let table: &[(&[u8], &[u8])] = &[
         (b"mn\r\n", b"MN\r\n"),

@@ -12,7 +12,9 @@
 //! Targets on the 2-vCPU dev machine: get hit under 100 ns, set under 150 ns.
 
 use criterion::{black_box, criterion_main, Criterion, Throughput};
-use segcore_engine::storage::{HashedKey, Policy, Shard, ShardConfig, StoreMode, StoreRequest};
+use segcore_engine::storage::{
+    HashedKey, Policy, ReadOptions, Shard, ShardConfig, StoreMode, StoreRequest,
+};
 
 const KEYS: usize = 100_000;
 const T0: u32 = 1_700_000_000;
@@ -52,7 +54,8 @@ fn loaded(policy: Policy, memory: usize, keys: &Keys) -> Shard {
     for i in 0..keys.len() {
         shard.store(
             HashedKey::new(keys.get(i)),
-            &StoreRequest::new(StoreMode::Set, &value, 0, 0),
+            &value,
+            &StoreRequest::new(StoreMode::Set, 0, 0),
         );
     }
     shard
@@ -71,21 +74,28 @@ fn ops(c: &mut Criterion) {
         group.bench_function(format!("get_hit_{}k", n / 1000), |b| {
             b.iter(|| {
                 i = (i + 7919) % n;
-                let hit = shard.get(HashedKey::new(keys.get(i)));
+                let hit = shard
+                    .read(HashedKey::new(keys.get(i)), &ReadOptions::get(true))
+                    .map(|hit| hit.item);
                 black_box(hit.map(|v| v.value.len()))
             })
         });
         group.bench_function(format!("get_miss_{}k", n / 1000), |b| {
             b.iter(|| {
                 i = (i + 7919) % n;
-                black_box(shard.get(HashedKey::new(misses.get(i))).is_none())
+                black_box(
+                    shard
+                        .read(HashedKey::new(misses.get(i)), &ReadOptions::get(true))
+                        .map(|hit| hit.item)
+                        .is_none(),
+                )
             })
         });
         group.bench_function(format!("set_64b_{}k", n / 1000), |b| {
             b.iter(|| {
                 i = (i + 7919) % n;
-                let req = StoreRequest::new(StoreMode::Set, &value, 0, 0);
-                black_box(shard.store(HashedKey::new(keys.get(i)), &req))
+                let req = StoreRequest::new(StoreMode::Set, 0, 0);
+                black_box(shard.store(HashedKey::new(keys.get(i)), &value, &req))
             })
         });
         group.bench_function(format!("mix_90_get_10_set_{}k", n / 1000), |b| {
@@ -95,10 +105,15 @@ fn ops(c: &mut Criterion) {
                 ops = ops.wrapping_add(1);
                 let key = HashedKey::new(keys.get(i));
                 if ops.is_multiple_of(10) {
-                    let req = StoreRequest::new(StoreMode::Set, &value, 0, 0);
-                    black_box(shard.store(key, &req).is_stored());
+                    let req = StoreRequest::new(StoreMode::Set, 0, 0);
+                    black_box(shard.store(key, &value, &req).is_stored());
                 } else {
-                    black_box(shard.get(key).is_some());
+                    black_box(
+                        shard
+                            .read(key, &ReadOptions::get(true))
+                            .map(|hit| hit.item)
+                            .is_some(),
+                    );
                 }
             })
         });
@@ -112,8 +127,8 @@ fn ops(c: &mut Criterion) {
         group.bench_function(format!("set_64b_evicting_{}", policy.name()), |b| {
             b.iter(|| {
                 i = (i + 7919) % KEYS;
-                let req = StoreRequest::new(StoreMode::Set, &value, 0, 0);
-                black_box(full.store(HashedKey::new(keys.get(i)), &req))
+                let req = StoreRequest::new(StoreMode::Set, 0, 0);
+                black_box(full.store(HashedKey::new(keys.get(i)), &value, &req))
             })
         });
     }

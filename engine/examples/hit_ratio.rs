@@ -6,7 +6,9 @@
 //! cargo run --release -p segcore-engine --example hit_ratio -- [REQUESTS] [KEYS] [ALPHA] [MEMORY_FRACTION]
 //! ```
 
-use segcore_engine::storage::{HashedKey, Policy, Shard, ShardConfig, StoreMode, StoreRequest};
+use segcore_engine::storage::{
+    HashedKey, Policy, ReadOptions, Shard, ShardConfig, StoreMode, StoreRequest,
+};
 
 /// Zipf(alpha) over ranks 0..n by inverse CDF: a table of cumulative
 /// weights and a binary search per draw.
@@ -87,10 +89,14 @@ fn main() {
             let digits = format!("{id:020}");
             key[4..].copy_from_slice(digits.as_bytes());
             let k = HashedKey::new(&key);
-            if shard.get(k).is_some() {
+            if shard
+                .read(k, &ReadOptions::get(true))
+                .map(|hit| hit.item)
+                .is_some()
+            {
                 hits += 1;
             } else {
-                shard.store(k, &StoreRequest::new(StoreMode::Set, &value, 0, 0));
+                shard.store(k, &value, &StoreRequest::new(StoreMode::Set, 0, 0));
             }
         }
         let stats = shard.stats();

@@ -32,7 +32,8 @@ fn fill(shard: &mut Shard, n: usize) -> (Vec<u32>, u64, u32) {
         let start = Instant::now();
         let r = shard.store(
             HashedKey::new(&key),
-            &StoreRequest::new(StoreMode::Set, &value, 0, 0),
+            &value,
+            &StoreRequest::new(StoreMode::Set, 0, 0),
         );
         let took = start.elapsed().as_nanos().min(u128::from(u32::MAX)) as u32;
         times_ns.push(took);

@@ -55,7 +55,8 @@ fn main() {
         key[key_len - take..].copy_from_slice(&d[d.len() - take..]);
         let r = shard.store(
             HashedKey::new(&key),
-            &StoreRequest::new(StoreMode::Set, &value, 0, 0),
+            &value,
+            &StoreRequest::new(StoreMode::Set, 0, 0),
         );
         assert!(r.is_stored(), "item {i}: {r:?}");
     }

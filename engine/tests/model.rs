@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use segcore_engine::storage::{
-    ArithRequest, ArithResult, DeleteResult, HashedKey, Policy, RestartFile, Shard, ShardConfig,
-    StoreMode, StoreRequest, StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, HashedKey, Policy, ReadOptions,
+    RestartFile, Shard, ShardConfig, StoreMode, StoreRequest, StoreResult,
 };
 
 const T0: u32 = 1_700_000_000;
@@ -129,8 +129,8 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                     StoreMode::Append,
                     StoreMode::Prepend,
                 ][usize::from(mode)];
-                let req = StoreRequest::new(mode, &value, flags, exptime);
-                let result = shard.store(HashedKey::new(key), &req);
+                let req = StoreRequest::new(mode, flags, exptime);
+                let result = shard.store(HashedKey::new(key), &value, &req);
                 match result {
                     StoreResult::Stored(_) => {
                         let new = match mode {
@@ -173,14 +173,17 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             }
             Op::Cas(k, value, correct) => {
                 let key = &names[k];
-                let current = shard.get(HashedKey::new(key)).map(|v| v.cas);
+                let current = shard
+                    .read(HashedKey::new(key), &ReadOptions::get(true))
+                    .map(|hit| hit.item)
+                    .map(|v| v.cas);
                 let Some(cas) = current else {
                     model.remove(key);
                     continue;
                 };
-                let mut req = StoreRequest::new(StoreMode::Set, &value, 7, 0);
+                let mut req = StoreRequest::new(StoreMode::Set, 7, 0);
                 req.compare_cas = Some(if correct { cas } else { cas ^ 1 });
-                match shard.store(HashedKey::new(key), &req) {
+                match shard.store(HashedKey::new(key), &value, &req) {
                     StoreResult::Stored(_) => {
                         prop_assert!(correct);
                         model.insert(
@@ -201,7 +204,10 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             }
             Op::Get(k) => {
                 let key = &names[k];
-                match shard.get(HashedKey::new(key)) {
+                match shard
+                    .read(HashedKey::new(key), &ReadOptions::get(true))
+                    .map(|hit| hit.item)
+                {
                     Some(item) => {
                         let expected = model.get(key);
                         prop_assert!(expected.is_some(), "shard returned a value the model lacks");
@@ -217,7 +223,7 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             }
             Op::Delete(k) => {
                 let key = &names[k];
-                match shard.delete(HashedKey::new(key), None) {
+                match shard.delete(HashedKey::new(key), &DeleteOptions::default()) {
                     DeleteResult::Deleted => prop_assert!(model.remove(key).is_some()),
                     _ => {
                         model.remove(key);
@@ -276,7 +282,8 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                 let text = n.to_string();
                 if let StoreResult::Stored(_) = shard.store(
                     HashedKey::new(key),
-                    &StoreRequest::new(StoreMode::Set, text.as_bytes(), 0, 0),
+                    text.as_bytes(),
+                    &StoreRequest::new(StoreMode::Set, 0, 0),
                 ) {
                     model.insert(
                         key.clone(),
@@ -319,27 +326,36 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
             Op::Grow(count) => {
                 for n in grown..grown + u32::from(count) {
                     let key = grow_key(n);
-                    let req = StoreRequest::new(StoreMode::Set, &key, 0, 0);
-                    shard.store(HashedKey::new(&key), &req);
+                    let req = StoreRequest::new(StoreMode::Set, 0, 0);
+                    shard.store(HashedKey::new(&key), &key, &req);
                 }
                 grown += u32::from(count);
                 // Every grow key is missing or holds its own name, never
                 // another key's value.
                 for n in 0..grown {
                     let key = grow_key(n);
-                    if let Some(item) = shard.get(HashedKey::new(&key)) {
+                    if let Some(item) = shard
+                        .read(HashedKey::new(&key), &ReadOptions::get(true))
+                        .map(|hit| hit.item)
+                    {
                         prop_assert_eq!(item.value, &key[..]);
                     }
                 }
             }
             Op::Restart if file.is_some() => {
                 let grown_held = (0..grown)
-                    .filter(|&n| shard.get(HashedKey::new(&grow_key(n))).is_some())
+                    .filter(|&n| {
+                        shard
+                            .read(HashedKey::new(&grow_key(n)), &ReadOptions::get(true))
+                            .map(|hit| hit.item)
+                            .is_some()
+                    })
                     .count() as u64;
                 let held: Vec<(usize, Vec<u8>)> = (0..names.len())
                     .filter_map(|k| {
                         shard
-                            .get(HashedKey::new(&names[k]))
+                            .read(HashedKey::new(&names[k]), &ReadOptions::get(true))
+                            .map(|hit| hit.item)
                             .map(|item| (k, item.value.to_vec()))
                     })
                     .collect();
@@ -351,7 +367,9 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
                 prop_assert_eq!(restored, Ok(held.len() as u64 + grown_held));
                 // Everything held before the stop is back, unchanged.
                 for (k, value) in held {
-                    let item = shard.get(HashedKey::new(&names[k]));
+                    let item = shard
+                        .read(HashedKey::new(&names[k]), &ReadOptions::get(true))
+                        .map(|hit| hit.item);
                     prop_assert_eq!(item.map(|i| i.value.to_vec()), Some(value));
                 }
             }
@@ -363,7 +381,10 @@ fn run_with(policy: Policy, ops: Vec<Op>, file: Option<&MemoryFile>) -> Result<(
     }
     // Nothing the model says expired may still be served.
     for key in &names {
-        if let Some(item) = shard.get(HashedKey::new(key)) {
+        if let Some(item) = shard
+            .read(HashedKey::new(key), &ReadOptions::get(true))
+            .map(|hit| hit.item)
+        {
             let entry = model.get(key);
             prop_assert!(entry.is_some());
             prop_assert_eq!(item.value, &entry.unwrap().value[..]);

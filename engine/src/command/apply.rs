@@ -4,7 +4,7 @@
 
 use crate::command::model::{CoreCommand, KeyCommand, Op, ReportLists};
 use crate::command::outcome::{Hit, Outcome};
-use crate::storage::{HashedKey, ReadFacts, Shard};
+use crate::storage::{HashedKey, Shard};
 
 /// What whole-core ops (`stats`, `stats reset`) need beyond the shard:
 /// the core's own counters.
@@ -31,25 +31,8 @@ impl KeyCommand {
         key: HashedKey<'_>,
         value: &[u8],
     ) -> Outcome<&'s [u8], R> {
-        let now = shard.now();
         match *self {
-            KeyCommand::Get { touch, hides_cas } => {
-                let item = match touch {
-                    None => shard.get_with(key, !hides_cas),
-                    Some(exptime) => shard.get_and_touch(key, exptime),
-                };
-                match item {
-                    Some(item) => Outcome::Hit(Hit {
-                        value: item.value,
-                        flags: item.flags,
-                        cas: item.cas,
-                        ttl: crate::storage::time::ttl_remaining(item.expire_at, now),
-                        facts: ReadFacts::default(),
-                    }),
-                    None => Outcome::Miss,
-                }
-            }
-            KeyCommand::MetaGet(opts) => match shard.meta_get(key, &opts) {
+            KeyCommand::Read(opts) => match shard.read(key, &opts) {
                 Some(hit) => Outcome::Hit(Hit {
                     value: hit.item.value,
                     flags: hit.item.flags,
@@ -59,10 +42,8 @@ impl KeyCommand {
                 }),
                 None => Outcome::Miss,
             },
-            KeyCommand::Store(fields) => {
-                Outcome::Stored(shard.store(key, &fields.with_value(value)))
-            }
-            KeyCommand::Delete(opts) => Outcome::Deleted(shard.meta_delete(key, &opts)),
+            KeyCommand::Store(req) => Outcome::Stored(shard.store(key, value, &req)),
+            KeyCommand::Delete(opts) => Outcome::Deleted(shard.delete(key, &opts)),
             KeyCommand::Arith(req) => Outcome::Arith(shard.arith(key, &req)),
             KeyCommand::Touch { exptime } => Outcome::Touched(shard.touch(key, exptime)),
             KeyCommand::Debug => Outcome::Debug(shard.debug(key)),

@@ -22,5 +22,5 @@ pub mod model;
 pub mod outcome;
 
 pub use apply::{execute, CoreAccess};
-pub use model::{CoreCommand, KeyCommand, Op, ReportLists, StoreFields};
+pub use model::{CoreCommand, KeyCommand, Op, ReportLists};
 pub use outcome::{Hit, Outcome};

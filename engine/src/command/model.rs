@@ -3,9 +3,7 @@
 //! request asks for.
 
 use crate::storage::hash::hash_key;
-use crate::storage::{
-    ArithRequest, DeleteOptions, HashedKey, ReadOptions, StoreMode, StoreRequest,
-};
+use crate::storage::{ArithRequest, DeleteOptions, HashedKey, ReadOptions, StoreRequest};
 
 /// One operation: on one key, run by the key's owner, or on every core.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -31,17 +29,11 @@ pub enum Op<B> {
 /// its key and data (so it copies across cores as it is).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum KeyCommand {
-    /// get/gets (touch `None`) and gat/gats; binary Get, GAT and Touch.
-    Get {
-        /// gat's new exptime.
-        touch: Option<i64>,
-        /// The reply does not show the cas (text get/gat).
-        hides_cas: bool,
-    },
-    /// Meta get with its anti-stampede options (`T`, `N`, `R`, `u`).
-    MetaGet(ReadOptions),
-    /// Every storage command, on every wire.
-    Store(StoreFields),
+    /// Every read: get/gets, gat/gats, binary Get/GAT/Touch and meta get
+    /// (with its anti-stampede options `T`, `N`, `R`, `u`).
+    Read(ReadOptions),
+    /// Every storage command, on every wire (the data is the op's value).
+    Store(StoreRequest),
     /// delete / md / binary Delete (`C`, `I`, `T`, `x`).
     Delete(DeleteOptions),
     /// incr/decr / ma / binary Increment and Decrement.
@@ -152,56 +144,4 @@ pub struct ReportLists {
     pub hot_keys: bool,
     /// `stats items`/`stats slabs`: the per-class counters.
     pub classes: bool,
-}
-
-/// A [`StoreRequest`] without its value, so it can be copied across cores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StoreFields {
-    /// The condition.
-    pub mode: StoreMode,
-    /// Client flags.
-    pub flags: u32,
-    /// memcached exptime.
-    pub exptime: i64,
-    /// Store only if the cas matches.
-    pub compare_cas: Option<u64>,
-    /// Meta `E`.
-    pub new_cas: Option<u64>,
-    /// Meta `I`.
-    pub invalidate: bool,
-    /// Meta `N` for append.
-    pub vivify: Option<i64>,
-    /// The reply does not show the new cas.
-    pub hides_cas: bool,
-}
-
-impl StoreFields {
-    /// The shard's request: these fields with the data.
-    pub fn with_value(self, value: &[u8]) -> StoreRequest<'_> {
-        StoreRequest {
-            mode: self.mode,
-            value,
-            flags: self.flags,
-            exptime: self.exptime,
-            compare_cas: self.compare_cas,
-            new_cas: self.new_cas,
-            invalidate: self.invalidate,
-            vivify: self.vivify,
-            hides_cas: self.hides_cas,
-        }
-    }
-
-    /// A plain store.
-    pub fn new(mode: StoreMode, flags: u32, exptime: i64) -> Self {
-        StoreFields {
-            mode,
-            flags,
-            exptime,
-            compare_cas: None,
-            new_cas: None,
-            invalidate: false,
-            vivify: None,
-            hides_cas: false,
-        }
-    }
 }

@@ -43,7 +43,7 @@ pub use memory_files::{MemoryFiles, MemoryFilesError};
 pub use shard::restart::{meta_path, RestartError, Restored, SavedBy, RESTART_FORMAT};
 pub use shard::{
     ArithRequest, ArithResult, ConfigError, DebugInfo, DeleteOptions, DeleteResult, ItemView,
-    MetaHit, ReadFacts, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest,
+    ReadFacts, ReadHit, ReadOptions, RestartFile, Shard, ShardConfig, StoreMode, StoreRequest,
     StoreResult,
 };
 pub use stats::ShardStats;

@@ -151,8 +151,8 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 pub use types::{
-    ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, ItemView, MetaHit,
-    ReadFacts, ReadOptions, StoreMode, StoreRequest, StoreResult,
+    ArithRequest, ArithResult, DebugInfo, DeleteOptions, DeleteResult, ItemView, ReadFacts,
+    ReadHit, ReadOptions, StoreMode, StoreRequest, StoreResult,
 };
 
 /// Result of a lookup that may find an expired item.

@@ -15,7 +15,7 @@ pub use reply::{
     ReturnFlags, Status,
 };
 
-use crate::command::ArithOp;
+use crate::command::{ArithOp, StoreMode};
 use crate::error::{ErrorKind, ParseError};
 use crate::key::is_valid_text_key;
 use crate::lexer::{split_first_token, tokens};
@@ -180,10 +180,6 @@ pub struct MetaRequest<'a> {
     pub flags: MetaFlags<'a>,
 }
 
-/// How `ms` stores (its `M` flag): one of the shared modes (never
-/// [`StoreMode::Cas`]; `ms` takes a cas beside any mode).
-pub type SetMode = crate::command::StoreMode;
-
 /// `ms`: a key, its flags, the mode and the data block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MetaSet<'a> {
@@ -191,8 +187,9 @@ pub struct MetaSet<'a> {
     pub key: MetaKey<'a>,
     /// The flags as sent.
     pub flags: MetaFlags<'a>,
-    /// From `M`, [`SetMode::Set`] when absent.
-    pub mode: SetMode,
+    /// From `M`, [`StoreMode::Set`] when absent (never [`StoreMode::Cas`]:
+    /// `ms` takes a cas beside any mode).
+    pub mode: StoreMode,
     /// The data block, without its `\r\n`.
     pub value: &'a [u8],
 }
@@ -268,11 +265,11 @@ pub(crate) fn parse_set<'a>(
         return Err(fail(kind).unlinking(buf, key.raw(), key.is_base64()));
     }
     let mode = match flags.mode {
-        None | Some(b'S' | b's') => SetMode::Set,
-        Some(b'E' | b'e') => SetMode::Add,
-        Some(b'R' | b'r') => SetMode::Replace,
-        Some(b'A' | b'a') => SetMode::Append,
-        Some(b'P' | b'p') => SetMode::Prepend,
+        None | Some(b'S' | b's') => StoreMode::Set,
+        Some(b'E' | b'e') => StoreMode::Add,
+        Some(b'R' | b'r') => StoreMode::Replace,
+        Some(b'A' | b'a') => StoreMode::Append,
+        Some(b'P' | b'p') => StoreMode::Prepend,
         Some(_) => return Err(fail(ErrorKind::MetaInvalidSetMode)),
     };
     let Some(block) = buf.get(line_end..total) else {

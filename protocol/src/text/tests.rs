@@ -2,7 +2,7 @@
 //! error class, with the exact bytes memcached would send.
 
 use super::*;
-use crate::meta::{self, ItemMeta, ReturnFlags, SetMode, Status};
+use crate::meta::{self, ItemMeta, ReturnFlags, Status};
 use crate::{ErrorKind, ParseError, Recovery};
 
 fn limits() -> Limits {
@@ -742,15 +742,15 @@ fn meta_set_modes_and_data() {
     };
     assert_eq!(
         (m.mode, m.value, m.flags.ttl, m.flags.client_flags),
-        (SetMode::Set, &b"hi"[..], Some(90), Some(1))
+        (StoreMode::Set, &b"hi"[..], Some(90), Some(1))
     );
     for (token, mode) in [
-        ("ME", SetMode::Add),
-        ("Me", SetMode::Add),
-        ("MA", SetMode::Append),
-        ("MP", SetMode::Prepend),
-        ("MR", SetMode::Replace),
-        ("MS", SetMode::Set),
+        ("ME", StoreMode::Add),
+        ("Me", StoreMode::Add),
+        ("MA", StoreMode::Append),
+        ("MP", StoreMode::Prepend),
+        ("MR", StoreMode::Replace),
+        ("MS", StoreMode::Set),
     ] {
         let input = format!("ms k 1 {token}\r\nx\r\n");
         let Request::MetaSet(m) = ok(input.as_bytes()) else {

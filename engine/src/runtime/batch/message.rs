@@ -109,8 +109,10 @@ pub struct Replies {
 mod tests {
     use super::*;
     use crate::runtime::metrics::report::CoreReport;
-    use crate::runtime::op::{CoreCommand, Hit, KeyCommand, ReportLists, StoreFields};
-    use crate::storage::{ArithRequest, ArithResult, DeleteOptions, ShardConfig, StoreMode};
+    use crate::runtime::op::{CoreCommand, Hit, KeyCommand, ReportLists};
+    use crate::storage::{
+        ArithRequest, ArithResult, DeleteOptions, ReadOptions, ShardConfig, StoreMode, StoreRequest,
+    };
 
     /// A core that is only its shard: reports the shard's counters.
     struct ShardOnly;
@@ -141,15 +143,12 @@ mod tests {
 
     #[test]
     fn a_batch_runs_remotely_as_it_would_inline() {
-        let get = KeyCommand::Get {
-            touch: None,
-            hides_cas: false,
-        };
+        let get = KeyCommand::Read(ReadOptions::get(true));
         let ops: Vec<Op<&[u8]>> = vec![
             Op::with_value(
                 b"a",
                 b"hello",
-                KeyCommand::Store(StoreFields::new(StoreMode::Set, 7, 0)),
+                KeyCommand::Store(StoreRequest::new(StoreMode::Set, 7, 0)),
             ),
             Op::on(b"a", get),
             Op::on(b"b", get),
@@ -196,17 +195,14 @@ mod tests {
     /// sent again from there runs the rest, in order, each op once.
     #[test]
     fn a_batch_stops_at_its_reply_budget_and_resumes_in_order() {
-        let get = KeyCommand::Get {
-            touch: None,
-            hides_cas: true,
-        };
+        let get = KeyCommand::Read(ReadOptions::get(false));
         let value = [7u8; 1000];
         let mut shard = shard();
         let mut batch = Batch::default();
         batch.push(&Op::with_value(
             b"a",
             &value,
-            KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
+            KeyCommand::Store(StoreRequest::new(StoreMode::Set, 0, 0)),
         ));
         for _ in 0..3 {
             batch.push(&Op::on(b"a", get));

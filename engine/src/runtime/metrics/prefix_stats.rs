@@ -79,7 +79,7 @@ impl PrefixStats {
             return;
         };
         let counted: fn(&mut PrefixCounts, bool) = match cmd {
-            KeyCommand::Get { .. } => |c, hit| {
+            KeyCommand::Read(_) => |c, hit| {
                 c.gets += 1;
                 c.hits += u64::from(hit);
             },
@@ -136,17 +136,11 @@ pub fn write_dump<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::op::{Hit, StoreFields};
-    use crate::storage::{DeleteOptions, StoreMode, StoreResult};
+    use crate::runtime::op::Hit;
+    use crate::storage::{DeleteOptions, ReadOptions, StoreMode, StoreRequest, StoreResult};
 
     fn get(key: &[u8]) -> Op<&[u8]> {
-        Op::on(
-            key,
-            KeyCommand::Get {
-                touch: None,
-                hides_cas: false,
-            },
-        )
+        Op::on(key, KeyCommand::Read(ReadOptions::get(true)))
     }
 
     fn hit() -> Outcome<&'static [u8]> {
@@ -176,7 +170,7 @@ mod tests {
             &Op::with_value(
                 b"user:3",
                 b"x",
-                KeyCommand::Store(StoreFields::new(StoreMode::Set, 0, 0)),
+                KeyCommand::Store(StoreRequest::new(StoreMode::Set, 0, 0)),
             ),
             &Outcome::<&[u8]>::Stored(StoreResult::Stored(1)),
         );

@@ -1,7 +1,6 @@
 //! The runtime's view of the command layer ([`crate::command`]): the ops
-//! every wire lowers to, with a core's `stats` report as the whole-core
-//! outcome. The command model every wire lowers to: one [`Op`] per key (or per core),
-//! and its [`Outcome`].
+//! every wire lowers to — one [`Op`] per key (or per core) — and their
+//! [`Outcome`], with a core's `stats` report as the whole-core outcome.
 //!
 //! Connections turn each request (text, meta or binary) into ops. A command
 //! whose meaning the wires share is one [`KeyCommand`] or [`CoreCommand`]
@@ -15,9 +14,7 @@
 //! of the message's arena when crossing cores. Only the key and the value
 //! are bytes, so a new command never touches that plumbing.
 
-pub use crate::command::{
-    execute, CoreAccess, CoreCommand, Hit, KeyCommand, Op, ReportLists, StoreFields,
-};
+pub use crate::command::{execute, CoreAccess, CoreCommand, Hit, KeyCommand, Op, ReportLists};
 
 use crate::runtime::metrics::report::CoreReport;
 use crate::storage::StoreMode;
@@ -47,6 +44,7 @@ mod tests {
     use crate::runtime::wire::text::Text;
     use crate::runtime::{batch::route::Route, wire::protocol::WireProtocol};
     use crate::storage::hash::hash_key;
+    use crate::storage::ReadOptions;
     use segcore_protocol::Limits;
 
     /// The ops `P` lowers the first request in `buf` to.
@@ -85,14 +83,7 @@ mod tests {
         assert_eq!(gets, lowered::<Binary>(&binary(0x00, &[], b"k", &[])));
         assert_eq!(
             gets,
-            [Op::on(
-                b"k",
-                KeyCommand::Get {
-                    touch: None,
-                    hides_cas: false
-                }
-            )
-            .map(<[u8]>::to_vec)]
+            [Op::on(b"k", KeyCommand::Read(ReadOptions::get(true))).map(<[u8]>::to_vec)]
         );
 
         let ten = 10u32.to_be_bytes();

@@ -16,17 +16,85 @@ pub mod start_error;
 pub(crate) mod verbosity;
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::MeshBuilder;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::runtime::batch::router::{Envelope, ReplyEnvelope};
 use crate::runtime::server::settings::Settings;
 use crate::runtime::server::shared::{RestartRun, Shared, DRAINING, EXITING, RUNNING};
 pub use crate::runtime::server::start_error::StartError;
 use crate::storage::{ConfigError, MemoryFiles, ShardConfig};
+
+/// What a core sends when it is up: the items it took back (`None` when it
+/// started empty), or why it could not start.
+type CoreReady = Result<Option<u64>, StartError>;
+
+/// The checks that need no thread: the shard config, the port range of
+/// `--port-per-core`, and that every listener's port is free.
+fn check_before_start(settings: &Settings) -> Result<(), StartError> {
+    let cores = settings.cpus.len();
+    if cores == 0 {
+        return Err(StartError::Config("no CPU to run on".into()));
+    }
+    let probe = settings.shard_config(0);
+    if let Err(e) = probe.validate() {
+        let advice = match e {
+            ConfigError::TooLittleMemory { .. } => format!(
+                ": each core gets {} MiB of -m; raise -m, lower --segment-size or use fewer \
+                 cores",
+                probe.memory_bytes >> 20
+            ),
+            _ => String::new(),
+        };
+        return Err(StartError::Config(format!("{e}{advice}")));
+    }
+    let last_port = usize::from(settings.listen.port()) + cores - 1;
+    if settings.port_per_core && last_port > usize::from(u16::MAX) {
+        return Err(StartError::Config(format!(
+            "--port-per-core {}: {cores} cores need ports up to {last_port}",
+            settings.listen.port(),
+        )));
+    }
+    settings.check_ports()
+}
+
+/// One pinned executor per CPU, each running a core; they report on
+/// `ready`. On a failed spawn the cores already started are told to exit.
+fn spawn_cores(
+    settings: &Arc<Settings>,
+    shared: &Arc<Shared>,
+    ready: Sender<CoreReady>,
+) -> Result<Vec<ExecutorJoinHandle<()>>, StartError> {
+    let cores = settings.cpus.len();
+    let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
+    let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
+    let mut handles = Vec::with_capacity(cores);
+    for (index, &cpu) in settings.cpus.iter().enumerate() {
+        let (core_settings, requests, replies) =
+            (settings.clone(), requests.clone(), replies.clone());
+        let (core_shared, ready) = (shared.clone(), ready.clone());
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+            .name(&format!("segcore-{index}"))
+            .spin_before_park(settings.spin_before_park)
+            .io_memory(IO_MEMORY)
+            .spawn(move || async move {
+                start::core_main(core_settings, requests, replies, core_shared, ready).await;
+            })
+            .map_err(|e| StartError::Executor(e.to_string()));
+        match handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                shared.phase.store(EXITING, Ordering::Release);
+                return Err(e);
+            }
+        }
+    }
+    Ok(handles)
+}
 
 /// Locks the memory files (`-e`) and decides what the cores take back,
 /// saying why when saves were there and are not taken back.
@@ -106,34 +174,7 @@ impl Server {
         stop_asked: &dyn Fn() -> bool,
     ) -> Result<Server, StartError> {
         let began = std::time::Instant::now();
-        let cores = settings.cpus.len();
-        if cores == 0 {
-            return Err(StartError::Config("no CPU to run on".into()));
-        }
-        // Validate the shard config before any thread starts.
-        let probe = settings.shard_config(0);
-        if let Err(e) = probe.validate() {
-            let advice = match e {
-                ConfigError::TooLittleMemory { .. } => format!(
-                    ": each core gets {} MiB of -m; raise -m, lower --segment-size or use fewer \
-                     cores",
-                    probe.memory_bytes >> 20
-                ),
-                _ => String::new(),
-            };
-            return Err(StartError::Config(format!("{e}{advice}")));
-        }
-        if settings.port_per_core
-            && usize::from(settings.listen.port()) + cores - 1 > usize::from(u16::MAX)
-        {
-            return Err(StartError::Config(format!(
-                "--port-per-core {}: {cores} cores need ports up to {}",
-                settings.listen.port(),
-                usize::from(settings.listen.port()) + cores - 1
-            )));
-        }
-        settings.check_ports()?;
-
+        check_before_start(&settings)?;
         let files = open_memory_files(&settings)?;
         let restart = files
             .as_ref()
@@ -141,74 +182,60 @@ impl Server {
                 run: f.run,
                 restore: f.restore,
             });
-
         let settings = Arc::new(settings);
-        let requests: MeshBuilder<Envelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
-        let replies: MeshBuilder<ReplyEnvelope, _> = MeshBuilder::full(cores, MESH_CAPACITY);
         let shared = Arc::new(Shared {
             restart,
             ..Shared::default()
         });
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<Option<u64>, StartError>>();
-        let mut handles = Vec::with_capacity(cores);
-        for (index, &cpu) in settings.cpus.iter().enumerate() {
-            let (core_settings, requests, replies) =
-                (settings.clone(), requests.clone(), replies.clone());
-            let (core_shared, ready) = (shared.clone(), ready_tx.clone());
-            let handle = LocalExecutorBuilder::new(Placement::Fixed(cpu))
-                .name(&format!("segcore-{index}"))
-                .spin_before_park(settings.spin_before_park)
-                .io_memory(IO_MEMORY)
-                .spawn(move || async move {
-                    start::core_main(core_settings, requests, replies, core_shared, ready).await;
-                })
-                .map_err(|e| StartError::Executor(e.to_string()));
-            match handle {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    shared.phase.store(EXITING, Ordering::Release);
-                    return Err(e);
-                }
-            }
-        }
-        drop(ready_tx);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handles = spawn_cores(&settings, &shared, ready_tx)?;
         let server = Server {
             handles,
+            cores: settings.cpus.len(),
             shared,
-            cores,
             _files: files,
-            settings: settings.clone(),
+            settings,
             started: Started::default(),
         };
+        server.wait_ready(&ready_rx, stop_asked, began)
+    }
+
+    /// Waits until every core says it listens, giving up when a core
+    /// fails or `stop_asked` says so; records what the start did.
+    fn wait_ready(
+        mut self,
+        ready: &Receiver<CoreReady>,
+        stop_asked: &dyn Fn() -> bool,
+        began: std::time::Instant,
+    ) -> Result<Server, StartError> {
         let mut started = 0;
         let mut restored = Some(0u64);
-        while started < cores {
+        while started < self.cores {
             if stop_asked() {
-                server.shared.phase.store(EXITING, Ordering::Release);
+                self.shared.phase.store(EXITING, Ordering::Release);
                 return Err(StartError::Interrupted);
             }
-            match ready_rx.recv_timeout(Duration::from_millis(50)) {
+            match ready.recv_timeout(Duration::from_millis(50)) {
                 Ok(Ok(core_restored)) => {
                     started += 1;
                     restored = restored.zip(core_restored).map(|(a, b)| a + b);
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Timeout) => {}
                 Ok(Err(e)) => {
-                    server.abort();
+                    self.abort();
                     return Err(e);
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    server.abort();
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.abort();
                     return Err(StartError::Executor("an executor thread died".into()));
                 }
             }
         }
-        let mut server = server;
-        server.started = Started {
-            restored: restored.filter(|_| server.settings.memory_file.is_some()),
+        self.started = Started {
+            restored: restored.filter(|_| self.settings.memory_file.is_some()),
             took: began.elapsed(),
         };
-        Ok(server)
+        Ok(self)
     }
 
     /// What the start did: the items every core took back (a warm

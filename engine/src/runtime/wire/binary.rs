@@ -11,13 +11,14 @@ use segcore_protocol::{auth, Limits, ParseError};
 
 use crate::runtime::batch::route::Route;
 use crate::runtime::metrics::latency::Class;
-use crate::runtime::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome, StoreFields};
+use crate::runtime::op::{store_mode, CoreCommand, KeyCommand, Op, Outcome};
 use crate::runtime::server::auth::AuthMode;
 use crate::runtime::server::settings::Settings;
 use crate::runtime::wire::protocol::{Flow, ReplyState, RequestKind, WireProtocol};
 use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
-    ArithRequest, ArithResult, DeleteOptions, DeleteResult, StoreMode, StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreMode, StoreRequest,
+    StoreResult,
 };
 
 /// The binary protocol.
@@ -44,16 +45,12 @@ impl WireProtocol for Binary {
         let key = req.key;
         let cmd = match req.command {
             // Every binary reply carries the cas.
-            Command::Get { .. } => KeyCommand::Get {
-                touch: None,
-                hides_cas: false,
-            },
+            Command::Get { .. } => KeyCommand::Read(ReadOptions::get(true)),
             // memcached answers a binary Touch like a GAT without the value
             // (the flags come back), so it runs as one.
-            Command::GetAndTouch { exptime, .. } | Command::Touch { exptime } => KeyCommand::Get {
-                touch: Some(i64::from(exptime)),
-                hides_cas: false,
-            },
+            Command::GetAndTouch { exptime, .. } | Command::Touch { exptime } => {
+                KeyCommand::Read(ReadOptions::get_and_touch(i64::from(exptime), true))
+            }
             Command::Store {
                 mode,
                 flags,
@@ -61,9 +58,9 @@ impl WireProtocol for Binary {
                 ..
             } => {
                 let mode = store_mode(mode);
-                let mut fields = StoreFields::new(mode, flags, i64::from(exptime));
-                fields.compare_cas = cas_condition(req.cas);
-                KeyCommand::Store(fields)
+                let mut store = StoreRequest::new(mode, flags, i64::from(exptime));
+                store.compare_cas = cas_condition(req.cas);
+                KeyCommand::Store(store)
             }
             Command::Concat { append, .. } => {
                 let mode = if append {
@@ -71,9 +68,9 @@ impl WireProtocol for Binary {
                 } else {
                     StoreMode::Prepend
                 };
-                let mut fields = StoreFields::new(mode, 0, 0);
-                fields.compare_cas = cas_condition(req.cas);
-                KeyCommand::Store(fields)
+                let mut store = StoreRequest::new(mode, 0, 0);
+                store.compare_cas = cas_condition(req.cas);
+                KeyCommand::Store(store)
             }
             Command::Delete { .. } => KeyCommand::Delete(DeleteOptions {
                 compare_cas: cas_condition(req.cas),

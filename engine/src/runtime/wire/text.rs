@@ -7,12 +7,12 @@ use segcore_protocol::{Limits, ParseError, MAX_KEY_LEN};
 
 use crate::runtime::batch::route::Route;
 use crate::runtime::metrics::latency::Class;
-use crate::runtime::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome, StoreFields};
+use crate::runtime::op::{store_mode, CoreCommand, Hit, KeyCommand, Op, Outcome};
 use crate::runtime::server::settings::Settings;
 use crate::runtime::wire::protocol::{Flow, ReplyState, RequestKind, WireProtocol};
 use crate::runtime::wire::stats::{self, StatsQuery};
 use crate::storage::{
-    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreResult,
+    ArithRequest, ArithResult, DeleteOptions, DeleteResult, ReadOptions, StoreRequest, StoreResult,
 };
 
 /// The text protocol (with meta commands).
@@ -55,24 +55,22 @@ impl WireProtocol for Text {
         };
         match req {
             Request::Get(r) => {
-                let touch = r.touch.map(i64::from);
-                let cmd = KeyCommand::Get {
-                    touch,
-                    hides_cas: !r.with_cas,
-                };
+                let cmd = KeyCommand::Read(match r.touch {
+                    None => ReadOptions::get(r.with_cas),
+                    Some(exptime) => ReadOptions::get_and_touch(i64::from(exptime), r.with_cas),
+                });
                 for key in r.keys.iter() {
                     keyed(Op::on(key, cmd));
                 }
             }
             Request::Store(s) => {
-                let mut fields =
-                    StoreFields::new(store_mode(s.mode), s.flags, i64::from(s.exptime));
+                let mut req = StoreRequest::new(store_mode(s.mode), s.flags, i64::from(s.exptime));
                 if s.mode == TextMode::Cas {
-                    fields.compare_cas = Some(s.cas);
+                    req.compare_cas = Some(s.cas);
                 }
                 // STORED / EXISTS / ...: no text storage reply shows a cas.
-                fields.hides_cas = true;
-                keyed(Op::with_value(s.key, s.value, KeyCommand::Store(fields)));
+                req.hides_cas = true;
+                keyed(Op::with_value(s.key, s.value, KeyCommand::Store(req)));
             }
             Request::Delete { key, .. } => {
                 keyed(Op::on(key, KeyCommand::Delete(DeleteOptions::default())))
@@ -103,8 +101,10 @@ impl WireProtocol for Text {
                 let flags = &m.flags;
                 keyed(Op::on(
                     key,
-                    KeyCommand::MetaGet(ReadOptions {
+                    KeyCommand::Read(ReadOptions {
                         touch: flags.ttl.map(i64::from),
+                        touch_counts_misses: false,
+                        takes_token: true,
                         vivify: flags.vivify_ttl.map(i64::from),
                         recache: flags.recache_ttl.map(i64::from),
                         no_bump: flags.has(b'u'),
@@ -114,17 +114,17 @@ impl WireProtocol for Text {
             }),
             Request::MetaSet(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;
-                let mut fields = StoreFields::new(
+                let mut req = StoreRequest::new(
                     store_mode(m.mode),
                     flags.client_flags.unwrap_or(0),
                     flags.ttl.map_or(0, i64::from),
                 );
-                fields.compare_cas = flags.compare_cas;
-                fields.new_cas = flags.new_cas;
-                fields.invalidate = flags.has(b'I');
-                fields.vivify = flags.vivify_ttl.map(i64::from);
-                fields.hides_cas = !flags.has(b'c');
-                keyed(Op::with_value(key, m.value, KeyCommand::Store(fields)))
+                req.compare_cas = flags.compare_cas;
+                req.new_cas = flags.new_cas;
+                req.invalidate = flags.has(b'I');
+                req.vivify = flags.vivify_ttl.map(i64::from);
+                req.hides_cas = !flags.has(b'c');
+                keyed(Op::with_value(key, m.value, KeyCommand::Store(req)))
             }),
             Request::MetaDelete(m) => with_meta_key(&m.key, |key| {
                 let flags = &m.flags;

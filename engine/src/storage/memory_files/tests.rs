@@ -62,7 +62,8 @@ fn save_run(folder: &Folder, cores: u32, run: u64, value: &[u8]) {
         shard.set_time(1_700_000_000);
         shard.store(
             HashedKey::new(b"key"),
-            &StoreRequest::new(StoreMode::Set, value, 0, 0),
+            value,
+            &StoreRequest::new(StoreMode::Set, 0, 0),
         );
         shard.save(&config).expect("save");
     }

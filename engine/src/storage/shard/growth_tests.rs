@@ -33,7 +33,8 @@ fn churn_through_growth_steps_never_returns_a_stale_value() {
             let exptime = if i % 7 == 0 { 2 } else { 0 };
             let r = s.store(
                 HashedKey::new(name.as_bytes()),
-                &StoreRequest::new(StoreMode::Set, value.as_bytes(), 0, exptime),
+                value.as_bytes(),
+                &StoreRequest::new(StoreMode::Set, 0, exptime),
             );
             assert!(matches!(r, StoreResult::Stored(_)), "{r:?}");
             let expires = if exptime == 0 { 0 } else { now + 2 };
@@ -41,14 +42,16 @@ fn churn_through_growth_steps_never_returns_a_stale_value() {
         }
         for i in (0..base * 4).step_by(5) {
             let name = format!("key:{i}");
-            s.delete(HashedKey::new(name.as_bytes()), None);
+            s.delete(HashedKey::new(name.as_bytes()), &DeleteOptions::default());
             model.remove(&name);
         }
         now += 3;
         s.set_time(now);
         s.check_invariants().unwrap();
         for (name, (value, expires)) in &model {
-            let got = s.get(HashedKey::new(name.as_bytes()));
+            let got = s
+                .read(HashedKey::new(name.as_bytes()), &ReadOptions::get(true))
+                .map(|hit| hit.item);
             if *expires != 0 && *expires <= now {
                 assert!(got.is_none(), "{name} served after expiry");
             } else if let Some(item) = got {

@@ -13,17 +13,18 @@ fn key(name: &str) -> HashedKey<'_> {
 
 /// Cache-aside: a get, and a set when it missed (text get: cas hidden).
 fn ask(s: &mut Shard, name: &str) -> bool {
-    if s.get_with(key(name), false).is_some() {
+    if s.read(key(name), &ReadOptions::get(false))
+        .map(|hit| hit.item)
+        .is_some()
+    {
         return true;
     }
-    let mut req = StoreRequest::new(
-        StoreMode::Set,
-        b"0123456789012345678901234567890123456789",
-        0,
-        0,
-    );
+    let mut req = StoreRequest::new(StoreMode::Set, 0, 0);
     req.hides_cas = true;
-    assert!(matches!(s.store(key(name), &req), StoreResult::Stored(_)));
+    assert!(matches!(
+        s.store(key(name), b"0123456789012345678901234567890123456789", &req),
+        StoreResult::Stored(_)
+    ));
     false
 }
 
@@ -40,20 +41,34 @@ fn a_move_keeps_the_cas_only_where_a_client_may_hold_it() {
     let mut s = shard_with(Policy::Merge);
     ask(&mut s, "hidden");
     ask(&mut s, "shown");
-    let shown_cas = s.get(key("shown")).unwrap().cas;
+    let shown_cas = s
+        .read(key("shown"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap()
+        .cas;
     let mut round = 0;
     while s.stats().merge_retained < 10 {
         ask(&mut s, "hidden");
-        s.get(key("shown"));
+        s.read(key("shown"), &ReadOptions::get(true))
+            .map(|hit| hit.item);
         for i in 0..200 {
             ask(&mut s, &format!("filler:{round}:{i}"));
         }
         round += 1;
         assert!(round < 100, "no merge kept anything");
     }
-    assert!(s.get_with(key("hidden"), false).is_some());
+    assert!(s
+        .read(key("hidden"), &ReadOptions::get(false))
+        .map(|hit| hit.item)
+        .is_some());
     assert_eq!(explicit_cas(&s, "hidden"), None, "moved without its cas");
-    assert_eq!(s.get(key("shown")).unwrap().cas, shown_cas);
+    assert_eq!(
+        s.read(key("shown"), &ReadOptions::get(true))
+            .map(|hit| hit.item)
+            .unwrap()
+            .cas,
+        shown_cas
+    );
     assert_eq!(explicit_cas(&s, "shown"), Some(shown_cas));
     s.check_invariants().unwrap();
 }
@@ -80,7 +95,11 @@ fn s3fifo_keeps_a_hot_set_through_a_scan() {
         }
         let present = hot
             .iter()
-            .filter(|name| s.get_with(key(name), false).is_some())
+            .filter(|name| {
+                s.read(key(name), &ReadOptions::get(false))
+                    .map(|hit| hit.item)
+                    .is_some()
+            })
             .count();
         s.check_invariants().unwrap();
         kept.push(present);

@@ -1,6 +1,7 @@
-//! Reading items: lookups (expired items die on the way), get and gets,
-//! gat, meta get with its anti-stampede logic, me, and what a read records
-//! (the access bit, the access time, whether its cas was shown).
+//! Reading items: lookups (expired items die on the way), the one read
+//! every read command is (get/gets, gat/gats, meta get with its
+//! anti-stampede logic), me, and what a read records (the access bit, the
+//! access time, whether its cas was shown).
 
 use super::*;
 
@@ -60,79 +61,55 @@ impl Shard {
         before
     }
 
-    /// gets: the item, marked as read (its cas shown).
-    pub fn get(&mut self, key: HashedKey<'_>) -> Option<ItemView<'_>> {
-        self.get_with(key, true)
-    }
-
-    /// get (`cas_shown` false) or gets: the item, marked as read.
-    pub fn get_with(&mut self, key: HashedKey<'_>, cas_shown: bool) -> Option<ItemView<'_>> {
-        self.stats.cmd_get += 1;
-        match self.lookup(key) {
-            Lookup::Found(loc) => {
-                self.stats.get_hits += 1;
-                self.bump(loc, cas_shown);
-                Some(self.view(loc))
-            }
-            Lookup::Expired => {
-                self.stats.get_expired += 1;
-                self.stats.get_misses += 1;
-                None
-            }
-            Lookup::Missing => {
-                self.stats.get_misses += 1;
-                None
-            }
-        }
-    }
-
-    /// gat/gats: get, then set the expiry.
-    pub fn get_and_touch(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ItemView<'_>> {
-        self.stats.cmd_touch += 1;
-        self.stats.cmd_get += 1;
-        let Some(loc) = self.find_live(key) else {
-            self.stats.touch_misses += 1;
-            self.stats.get_misses += 1;
-            return None;
-        };
-        self.stats.touch_hits += 1;
-        self.stats.get_hits += 1;
-        self.bump(loc, true);
-        // A negative exptime expires the item, but this read still sees it
-        // (as in memcached); its bytes stay put until the next write.
-        self.set_expiry(key.hash, loc, exptime);
-        Some(self.view(loc))
-    }
-
-    /// Meta get: get plus the anti-stampede logic (vivify, recache, stale).
-    pub fn meta_get(&mut self, key: HashedKey<'_>, opts: &ReadOptions) -> Option<MetaHit<'_>> {
-        self.stats.cmd_get += 1;
+    /// Every read command: the item, marked as read as `opts` says, or
+    /// `None` (after creating a placeholder when `opts.vivify` asks, which
+    /// the creator gets back). Expired items die on the way.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"user:1");
+    /// assert!(shard.read(key, &ReadOptions::get(false)).is_none());
+    /// shard.store(key, b"ada", &StoreRequest::new(StoreMode::Set, 7, 0));
+    /// let hit = shard.read(key, &ReadOptions::get_and_touch(60, true)).unwrap();
+    /// assert_eq!((hit.item.value, hit.item.flags, hit.ttl), (&b"ada"[..], 7, 60));
+    /// let stats = shard.stats();
+    /// assert_eq!((stats.get_misses, stats.touch_hits), (1, 1));
+    /// ```
+    pub fn read(&mut self, key: HashedKey<'_>, opts: &ReadOptions) -> Option<ReadHit<'_>> {
         let loc = match self.lookup(key) {
             Lookup::Found(loc) => loc,
             missing => {
-                if matches!(missing, Lookup::Expired) {
-                    self.stats.get_expired += 1;
-                }
-                self.stats.get_misses += 1;
+                self.count_read_miss(matches!(missing, Lookup::Expired), opts);
                 let exptime = opts.vivify?;
                 return self.vivify(key, exptime);
             }
         };
-        self.stats.get_hits += 1;
-        if let Some(exptime) = opts.touch {
-            self.stats.cmd_touch += 1;
-            self.stats.touch_hits += 1;
-            self.set_expiry(key.hash, loc, exptime);
+        match opts.touch {
+            Some(exptime) => {
+                self.stats.cmd_touch += 1;
+                self.stats.touch_hits += 1;
+                // A negative exptime expires the item, but this read still
+                // sees it (as in memcached); its bytes stay put until the
+                // next write.
+                self.set_expiry(key.hash, loc, exptime);
+            }
+            None => {
+                self.stats.cmd_get += 1;
+                self.stats.get_hits += 1;
+            }
         }
         let mut header = self.segments.header(loc);
         let before = header;
         let win_sent = header.bits & WIN_SENT != 0;
         let stale = header.bits & STALE != 0;
         let remaining = ttl_remaining(header.expire_at, self.now);
-        let recache = opts
-            .recache
-            .is_some_and(|below| header.expire_at != 0 && remaining < below);
-        let win = !win_sent && (recache || stale);
+        let win = opts.takes_token
+            && !win_sent
+            && (stale
+                || opts
+                    .recache
+                    .is_some_and(|below| header.expire_at != 0 && remaining < below));
         if win {
             header.bits |= WIN_SENT;
         }
@@ -146,7 +123,7 @@ impl Shard {
         if header != before {
             self.segments.set_header(loc, &header);
         }
-        Some(MetaHit {
+        Some(ReadHit {
             item: self.view(loc),
             ttl: remaining,
             facts: ReadFacts {
@@ -159,9 +136,25 @@ impl Shard {
         })
     }
 
+    /// A miss counts as memcached counts it: a touch miss for gat and
+    /// binary GAT/Touch, a get miss otherwise; an expired item also as
+    /// `get_expired`.
+    fn count_read_miss(&mut self, expired: bool, opts: &ReadOptions) {
+        if expired {
+            self.stats.get_expired += 1;
+        }
+        if opts.touch.is_some() && opts.touch_counts_misses {
+            self.stats.cmd_touch += 1;
+            self.stats.touch_misses += 1;
+        } else {
+            self.stats.cmd_get += 1;
+            self.stats.get_misses += 1;
+        }
+    }
+
     /// Creates the empty placeholder a meta `N` miss asks for; its creator
     /// gets the win token, later readers see `Z` until someone sets a value.
-    pub(super) fn vivify(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<MetaHit<'_>> {
+    pub(super) fn vivify(&mut self, key: HashedKey<'_>, exptime: i64) -> Option<ReadHit<'_>> {
         let expire_at = match Expiry::from_exptime(exptime, self.now) {
             Expiry::Past => return None,
             e => e.stored(),
@@ -171,7 +164,7 @@ impl Shard {
         let loc = self
             .put(key, [Part::Bytes(&[]), Part::Bytes(&[])], meta, None)
             .ok()?;
-        Some(MetaHit {
+        Some(ReadHit {
             item: self.view(loc),
             ttl: ttl_remaining(expire_at, self.now),
             facts: ReadFacts {
@@ -182,6 +175,15 @@ impl Shard {
     }
 
     /// Debug information for `me`, without marking the item read.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"k");
+    /// shard.store(key, b"value", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// let info = shard.debug(key).unwrap();
+    /// assert_eq!((info.ttl, info.fetched, info.value_len), (-1, false, 5));
+    /// ```
     pub fn debug(&mut self, key: HashedKey<'_>) -> Option<DebugInfo> {
         let loc = self.find_live(key)?;
         let item = self.segments.item(loc);

@@ -9,6 +9,19 @@ impl Shard {
     /// Frees segments whose items have all expired, looking at no more than
     /// `budget` segments. Returns how many it freed. The runtime calls this
     /// from a low-priority task; the budget bounds each call's latency.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// shard.set_time(1_700_000_000);
+    /// for i in 0..100 {
+    ///     let key = format!("k{i}");
+    ///     shard.store(HashedKey::new(key.as_bytes()), b"v", &StoreRequest::new(StoreMode::Set, 0, 5));
+    /// }
+    /// shard.set_time(1_700_000_100);
+    /// while shard.expire_step(8) > 0 {}
+    /// assert_eq!(shard.stats().curr_items, 0);
+    /// ```
     pub fn expire_step(&mut self, budget: usize) -> usize {
         let mut examined = 0;
         let mut freed = 0;

@@ -39,20 +39,10 @@ use std::path::{Path, PathBuf};
 
 use super::super::hash::HashedKey;
 use super::super::item::{DEAD, HEADER_LEN};
-use super::super::segment::{ExpiryBound, SegmentMeta, SegmentState};
-
-/// How the file writes "no segment" (a chain end, no reserved segment).
-const NO_SEGMENT: u32 = u32::MAX;
-
-fn encode_segment(id: Option<u32>) -> u32 {
-    id.unwrap_or(NO_SEGMENT)
-}
-
-fn decode_segment(raw: u32) -> Option<u32> {
-    (raw != NO_SEGMENT).then_some(raw)
-}
-use super::super::ttl::{TtlBucket, BUCKETS};
+use super::super::segment::{SegmentMeta, SegmentState};
+use super::super::ttl::TtlBucket;
 use super::{Shard, ShardConfig};
+use record::{decode_segment, encode_segment, read_segment_record, state_code, Fields, MAIN_BIT};
 
 /// The metadata format; a file of another format is not restored.
 pub const RESTART_FORMAT: u32 = 2;
@@ -244,55 +234,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Set in a saved state byte for a segment of the main FIFO (`s3fifo`);
-/// files from before it have it clear, so they still load.
-const MAIN_BIT: u8 = 0x80;
-
-fn state_code(state: SegmentState) -> u8 {
-    match state {
-        SegmentState::Free => 0,
-        SegmentState::Open => 1,
-        SegmentState::Sealed => 2,
-        SegmentState::Spare => 3,
-    }
-}
-
-fn state_of(code: u8) -> Option<SegmentState> {
-    Some(match code {
-        0 => SegmentState::Free,
-        1 => SegmentState::Open,
-        2 => SegmentState::Sealed,
-        3 => SegmentState::Spare,
-        _ => return None,
-    })
-}
-
-/// Reads little-endian fields off a byte slice.
-struct Fields<'a>(&'a [u8]);
-
-impl Fields<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], RestartError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(RestartError::Torn("truncated"))?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn u8(&mut self) -> Result<u8, RestartError> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn u16(&mut self) -> Result<u16, RestartError> {
-        self.take().map(u16::from_le_bytes)
-    }
-    fn u32(&mut self) -> Result<u32, RestartError> {
-        self.take().map(u32::from_le_bytes)
-    }
-    fn u64(&mut self) -> Result<u64, RestartError> {
-        self.take().map(u64::from_le_bytes)
-    }
-}
-
 impl Shard {
     /// Writes the metadata a warm restart needs beside the memory file
     /// (atomically: a torn write leaves no metadata, not a bad one). Call it
@@ -408,43 +349,9 @@ impl Shard {
         let mut metas = Vec::with_capacity(count);
         let mut crcs = Vec::with_capacity(count);
         for _ in 0..count {
-            let (write_offset, live_items, live_bytes, created_at, max_expire) = (
-                fields.u32()?,
-                fields.u32()?,
-                fields.u32()?,
-                fields.u32()?,
-                fields.u32()?,
-            );
-            let (generation, bucket, prev, next) = (
-                fields.u16()?,
-                fields.u16()?,
-                decode_segment(fields.u32()?),
-                decode_segment(fields.u32()?),
-            );
-            let code = fields.u8()?;
-            crcs.push(fields.u32()?);
-            let state = state_of(code & !MAIN_BIT).ok_or(RestartError::Torn("segment state"))?;
-            let link_ok = |id: Option<u32>| id.is_none_or(|id| (id as usize) < count);
-            if write_offset > size
-                || usize::from(bucket) >= BUCKETS
-                || !link_ok(prev)
-                || !link_ok(next)
-            {
-                return Err(RestartError::Torn("segment record"));
-            }
-            metas.push(SegmentMeta {
-                write_offset,
-                live_items,
-                live_bytes,
-                created_at,
-                max_expire: ExpiryBound::from_raw(max_expire),
-                generation,
-                bucket,
-                prev: prev.into(),
-                next: next.into(),
-                state,
-                main: code & MAIN_BIT != 0,
-            });
+            let (meta, crc) = read_segment_record(&mut fields, count, size)?;
+            metas.push(meta);
+            crcs.push(crc);
         }
         if !fields.0.is_empty() {
             return Err(RestartError::Torn("trailing bytes"));
@@ -587,6 +494,6 @@ impl Shard {
         Ok(restored)
     }
 }
-
+mod record;
 #[cfg(test)]
 mod tests;

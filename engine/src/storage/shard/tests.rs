@@ -4,6 +4,12 @@ use super::*;
 
 const T0: u32 = 1_700_000_000;
 
+/// A meta get's read: shows the cas, may take the recache token.
+const META: ReadOptions = ReadOptions {
+    takes_token: true,
+    ..ReadOptions::get(true)
+};
+
 pub(super) fn shard_with(policy: Policy, memory: usize, segment: usize) -> Shard {
     let mut shard = Shard::new(&ShardConfig {
         memory_bytes: memory,
@@ -28,18 +34,24 @@ fn k(key: &str) -> HashedKey<'_> {
 fn set(shard: &mut Shard, key: &str, value: &str, exptime: i64) -> StoreResult {
     shard.store(
         k(key),
-        &StoreRequest::new(StoreMode::Set, value.as_bytes(), 0, exptime),
+        value.as_bytes(),
+        &StoreRequest::new(StoreMode::Set, 0, exptime),
     )
 }
 
 fn value(shard: &mut Shard, key: &str) -> Option<String> {
     shard
-        .get(k(key))
+        .read(k(key), &ReadOptions::get(true))
+        .map(|hit| hit.item)
         .map(|v| String::from_utf8(v.value.to_vec()).unwrap())
 }
 
 fn cas(shard: &mut Shard, key: &str) -> u64 {
-    shard.get(k(key)).unwrap().cas
+    shard
+        .read(k(key), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap()
+        .cas
 }
 
 #[test]
@@ -50,16 +62,23 @@ fn set_get_and_flags() {
     assert_eq!(value(&mut s, "b"), None);
     s.store(
         k("f"),
-        &StoreRequest::new(StoreMode::Set, b"x", 0xdead_beef, 0),
+        b"x",
+        &StoreRequest::new(StoreMode::Set, 0xdead_beef, 0),
     );
-    let v = s.get(k("f")).unwrap();
+    let v = s
+        .read(k("f"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap();
     assert_eq!(
         (v.key, v.value, v.flags),
         (&b"f"[..], &b"x"[..], 0xdead_beef)
     );
     // Overwrite replaces value and flags.
     set(&mut s, "f", "yy", 0);
-    let v = s.get(k("f")).unwrap();
+    let v = s
+        .read(k("f"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap();
     assert_eq!((v.value, v.flags), (&b"yy"[..], 0));
     assert_eq!(s.stats().curr_items, 2);
     assert_eq!((s.stats().get_hits, s.stats().get_misses), (3, 1));
@@ -72,13 +91,15 @@ fn storage_conditions() {
     let add = |s: &mut Shard, key: &str, v: &str| {
         s.store(
             k(key),
-            &StoreRequest::new(StoreMode::Add, v.as_bytes(), 0, 0),
+            v.as_bytes(),
+            &StoreRequest::new(StoreMode::Add, 0, 0),
         )
     };
     let replace = |s: &mut Shard, key: &str, v: &str| {
         s.store(
             k(key),
-            &StoreRequest::new(StoreMode::Replace, v.as_bytes(), 0, 0),
+            v.as_bytes(),
+            &StoreRequest::new(StoreMode::Replace, 0, 0),
         )
     };
     assert!(matches!(add(&mut s, "a", "1"), StoreResult::Stored(_)));
@@ -88,13 +109,22 @@ fn storage_conditions() {
     assert!(matches!(replace(&mut s, "a", "3"), StoreResult::Stored(_)));
     assert_eq!(value(&mut s, "a").as_deref(), Some("3"));
 
-    let append = StoreRequest::new(StoreMode::Append, b"<", 99, 5);
-    let prepend = StoreRequest::new(StoreMode::Prepend, b">", 99, 5);
-    assert_eq!(s.store(k("none"), &append), StoreResult::NotStored);
-    s.store(k("c"), &StoreRequest::new(StoreMode::Set, b"mid", 7, 0));
-    assert!(matches!(s.store(k("c"), &append), StoreResult::Stored(_)));
-    assert!(matches!(s.store(k("c"), &prepend), StoreResult::Stored(_)));
-    let v = s.get(k("c")).unwrap();
+    let append = StoreRequest::new(StoreMode::Append, 99, 5);
+    let prepend = StoreRequest::new(StoreMode::Prepend, 99, 5);
+    assert_eq!(s.store(k("none"), b"<", &append), StoreResult::NotStored);
+    s.store(k("c"), b"mid", &StoreRequest::new(StoreMode::Set, 7, 0));
+    assert!(matches!(
+        s.store(k("c"), b"<", &append),
+        StoreResult::Stored(_)
+    ));
+    assert!(matches!(
+        s.store(k("c"), b">", &prepend),
+        StoreResult::Stored(_)
+    ));
+    let v = s
+        .read(k("c"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap();
     // Append and prepend keep the item's flags and expiry.
     assert_eq!((v.value, v.flags, v.expire_at), (&b">mid<"[..], 7, 0));
     s.check_invariants().unwrap();
@@ -103,16 +133,16 @@ fn storage_conditions() {
 #[test]
 fn cas_semantics() {
     let mut s = shard();
-    let mut req = StoreRequest::new(StoreMode::Set, b"v", 0, 0);
+    let mut req = StoreRequest::new(StoreMode::Set, 0, 0);
     req.compare_cas = Some(1);
-    assert_eq!(s.store(k("a"), &req), StoreResult::NotFound);
+    assert_eq!(s.store(k("a"), b"v", &req), StoreResult::NotFound);
     set(&mut s, "a", "1", 0);
     let c1 = cas(&mut s, "a");
     assert_ne!(c1, 0);
     req.compare_cas = Some(c1 + 1);
-    assert_eq!(s.store(k("a"), &req), StoreResult::Exists);
+    assert_eq!(s.store(k("a"), b"v", &req), StoreResult::Exists);
     req.compare_cas = Some(c1);
-    let StoreResult::Stored(c2) = s.store(k("a"), &req) else {
+    let StoreResult::Stored(c2) = s.store(k("a"), b"v", &req) else {
         panic!()
     };
     assert_ne!(c1, c2);
@@ -121,6 +151,7 @@ fn cas_semantics() {
     assert_eq!(
         s.store(
             k("a"),
+            b"v",
             &StoreRequest {
                 compare_cas: Some(c1),
                 ..req
@@ -146,7 +177,10 @@ fn dead_bytes_follow_overwrites_and_reclaim() {
     let item = s.stats().bytes;
     set(&mut s, "a", "67890", 0);
     assert_eq!(s.dead_bytes(), item, "the overwritten copy is dead");
-    assert_eq!(s.delete(k("a"), None), DeleteResult::Deleted);
+    assert_eq!(
+        s.delete(k("a"), &DeleteOptions::default()),
+        DeleteResult::Deleted
+    );
     assert_eq!(s.dead_bytes(), 2 * item);
     s.flush_all(None);
     assert_eq!(s.dead_bytes(), 0, "released segments hold nothing");
@@ -155,11 +189,32 @@ fn dead_bytes_follow_overwrites_and_reclaim() {
 #[test]
 fn delete_and_counters() {
     let mut s = shard();
-    assert_eq!(s.delete(k("a"), None), DeleteResult::NotFound);
+    assert_eq!(
+        s.delete(k("a"), &DeleteOptions::default()),
+        DeleteResult::NotFound
+    );
     set(&mut s, "a", "1", 0);
     let c = cas(&mut s, "a");
-    assert_eq!(s.delete(k("a"), Some(c + 1)), DeleteResult::Exists);
-    assert_eq!(s.delete(k("a"), Some(c)), DeleteResult::Deleted);
+    assert_eq!(
+        s.delete(
+            k("a"),
+            &DeleteOptions {
+                compare_cas: Some(c + 1),
+                ..DeleteOptions::default()
+            }
+        ),
+        DeleteResult::Exists
+    );
+    assert_eq!(
+        s.delete(
+            k("a"),
+            &DeleteOptions {
+                compare_cas: Some(c),
+                ..DeleteOptions::default()
+            }
+        ),
+        DeleteResult::Deleted
+    );
     assert_eq!(value(&mut s, "a"), None);
     assert_eq!((s.stats().delete_hits, s.stats().delete_misses), (1, 1));
     assert_eq!(s.stats().curr_items, 0);
@@ -179,7 +234,7 @@ fn incr_decr_follow_memcached() {
         ..incr(delta)
     };
     assert_eq!(s.arith(k("n"), &incr(1)), ArithResult::NotFound);
-    s.store(k("n"), &StoreRequest::new(StoreMode::Set, b"10", 3, 0));
+    s.store(k("n"), b"10", &StoreRequest::new(StoreMode::Set, 3, 0));
     let value_of = |r: ArithResult| match r {
         ArithResult::Value { value, .. } => value,
         other => panic!("{other:?}"),
@@ -308,10 +363,19 @@ fn touch_extends_and_shortens() {
     assert_eq!((s.stats().touch_hits, s.stats().touch_misses), (3, 1));
     // gat returns the value and sets the new expiry.
     set(&mut s, "c", "v", 0);
-    assert_eq!(s.get_and_touch(k("c"), 3).unwrap().value, b"v");
+    assert_eq!(
+        s.read(k("c"), &ReadOptions::get_and_touch(3, true))
+            .map(|hit| hit.item)
+            .unwrap()
+            .value,
+        b"v"
+    );
     s.set_time(T0 + 58);
     assert_eq!(value(&mut s, "c"), None);
-    assert!(s.get_and_touch(k("c"), 3).is_none());
+    assert!(s
+        .read(k("c"), &ReadOptions::get_and_touch(3, true))
+        .map(|hit| hit.item)
+        .is_none());
     s.check_invariants().unwrap();
 }
 
@@ -408,7 +472,7 @@ fn too_large_and_set_failure_removes_the_old_value() {
     set(&mut s, "big", "small", 0);
     let huge = vec![b'x'; 5000];
     assert_eq!(
-        s.store(k("big"), &StoreRequest::new(StoreMode::Set, &huge, 0, 0)),
+        s.store(k("big"), &huge, &StoreRequest::new(StoreMode::Set, 0, 0)),
         StoreResult::TooLarge
     );
     assert_eq!(
@@ -418,7 +482,7 @@ fn too_large_and_set_failure_removes_the_old_value() {
     );
     let fits = vec![b'x'; 4096 - 12 - 3];
     assert!(matches!(
-        s.store(k("fit"), &StoreRequest::new(StoreMode::Set, &fits, 0, 0)),
+        s.store(k("fit"), &fits, &StoreRequest::new(StoreMode::Set, 0, 0)),
         StoreResult::Stored(_)
     ));
     s.check_invariants().unwrap();
@@ -461,20 +525,20 @@ fn meta_vivify_gives_one_winner() {
     let mut s = shard();
     let opts = ReadOptions {
         vivify: Some(30),
-        ..Default::default()
+        ..META
     };
-    let first = s.meta_get(k("hot"), &opts).unwrap();
+    let first = s.read(k("hot"), &opts).unwrap();
     assert!(first.facts.win && !first.facts.win_sent && !first.facts.stale);
     assert_eq!((first.item.value, first.ttl), (&b""[..], 30));
-    let second = s.meta_get(k("hot"), &opts).unwrap();
+    let second = s.read(k("hot"), &opts).unwrap();
     assert!(!second.facts.win && second.facts.win_sent, "the rest see Z");
     // The winner stores the real value; the token state is gone.
     set(&mut s, "hot", "v", 60);
-    let third = s.meta_get(k("hot"), &opts).unwrap();
+    let third = s.read(k("hot"), &opts).unwrap();
     assert!(!third.facts.win && !third.facts.win_sent);
     assert_eq!(third.item.value, b"v");
     // Without N a miss is a miss.
-    assert!(s.meta_get(k("cold"), &ReadOptions::default()).is_none());
+    assert!(s.read(k("cold"), &META).is_none());
 }
 
 #[test]
@@ -483,20 +547,20 @@ fn meta_recache_below_threshold() {
     set(&mut s, "a", "v", 100);
     let opts = ReadOptions {
         recache: Some(30),
-        ..Default::default()
+        ..META
     };
     assert!(
-        !s.meta_get(k("a"), &opts).unwrap().facts.win,
+        !s.read(k("a"), &opts).unwrap().facts.win,
         "100s left, not below 30"
     );
     s.set_time(T0 + 80);
-    let hit = s.meta_get(k("a"), &opts).unwrap();
+    let hit = s.read(k("a"), &opts).unwrap();
     assert!(hit.facts.win && hit.ttl == 20);
-    let again = s.meta_get(k("a"), &opts).unwrap();
+    let again = s.read(k("a"), &opts).unwrap();
     assert!(!again.facts.win && again.facts.win_sent);
     // Items that never expire never trigger a recache.
     set(&mut s, "forever", "v", 0);
-    assert!(!s.meta_get(k("forever"), &opts).unwrap().facts.win);
+    assert!(!s.read(k("forever"), &opts).unwrap().facts.win);
 }
 
 #[test]
@@ -509,26 +573,32 @@ fn meta_invalidate_serves_stale_with_one_winner() {
         ttl: Some(30),
         ..Default::default()
     };
-    assert_eq!(s.meta_delete(k("a"), &inval), DeleteResult::Deleted);
-    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    assert_eq!(s.delete(k("a"), &inval), DeleteResult::Deleted);
+    let hit = s.read(k("a"), &META).unwrap();
     assert!(hit.facts.stale && hit.facts.win && !hit.facts.win_sent);
     assert_eq!((hit.item.value, hit.ttl), (&b"old"[..], 30));
     assert_ne!(hit.item.cas, before, "invalidation bumps the cas");
     let stale_cas = hit.item.cas;
-    let loser = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    let loser = s.read(k("a"), &META).unwrap();
     assert!(loser.facts.stale && !loser.facts.win && loser.facts.win_sent);
     // A late writer with an older cas stores, but the item stays stale.
-    let mut late = StoreRequest::new(StoreMode::Set, b"late", 0, 90);
+    let mut late = StoreRequest::new(StoreMode::Set, 0, 90);
     late.compare_cas = Some(stale_cas - 1);
     late.invalidate = true;
-    assert!(matches!(s.store(k("a"), &late), StoreResult::Stored(_)));
-    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    assert!(matches!(
+        s.store(k("a"), b"late", &late),
+        StoreResult::Stored(_)
+    ));
+    let hit = s.read(k("a"), &META).unwrap();
     assert!(hit.facts.stale && hit.facts.win_sent && hit.ttl <= 30);
     // The winner's write (current cas) clears everything.
-    let mut fresh = StoreRequest::new(StoreMode::Set, b"new", 0, 90);
+    let mut fresh = StoreRequest::new(StoreMode::Set, 0, 90);
     fresh.compare_cas = Some(hit.item.cas);
-    assert!(matches!(s.store(k("a"), &fresh), StoreResult::Stored(_)));
-    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    assert!(matches!(
+        s.store(k("a"), b"new", &fresh),
+        StoreResult::Stored(_)
+    ));
+    let hit = s.read(k("a"), &META).unwrap();
     assert!(!hit.facts.stale && !hit.facts.win && !hit.facts.win_sent);
     assert_eq!(hit.item.value, b"new");
 }
@@ -538,24 +608,24 @@ fn meta_get_reports_access_and_touches() {
     let mut s = shard();
     set(&mut s, "a", "v", 0);
     let first = s
-        .meta_get(
+        .read(
             k("a"),
             &ReadOptions {
                 no_bump: true,
-                ..Default::default()
+                ..META
             },
         )
         .unwrap();
     assert!(!first.facts.hit_before);
-    let second = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    let second = s.read(k("a"), &META).unwrap();
     assert!(!second.facts.hit_before, "u did not count as a fetch");
     s.set_time(T0 + 300);
     let third = s
-        .meta_get(
+        .read(
             k("a"),
             &ReadOptions {
                 touch: Some(50),
-                ..Default::default()
+                ..META
             },
         )
         .unwrap();
@@ -575,14 +645,17 @@ fn last_access_is_kept_to_the_second() {
     set(&mut s, "a", "v", 0);
     s.set_time(T0 + 2);
     assert_eq!(s.debug(k("a")).unwrap().last_access, 2);
-    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    let hit = s.read(k("a"), &META).unwrap();
     assert_eq!(hit.facts.last_access, 2);
     s.set_time(T0 + 3);
-    let hit = s.meta_get(k("a"), &ReadOptions::default()).unwrap();
+    let hit = s.read(k("a"), &META).unwrap();
     assert_eq!(hit.facts.last_access, 1, "the read at +2 counted");
     // Reads a day after the segment opened.
     s.set_time(T0 + 86_400 + 5);
-    assert!(s.get(k("a")).is_some());
+    assert!(s
+        .read(k("a"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .is_some());
     s.set_time(T0 + 86_400 + 25);
     let age = s.debug(k("a")).unwrap().last_access;
     assert!((20..20 + 16).contains(&age), "{age}");
@@ -596,7 +669,10 @@ fn merge_keeps_last_access_of_moved_items() {
     for _ in 0..3 {
         now += 10;
         s.set_time(now);
-        assert!(s.get(k("key:3")).is_some());
+        assert!(s
+            .read(k("key:3"), &ReadOptions::get(true))
+            .map(|hit| hit.item)
+            .is_some());
         fill(&mut s, 100..600);
     }
     assert!(s.stats().merge_retained > 0);
@@ -611,17 +687,20 @@ fn merge_keeps_last_access_of_moved_items() {
 #[test]
 fn meta_delete_remove_value_and_explicit_cas() {
     let mut s = shard();
-    s.store(k("a"), &StoreRequest::new(StoreMode::Set, b"value", 5, 0));
+    s.store(k("a"), b"value", &StoreRequest::new(StoreMode::Set, 5, 0));
     let opts = DeleteOptions {
         remove_value: true,
         ..Default::default()
     };
-    assert_eq!(s.meta_delete(k("a"), &opts), DeleteResult::Deleted);
-    let v = s.get(k("a")).unwrap();
+    assert_eq!(s.delete(k("a"), &opts), DeleteResult::Deleted);
+    let v = s
+        .read(k("a"), &ReadOptions::get(true))
+        .map(|hit| hit.item)
+        .unwrap();
     assert_eq!((v.value, v.flags), (&b""[..], 5));
-    let mut req = StoreRequest::new(StoreMode::Set, b"x", 0, 0);
+    let mut req = StoreRequest::new(StoreMode::Set, 0, 0);
     req.new_cas = Some(12345);
-    assert_eq!(s.store(k("e"), &req), StoreResult::Stored(12345));
+    assert_eq!(s.store(k("e"), b"x", &req), StoreResult::Stored(12345));
     assert_eq!(cas(&mut s, "e"), 12345);
     s.check_invariants().unwrap();
 }
@@ -629,11 +708,17 @@ fn meta_delete_remove_value_and_explicit_cas() {
 #[test]
 fn meta_append_vivify() {
     let mut s = shard();
-    let mut req = StoreRequest::new(StoreMode::Append, b"a", 0, 0);
-    assert_eq!(s.store(k("log"), &req), StoreResult::NotStored);
+    let mut req = StoreRequest::new(StoreMode::Append, 0, 0);
+    assert_eq!(s.store(k("log"), b"a", &req), StoreResult::NotStored);
     req.vivify = Some(60);
-    assert!(matches!(s.store(k("log"), &req), StoreResult::Stored(_)));
-    assert!(matches!(s.store(k("log"), &req), StoreResult::Stored(_)));
+    assert!(matches!(
+        s.store(k("log"), b"a", &req),
+        StoreResult::Stored(_)
+    ));
+    assert!(matches!(
+        s.store(k("log"), b"a", &req),
+        StoreResult::Stored(_)
+    ));
     assert_eq!(value(&mut s, "log").as_deref(), Some("aa"));
 }
 
@@ -656,7 +741,7 @@ fn every_policy_survives_heavy_churn() {
             // Read a hot set so merge has something to keep.
             for i in 0..50 {
                 let key = format!("key:{}", round * 500 + i);
-                if let Some(v) = s.get(k(&key)) {
+                if let Some(v) = s.read(k(&key), &ReadOptions::get(true)).map(|hit| hit.item) {
                     assert!(v
                         .value
                         .starts_with(format!("value-{:08}", round * 500 + i).as_bytes()));
@@ -686,7 +771,10 @@ fn merge_keeps_what_was_read() {
     fill(&mut s, 0..100);
     for _ in 0..3 {
         for i in 0..20 {
-            assert!(s.get(k(&format!("key:{i}"))).is_some());
+            assert!(s
+                .read(k(&format!("key:{i}")), &ReadOptions::get(true))
+                .map(|hit| hit.item)
+                .is_some());
         }
         fill(&mut s, 1000..1400);
     }
@@ -708,7 +796,10 @@ fn merge_preserves_cas_across_the_move() {
     fill(&mut s, 0..10);
     let before = cas(&mut s, "key:3");
     for _ in 0..3 {
-        assert!(s.get(k("key:3")).is_some());
+        assert!(s
+            .read(k("key:3"), &ReadOptions::get(true))
+            .map(|hit| hit.item)
+            .is_some());
         fill(&mut s, 100..600);
     }
     assert!(s.stats().merge_retained > 0);
@@ -760,10 +851,14 @@ fn append_survives_eviction_of_everything_else() {
     for _ in 0..5 {
         let r = s.store(
             k("log"),
-            &StoreRequest::new(StoreMode::Append, &[b'b'; 500], 0, 0),
+            &[b'b'; 500],
+            &StoreRequest::new(StoreMode::Append, 0, 0),
         );
         if let StoreResult::Stored(_) = r {
-            let v = s.get(k("log")).unwrap();
+            let v = s
+                .read(k("log"), &ReadOptions::get(true))
+                .map(|hit| hit.item)
+                .unwrap();
             assert!(v.value.starts_with(&[b'a'; 1000]));
         }
         s.check_invariants().unwrap();
@@ -793,7 +888,10 @@ fn shards_over_4_gib_align_items_and_still_work() {
     for i in 0..1000 {
         assert_eq!(value(&mut s, &format!("k{i}")).unwrap().len(), i % 7 + 1);
     }
-    assert_eq!(s.delete(k("k5"), None), DeleteResult::Deleted);
+    assert_eq!(
+        s.delete(k("k5"), &DeleteOptions::default()),
+        DeleteResult::Deleted
+    );
     s.check_invariants().unwrap();
 }
 
@@ -813,4 +911,91 @@ fn prefetch_hints_change_nothing() {
         shard.prefetch_item(hash);
     }
     assert_eq!(value(&mut shard, "here").as_deref(), Some("v"));
+}
+
+/// A classic get of a stale item serves it but leaves its recache token to
+/// the first meta get (memcached's get knows nothing of tokens).
+#[test]
+fn a_classic_get_leaves_the_recache_token_alone() {
+    let mut s = shard();
+    set(&mut s, "a", "old", 0);
+    let inval = DeleteOptions {
+        invalidate: true,
+        ..Default::default()
+    };
+    s.delete(k("a"), &inval);
+    let get = s.read(k("a"), &ReadOptions::get(false)).unwrap();
+    assert!(get.facts.stale && !get.facts.win && !get.facts.win_sent);
+    let meta = s.read(k("a"), &META).unwrap();
+    assert!(meta.facts.win, "the first meta get still wins the token");
+}
+
+/// Reads are counted as memcached 1.6.18 counts them (measured side by
+/// side): a read that touches is a touch, hit or miss, not a get; meta
+/// get's `T` counts as a touch only when it hits; an expired item is also
+/// `get_expired`.
+#[test]
+fn reads_are_counted_as_memcached_counts_them() {
+    let mut s = shard();
+    set(&mut s, "a", "v", 0);
+    set(&mut s, "old", "v", 10);
+    let counts = |s: &Shard| {
+        let st = s.stats();
+        [
+            st.cmd_get,
+            st.get_hits,
+            st.get_misses,
+            st.get_expired,
+            st.cmd_touch,
+            st.touch_hits,
+            st.touch_misses,
+        ]
+    };
+    let mt = ReadOptions {
+        touch: Some(60),
+        ..META
+    };
+    let cases: [(&str, &str, ReadOptions, [u64; 7]); 7] = [
+        (
+            "get hit",
+            "a",
+            ReadOptions::get(false),
+            [1, 1, 0, 0, 0, 0, 0],
+        ),
+        (
+            "get miss",
+            "none",
+            ReadOptions::get(false),
+            [1, 0, 1, 0, 0, 0, 0],
+        ),
+        (
+            "gat hit",
+            "a",
+            ReadOptions::get_and_touch(60, false),
+            [0, 0, 0, 0, 1, 1, 0],
+        ),
+        (
+            "gat miss",
+            "none",
+            ReadOptions::get_and_touch(60, false),
+            [0, 0, 0, 0, 1, 0, 1],
+        ),
+        ("mg T hit", "a", mt, [0, 0, 0, 0, 1, 1, 0]),
+        ("mg T miss", "none", mt, [1, 0, 1, 0, 0, 0, 0]),
+        ("mg miss", "none", META, [1, 0, 1, 0, 0, 0, 0]),
+    ];
+    for (name, key, opts, delta) in cases {
+        let before = counts(&s);
+        s.read(k(key), &opts);
+        let after = counts(&s);
+        let moved: Vec<u64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        assert_eq!(moved, delta, "{name}");
+    }
+    s.set_time(T0 + 20);
+    let before = counts(&s);
+    assert!(s
+        .read(k("old"), &ReadOptions::get_and_touch(60, false))
+        .is_none());
+    let moved: Vec<u64> = counts(&s).iter().zip(before).map(|(a, b)| a - b).collect();
+    assert_eq!(moved, [0, 0, 0, 1, 1, 0, 1], "gat of an expired item");
 }

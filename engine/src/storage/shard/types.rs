@@ -73,13 +73,13 @@ pub enum StoreMode {
     Prepend,
 }
 
-/// A storage request.
-#[derive(Clone, Copy, Debug)]
-pub struct StoreRequest<'a> {
+/// How a value is stored: the condition and what the item gets beside
+/// its data. It holds no bytes, so a command copies it across cores as it
+/// is; the data travels beside it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreRequest {
     /// The condition.
     pub mode: StoreMode,
-    /// The data (appended/prepended data for those modes).
-    pub value: &'a [u8],
     /// Client flags (ignored by append/prepend).
     pub flags: u32,
     /// memcached exptime (ignored by append/prepend).
@@ -100,12 +100,11 @@ pub struct StoreRequest<'a> {
     pub hides_cas: bool,
 }
 
-impl<'a> StoreRequest<'a> {
-    /// A plain request: `mode`, value, flags, exptime; no cas conditions.
-    pub fn new(mode: StoreMode, value: &'a [u8], flags: u32, exptime: i64) -> Self {
+impl StoreRequest {
+    /// A plain request: `mode`, flags, exptime; no cas conditions.
+    pub fn new(mode: StoreMode, flags: u32, exptime: i64) -> Self {
         StoreRequest {
             mode,
-            value,
             flags,
             exptime,
             compare_cas: None,
@@ -132,9 +131,10 @@ pub struct ItemView<'a> {
     pub expire_at: u32,
 }
 
-/// What a meta get learns beyond the item itself.
+/// What a read found: the item, its time left and what only meta get
+/// asks about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MetaHit<'a> {
+pub struct ReadHit<'a> {
     /// The item after the request's changes.
     pub item: ItemView<'a>,
     /// Seconds left (-1 = never), after any `T`.
@@ -159,20 +159,55 @@ pub struct ReadFacts {
     pub win_sent: bool,
 }
 
-/// How a read treats the item beyond returning it (meta get's flags are
-/// the one source today; the storage does not care which command asked).
+/// How a read treats the item beyond returning it, and how it is counted.
+/// Every read command is one of these: get/gets, gat/gats, binary
+/// Get/GAT/Touch and meta get differ only in the options they set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ReadOptions {
-    /// `T`: new exptime.
+    /// gat, binary GAT/Touch, meta `T`: new exptime. A hit is then counted
+    /// as a touch, not a get (memcached counts them so).
     pub touch: Option<i64>,
+    /// With `touch`: a miss is counted as a touch miss (gat and binary
+    /// GAT/Touch). Meta get's `T` leaves it false: memcached counts those
+    /// misses as get misses.
+    pub touch_counts_misses: bool,
+    /// Meta get: the first reader of a stale item, or of one under
+    /// `recache`, wins its recache token (`W`); later ones see `Z`. A
+    /// classic get leaves the token alone.
+    pub takes_token: bool,
     /// `N`: create an empty item with this exptime on a miss; the creator wins.
     pub vivify: Option<i64>,
     /// `R`: win the recache token when fewer seconds than this remain.
     pub recache: Option<i64>,
     /// `u`: do not mark the item accessed.
     pub no_bump: bool,
-    /// No `c`: the reply does not show the cas.
+    /// The reply does not show the cas (text get/gat, meta without `c`).
     pub hides_cas: bool,
+}
+
+impl ReadOptions {
+    /// get (`shows_cas` false) or gets; binary Get.
+    pub const fn get(shows_cas: bool) -> Self {
+        ReadOptions {
+            touch: None,
+            touch_counts_misses: false,
+            takes_token: false,
+            vivify: None,
+            recache: None,
+            no_bump: false,
+            hides_cas: !shows_cas,
+        }
+    }
+
+    /// gat (`shows_cas` false) or gats; binary GAT and Touch: read and give
+    /// the item a new exptime, counted as a touch whether it hits or not.
+    pub const fn get_and_touch(exptime: i64, shows_cas: bool) -> Self {
+        ReadOptions {
+            touch: Some(exptime),
+            touch_counts_misses: true,
+            ..ReadOptions::get(shows_cas)
+        }
+    }
 }
 
 /// What a delete may be made conditional on or turned into (meta

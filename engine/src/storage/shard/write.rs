@@ -7,8 +7,21 @@ use super::*;
 static SPACES: [u8; 1024] = [b' '; 1024];
 
 impl Shard {
-    /// set/add/replace/append/prepend/cas, and meta set.
-    pub fn store(&mut self, key: HashedKey<'_>, req: &StoreRequest<'_>) -> StoreResult {
+    /// Every storage command: set/add/replace/append/prepend/cas and meta
+    /// set, on every wire; `value` is the data (what append/prepend add).
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"greeting");
+    /// let add = StoreRequest::new(StoreMode::Add, 0, 0);
+    /// let StoreResult::Stored(cas) = shard.store(key, b"hi", &add) else { panic!() };
+    /// assert_eq!(shard.store(key, b"again", &add), StoreResult::NotStored);
+    /// let mut stale = StoreRequest::new(StoreMode::Append, 0, 0);
+    /// stale.compare_cas = Some(cas + 1);
+    /// assert_eq!(shard.store(key, b"!", &stale), StoreResult::Exists);
+    /// ```
+    pub fn store(&mut self, key: HashedKey<'_>, value: &[u8], req: &StoreRequest) -> StoreResult {
         self.stats.cmd_set += 1;
         // A plain set needs no lookup first: the index insert below returns
         // whatever it replaces.
@@ -49,6 +62,7 @@ impl Shard {
                 Some(exptime) => {
                     return self.store(
                         key,
+                        value,
                         &StoreRequest {
                             mode: StoreMode::Set,
                             exptime,
@@ -65,9 +79,9 @@ impl Shard {
             let Some(old) = existing else {
                 return StoreResult::NotStored;
             };
-            self.concat(key, old, req)
+            self.concat(key, old, value, req)
         } else {
-            self.replace_value(key, existing, req, stale_store)
+            self.replace_value(key, existing, value, req, stale_store)
         };
         if is_cas && matches!(result, StoreResult::Stored(_)) {
             self.stats.cas_hits += 1;
@@ -79,7 +93,8 @@ impl Shard {
         &mut self,
         key: HashedKey<'_>,
         existing: Option<Location>,
-        req: &StoreRequest<'_>,
+        value: &[u8],
+        req: &StoreRequest,
         stale_store: bool,
     ) -> StoreResult {
         let mut expire_at = match Expiry::from_exptime(req.exptime, self.now) {
@@ -105,7 +120,7 @@ impl Shard {
                 meta.bits |= STALE | (header.bits & WIN_SENT);
             }
         }
-        match self.put(key, [Part::Bytes(req.value), Part::Bytes(&[])], meta, None) {
+        match self.put(key, [Part::Bytes(value), Part::Bytes(&[])], meta, None) {
             Ok(loc) => StoreResult::Stored(self.cas_of(loc)),
             Err(StoreResult::TooLarge) if req.mode == StoreMode::Set => {
                 // As memcached: a failed set must not leave the old value.
@@ -122,7 +137,8 @@ impl Shard {
         &mut self,
         key: HashedKey<'_>,
         old: Location,
-        req: &StoreRequest<'_>,
+        value: &[u8],
+        req: &StoreRequest,
     ) -> StoreResult {
         let item = self.segments.item(old);
         let flags = item.client_flags();
@@ -131,7 +147,7 @@ impl Shard {
             + item.header.key_offset()
             + usize::from(item.header.key_len);
         let stored = Part::Stored(old_value_at, item.header.value_len as usize);
-        let incoming = Part::Bytes(req.value);
+        let incoming = Part::Bytes(value);
         let parts = if req.mode == StoreMode::Append {
             [stored, incoming]
         } else {
@@ -148,18 +164,15 @@ impl Shard {
         }
     }
 
-    /// delete (with an optional cas, as binary Delete and meta `C` allow).
-    pub fn delete(&mut self, key: HashedKey<'_>, compare_cas: Option<u64>) -> DeleteResult {
-        self.meta_delete(
-            key,
-            &DeleteOptions {
-                compare_cas,
-                ..DeleteOptions::default()
-            },
-        )
-    }
-
     /// `stats reset`: zeroes this shard's counters (not its gauges).
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// shard.store(HashedKey::new(b"k"), b"v", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// shard.reset_stats();
+    /// assert_eq!((shard.stats().cmd_set, shard.stats().curr_items), (0, 1));
+    /// ```
     pub fn reset_stats(&mut self) {
         self.stats.reset_counters();
         self.classes.reset_counters();
@@ -168,6 +181,16 @@ impl Shard {
     /// Drops `key`'s value without counting a delete: memcached does this
     /// when a `set` is refused as too large, so no stale value outlives the
     /// client's attempt to replace it. True if there was one.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"k");
+    /// shard.store(key, b"old", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// assert!(shard.unlink(key));
+    /// assert!(shard.read(key, &ReadOptions::get(true)).is_none());
+    /// assert_eq!(shard.stats().delete_hits, 0);
+    /// ```
     pub fn unlink(&mut self, key: HashedKey<'_>) -> bool {
         match self.index.find(key, &self.segments) {
             Some(loc) => {
@@ -178,8 +201,23 @@ impl Shard {
         }
     }
 
-    /// Meta delete: delete, invalidate (`I`) or empty (`x`).
-    pub fn meta_delete(&mut self, key: HashedKey<'_>, opts: &DeleteOptions) -> DeleteResult {
+    /// Every delete: remove the item, or as `opts` says only if its cas
+    /// matches, mark it stale (`I`) or empty its value (`x`).
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"k");
+    /// shard.store(key, b"v", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// let invalidate = DeleteOptions { invalidate: true, ..DeleteOptions::default() };
+    /// assert_eq!(shard.delete(key, &invalidate), DeleteResult::Deleted);
+    /// let meta_get = ReadOptions { takes_token: true, ..ReadOptions::get(true) };
+    /// let hit = shard.read(key, &meta_get).unwrap();
+    /// assert!(hit.facts.stale && hit.facts.win, "served stale; the first reader recaches");
+    /// assert_eq!(shard.delete(key, &DeleteOptions::default()), DeleteResult::Deleted);
+    /// assert_eq!(shard.delete(key, &DeleteOptions::default()), DeleteResult::NotFound);
+    /// ```
+    pub fn delete(&mut self, key: HashedKey<'_>, opts: &DeleteOptions) -> DeleteResult {
         let Some(loc) = self.find_live(key) else {
             self.stats.delete_misses += 1;
             return DeleteResult::NotFound;
@@ -233,6 +271,17 @@ impl Shard {
     }
 
     /// incr/decr, with optional create, cas check and touch.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"hits");
+    /// let incr = ArithRequest { incr: true, delta: 5, ..ArithRequest::default() };
+    /// assert_eq!(shard.arith(key, &incr), ArithResult::NotFound);
+    /// let create = ArithRequest { create: Some((10, 0)), ..incr };
+    /// assert!(matches!(shard.arith(key, &create), ArithResult::Value { value: 10, .. }));
+    /// assert!(matches!(shard.arith(key, &incr), ArithResult::Value { value: 15, .. }));
+    /// ```
     pub fn arith(&mut self, key: HashedKey<'_>, req: &ArithRequest) -> ArithResult {
         let Some(loc) = self.find_live(key) else {
             if req.incr {
@@ -245,7 +294,7 @@ impl Shard {
             };
             let mut digits = itoa::Buffer::new();
             let text = digits.format(initial).as_bytes();
-            return match self.store(key, &StoreRequest::new(StoreMode::Add, text, 0, exptime)) {
+            return match self.store(key, text, &StoreRequest::new(StoreMode::Add, 0, exptime)) {
                 StoreResult::Stored(cas) => {
                     let ttl = match self.find_live(key) {
                         Some(loc) => ttl_remaining(self.segments.header(loc).expire_at, self.now),
@@ -306,6 +355,16 @@ impl Shard {
     }
 
     /// touch: set the expiry; false when the key is missing.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// let key = HashedKey::new(b"session");
+    /// assert!(!shard.touch(key, 60));
+    /// shard.store(key, b"v", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// assert!(shard.touch(key, 60));
+    /// assert_eq!(shard.read(key, &ReadOptions::get(true)).unwrap().ttl, 60);
+    /// ```
     pub fn touch(&mut self, key: HashedKey<'_>, exptime: i64) -> bool {
         self.stats.cmd_touch += 1;
         match self.find_live(key) {
@@ -343,6 +402,18 @@ impl Shard {
 
     /// flush_all: everything stored before the flush instant goes. `None`
     /// (or a delay <= 0) means now; a later flush_all replaces a pending one.
+    ///
+    /// ```
+    /// # use segcore_engine::storage::*;
+    /// let mut shard = Shard::new(&ShardConfig::default()).unwrap();
+    /// shard.set_time(1_700_000_000);
+    /// let key = HashedKey::new(b"k");
+    /// shard.store(key, b"v", &StoreRequest::new(StoreMode::Set, 0, 0));
+    /// shard.flush_all(Some(10));
+    /// assert!(shard.read(key, &ReadOptions::get(true)).is_some(), "not yet");
+    /// shard.set_time(1_700_000_010);
+    /// assert!(shard.read(key, &ReadOptions::get(true)).is_none());
+    /// ```
     pub fn flush_all(&mut self, delay: Option<i64>) {
         self.stats.cmd_flush += 1;
         match delay.filter(|&d| d > 0) {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::runtime::metrics::report::{ConnCounters, CoreReport};
-use crate::storage::{HashedKey, Policy, Shard, ShardConfig, StoreMode, StoreRequest};
+use crate::storage::{HashedKey, Policy, ReadOptions, Shard, ShardConfig, StoreMode, StoreRequest};
 
 /// A core's report of its shard and connection counters.
 fn report(shard: &Shard, conns: ConnCounters) -> CoreReport {
@@ -36,8 +36,12 @@ fn a_reset_zeroes_every_counter_row_and_keeps_every_gauge() {
         let key = format!("k:{i}");
         for _ in 0..1 + usize::from(i % 4 == 0) {
             let hashed = HashedKey::new(key.as_bytes());
-            if shard.get(hashed).is_none() {
-                shard.store(hashed, &StoreRequest::new(StoreMode::Set, b"value", 0, 0));
+            if shard
+                .read(hashed, &ReadOptions::get(true))
+                .map(|hit| hit.item)
+                .is_none()
+            {
+                shard.store(hashed, b"value", &StoreRequest::new(StoreMode::Set, 0, 0));
             }
         }
     }

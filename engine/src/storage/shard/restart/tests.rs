@@ -59,7 +59,7 @@ fn k(key: &str) -> HashedKey<'_> {
 }
 
 fn store(shard: &mut Shard, mode: StoreMode, key: &str, value: &[u8], flags: u32, exptime: i64) {
-    let result = shard.store(k(key), &StoreRequest::new(mode, value, flags, exptime));
+    let result = shard.store(k(key), value, &StoreRequest::new(mode, flags, exptime));
     assert!(
         matches!(result, StoreResult::Stored(_)),
         "{key}: {result:?}"
@@ -69,7 +69,8 @@ fn store(shard: &mut Shard, mode: StoreMode, key: &str, value: &[u8], flags: u32
 /// What a client would read: value, flags, cas.
 fn read(shard: &mut Shard, key: &str) -> Option<(Vec<u8>, u32, u64)> {
     shard
-        .get(k(key))
+        .read(k(key), &ReadOptions::get(true))
+        .map(|hit| hit.item)
         .map(|v| (v.value.to_vec(), v.flags, v.cas))
 }
 
@@ -104,7 +105,7 @@ fn a_saved_shard_comes_back_whole() {
         },
     );
     assert!(matches!(
-        shard.delete(k("key5"), None),
+        shard.delete(k("key5"), &DeleteOptions::default()),
         DeleteResult::Deleted
     ));
     let before: Vec<_> = (0..2000)

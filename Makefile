@@ -12,7 +12,7 @@ help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 18
 
 run: ## build and start the server with its defaults (127.0.0.1:11211, 64 MB, every core)
-	cargo run --release -p segcore
+	cargo run --release -p segcore -- -u "$$(id -un)"
 
 test: ## the test command
 	cargo test --workspace

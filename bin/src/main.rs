@@ -3,11 +3,13 @@
 //! `-d`, `-P`), start one executor per core, wait for SIGTERM/SIGINT (or an
 //! enabled `shutdown` command), drain, exit 0. SIGUSR1 stops the same way
 //! and, with `-e`, keeps the cache for a warm restart. SIGHUP rereads the
-//! TLS and password files and never stops the server.
+//! TLS and password files and never stops the server. As root, `-u` is
+//! required, as memcached requires it.
 
 mod cli;
 mod logging;
 mod process;
+mod signals;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,70 +24,14 @@ fn main() -> ExitCode {
     };
     segcore_engine::runtime::set_verbosity(u32::from(settings.verbosity));
     process::exit_on_panic(options.core_dumps);
-    let verbose = settings.verbosity > 0;
-    // Limits first (raising a hard limit needs root), then the identity,
-    // then the fork: all before any executor thread exists.
-    segcore_engine::storage::tune_malloc();
-    process::raise_memlock_limit();
-    match process::raise_open_files_limit(settings.conn_limit) {
-        Some(available) if available < settings.conn_limit as u64 + process::RESERVED_FDS => {
-            log::warn!(
-                "only {available} file descriptors allowed (ulimit -n), too few \
-                 for -c {}: raise LimitNOFILE= / ulimit -n, start as root, or lower -c",
-                settings.conn_limit
-            )
-        }
-        _ => {}
+    if let Err(code) = set_up_process(&settings, &options) {
+        return code;
     }
-    if options.core_dumps {
-        process::raise_core_limit();
-    }
-    // With -d the parent exits 0 at the fork: a port already taken must be
-    // said before that, in the foreground, with a failing status.
-    if options.daemon {
-        if let Err(e) = settings.check_ports() {
-            log::error!("{e}");
-            return ExitCode::from(1);
-        }
-    }
-    let set_up = options
-        .user
-        .as_deref()
-        .map_or(Ok(()), process::drop_privileges)
-        .and_then(|()| {
-            if options.daemon {
-                process::daemonize(verbose)
-            } else {
-                Ok(())
-            }
-        });
-    if let Err(e) = set_up {
-        log::error!("{e}");
-        return ExitCode::from(71);
-    }
-    if options.lock_memory {
-        process::lock_all_memory();
-    }
-    // Block the stop signals before any executor thread exists, so every
-    // thread inherits the mask and only the main thread receives them.
-    let signals = handled_signals();
-    // SAFETY: pthread_sigmask with a valid, initialized set and a null old set.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_BLOCK, &signals, std::ptr::null_mut());
-    }
+    let signals = signals::Signals::block();
     let summary = logging::StartLine::of(&settings);
     // A stop signal while the cores start (a large warm restart can take a
     // while) ends the start instead of waiting for it.
-    let stop_asked = || {
-        let now = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: sigtimedwait reads the valid set and zero timeout; the
-        // info pointer may be null.
-        let signal = unsafe { libc::sigtimedwait(&signals, std::ptr::null_mut(), &now) };
-        signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGUSR1
-    };
+    let stop_asked = || signals::stops(signals.next(Duration::ZERO));
     let server = match Server::start_unless(settings, &stop_asked) {
         Ok(server) => server,
         Err(segcore_engine::runtime::StartError::Interrupted) => {
@@ -109,22 +55,84 @@ fn main() -> ExitCode {
     // One line at start, at every level (most services say where they
     // listen; memcached says nothing, which leaves operators guessing).
     logging::notice(&summary.line(server.started()));
-    let mut stop = 0;
-    loop {
-        let timeout = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 100_000_000,
-        };
-        // SAFETY: sigtimedwait reads the valid set and timeout; the info
-        // pointer may be null.
-        let signal = unsafe { libc::sigtimedwait(&signals, std::ptr::null_mut(), &timeout) };
-        if signal == libc::SIGTERM || signal == libc::SIGINT || signal == libc::SIGUSR1 {
-            stop = signal;
-            break;
+    let stop = serve_until_stopped(&server, &signals);
+    log::info!("shutting down");
+    // As memcached: SIGUSR1 is the graceful stop that keeps the cache for
+    // a warm restart (with -e); SIGTERM and SIGINT drain and exit.
+    if stop == Some(libc::SIGUSR1) {
+        server.shutdown_keeping_cache(Duration::from_secs(10));
+    } else {
+        server.shutdown(Duration::from_secs(10));
+    }
+    ExitCode::SUCCESS
+}
+
+/// Sets the process up as memcached does, before any executor thread
+/// exists: limits first (raising a hard limit needs root), then the
+/// identity (`-u`; root without it is refused), then the fork (`-d`).
+fn set_up_process(
+    settings: &segcore_engine::runtime::Settings,
+    options: &process::ProcessOptions,
+) -> Result<(), ExitCode> {
+    if process::is_root() && options.user.is_none() {
+        // memcached's words and its exit status (EX_USAGE).
+        eprintln!("can't run as root without the -u switch");
+        return Err(ExitCode::from(64));
+    }
+    segcore_engine::storage::tune_malloc();
+    process::raise_memlock_limit();
+    match process::raise_open_files_limit(settings.conn_limit) {
+        Some(available) if available < settings.conn_limit as u64 + process::RESERVED_FDS => {
+            log::warn!(
+                "only {available} file descriptors allowed (ulimit -n), too few \
+                 for -c {}: raise LimitNOFILE= / ulimit -n, start as root, or lower -c",
+                settings.conn_limit
+            )
         }
-        // As memcached: SIGHUP rereads what can change without a restart;
-        // it never stops the server.
-        if signal == libc::SIGHUP {
+        _ => {}
+    }
+    if options.core_dumps {
+        process::raise_core_limit();
+    }
+    // With -d the parent exits 0 at the fork: a port already taken must be
+    // said before that, in the foreground, with a failing status.
+    if options.daemon {
+        if let Err(e) = settings.check_ports() {
+            log::error!("{e}");
+            return Err(ExitCode::from(1));
+        }
+    }
+    let set_up = options
+        .user
+        .as_deref()
+        .map_or(Ok(()), process::drop_privileges)
+        .and_then(|()| {
+            if options.daemon {
+                process::daemonize(settings.verbosity > 0)
+            } else {
+                Ok(())
+            }
+        });
+    if let Err(e) = set_up {
+        log::error!("{e}");
+        return Err(ExitCode::from(71));
+    }
+    if options.lock_memory {
+        process::lock_all_memory();
+    }
+    Ok(())
+}
+
+/// Serves until a stop signal (returned) or an enabled `shutdown` command
+/// (`None`); SIGHUP rereads, as memcached's does, what can change without
+/// a restart, and never stops the server.
+fn serve_until_stopped(server: &Server, signals: &signals::Signals) -> Option<i32> {
+    loop {
+        let signal = signals.next(Duration::from_millis(100));
+        if signals::stops(signal) {
+            return signal;
+        }
+        if signal == Some(libc::SIGHUP) {
             let done = server.reload();
             if done.is_empty() {
                 log::info!("SIGHUP: nothing to reread (no -Z, -S or -Y)");
@@ -137,30 +145,7 @@ fn main() -> ExitCode {
             }
         }
         if server.shutdown_requested() {
-            break;
+            return None;
         }
-    }
-    log::info!("shutting down");
-    // As memcached: SIGUSR1 is the graceful stop that keeps the cache for
-    // a warm restart (with -e); SIGTERM and SIGINT drain and exit.
-    if stop == libc::SIGUSR1 {
-        server.shutdown_keeping_cache(Duration::from_secs(10));
-    } else {
-        server.shutdown(Duration::from_secs(10));
-    }
-    ExitCode::SUCCESS
-}
-
-fn handled_signals() -> libc::sigset_t {
-    // SAFETY: sigemptyset initializes the zeroed set; sigaddset adds valid
-    // signal numbers to it.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGUSR1);
-        libc::sigaddset(&mut set, libc::SIGHUP);
-        set
     }
 }

@@ -94,7 +94,8 @@ fn raise_limit(resource: Resource) {
     }
 }
 
-fn is_root() -> bool {
+/// Root by real or effective id, as memcached judges it (for `-u`).
+pub fn is_root() -> bool {
     // SAFETY: getuid and geteuid cannot fail and touch no memory.
     unsafe { libc::getuid() == 0 || libc::geteuid() == 0 }
 }

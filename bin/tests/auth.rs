@@ -249,7 +249,7 @@ fn sasl_plain_follows_memcached() {
 
 #[test]
 fn a_missing_password_file_stops_the_server_with_one_line() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["-Y", "/nonexistent/segcore-users", "-p", "0"])
         .output()
         .unwrap();
@@ -258,7 +258,7 @@ fn a_missing_password_file_stops_the_server_with_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/segcore-users"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["-S", "-p", "0"])
         .env_remove("MEMCACHED_SASL_PWDB")
         .output()

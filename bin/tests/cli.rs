@@ -4,13 +4,9 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_segcore"))
-        .args(args)
-        .output()
-        .expect("run segcore");
+    let out = common::segcore().args(args).output().expect("run segcore");
     let text =
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     (out.status.code().unwrap_or(-1), text)
@@ -195,7 +191,7 @@ fn more_threads_than_cpus_run_one_core_per_cpu() {
 /// starts.
 #[test]
 fn a_cpu_that_is_not_available_is_named() {
-    let out = Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["--cores", "0,4095", "-p", "0"])
         .output()
         .unwrap();
@@ -211,7 +207,7 @@ fn a_cpu_that_is_not_available_is_named() {
 fn sigterm_during_start_up_stops_it() {
     for delay_ms in [0, 5, 20, 60] {
         let port = common::free_port().to_string();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_segcore"))
+        let mut child = common::segcore()
             .args(["-p", &port])
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -253,5 +249,33 @@ fn every_listed_address_is_listened_on() {
             common::exchange(&mut c, b"version\r\n", b"VERSION ");
         }
         assert!(server.stop().success());
+    }
+}
+
+/// memcached's rule: as root, `-u` must name the user to run as (refused
+/// with memcached's line and EX_USAGE otherwise); for anyone else no `-u`
+/// is needed.
+#[test]
+fn root_must_name_a_user() {
+    let port = common::free_port().to_string();
+    let mut bare = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"));
+    bare.args(["-p", &port, "-l", "127.0.0.1"]);
+    if common::user_name() == "root" {
+        let out = bare.output().unwrap();
+        assert_eq!(out.status.code(), Some(64));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "can't run as root without the -u switch\n"
+        );
+    } else {
+        let mut child = bare.stderr(std::process::Stdio::null()).spawn().unwrap();
+        let port: u16 = port.parse().unwrap();
+        common::eventually(|| {
+            common::answers_version(port)
+                .then_some(())
+                .ok_or_else(|| "not answering".to_string())
+        });
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

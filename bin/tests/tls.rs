@@ -260,7 +260,7 @@ fn a_key_that_does_not_match_the_certificate_stops_the_server() {
         pki.path("server.pem").display(),
         pki.path("other.key").display()
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["-Z", "-o", &o, "-p", "0"])
         .output()
         .unwrap();

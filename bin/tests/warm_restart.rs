@@ -301,7 +301,7 @@ fn other_settings_or_an_unclean_stop_start_empty() {
 
 #[test]
 fn a_memory_file_in_a_missing_folder_is_refused() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["-e", "/nonexistent-segcore-folder/mem", "-p", "1"])
         .output()
         .expect("run");
@@ -411,7 +411,7 @@ fn a_second_server_on_the_same_memory_file_is_refused() {
     let mut c = server.connect();
     pipeline(&mut c, b"set mine 0 0 5\r\nfirst\r\n", 1);
     let port = common::free_port().to_string();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_segcore"))
+    let out = common::segcore()
         .args(["-e", &file, "-m", "32", "-p", &port])
         .output()
         .expect("run");

@@ -27,10 +27,10 @@ cargo build -q --release -p segcore-bench
 a_port=$(free_port)
 b_port=$(free_port)
 # shellcheck disable=SC2086
-"$old" -p "$a_port" --cores "$server_cpu" -m 1024 -c 4096 ${A_ARGS:-} &
+"$old" -u "$(id -un)" -p "$a_port" --cores "$server_cpu" -m 1024 -c 4096 ${A_ARGS:-} &
 a_pid=$!
 # shellcheck disable=SC2086
-"$new" -p "$b_port" --cores "$server_cpu" -m 1024 -c 4096 ${B_ARGS:-} &
+"$new" -u "$(id -un)" -p "$b_port" --cores "$server_cpu" -m 1024 -c 4096 ${B_ARGS:-} &
 b_pid=$!
 trap 'kill $a_pid $b_pid 2>/dev/null; wait $a_pid $b_pid 2>/dev/null || true' EXIT
 wait_ready "$a_port" "$a_pid"

@@ -42,12 +42,12 @@ proxy() { # name servers...; sets $port
 }
 
 shared=$(free_port)
-target/release/segcore -p "$shared" --cores 0,1 -m 256 &
+target/release/segcore -u "$(id -un)" -p "$shared" --cores 0,1 -m 256 &
 shared_pid=$!
 pids+=("$shared_pid")
 wait_ready "$shared" "$shared_pid"
 per_core=$(free_port_run 2)
-target/release/segcore --port-per-core "$per_core" --cores 0,1 -m 256 &
+target/release/segcore -u "$(id -un)" --port-per-core "$per_core" --cores 0,1 -m 256 &
 per_core_pid=$!
 pids+=("$per_core_pid")
 wait_ready "$per_core" "$per_core_pid"

@@ -28,7 +28,7 @@ start() { # name
   port=$(free_port)
   case $1 in
     memcached) memcached -p "$port" -U 0 -m 64 -c "$conns" -u "$(id -un)" & ;;
-    segcore) target/release/segcore -p "$port" -m 64 -c "$conns" & ;;
+    segcore) target/release/segcore -u "$(id -un)" -p "$port" -m 64 -c "$conns" & ;;
   esac
   pid=$!
   wait_ready "$port" "$pid"

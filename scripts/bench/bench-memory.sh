@@ -31,7 +31,7 @@ measure() { # name server(memcached|segcore) memory_mb threads -- bench args...
   if [ "$server" = memcached ]; then
     "${server_cpus[@]}" memcached -u "$(id -un)" -U 0 -p "$port" -m "$mb" -t "$threads" -c 4096 &
   else
-    "${server_cpus[@]}" target/release/segcore -p "$port" -m "$mb" -t "$threads" &
+    "${server_cpus[@]}" target/release/segcore -u "$(id -un)" -p "$port" -m "$mb" -t "$threads" &
   fi
   pid=$!
   wait_ready "$port" "$pid"

@@ -25,7 +25,7 @@ run_one() { # server stream -> "cold steady items"
   if [ "$server" = memcached ]; then
     memcached -u "$(id -un)" -U 0 -p "$port" -m "$memory_mb" -t 2 &
   else
-    target/release/segcore -p "$port" -m "$memory_mb" -t 2 --eviction "$server" &
+    target/release/segcore -u "$(id -un)" -p "$port" -m "$memory_mb" -t 2 --eviction "$server" &
   fi
   pid=$!
   wait_ready "$port" "$pid" >&2

@@ -80,16 +80,16 @@ run_server() { # name command-with-PORT...
   pid=
 }
 
-run_server segcore target/release/segcore -p PORT --cores 0,1 -m 1024 -c 4096 -e "$dir/segcore"
+run_server segcore target/release/segcore -u "$(id -un)" -p PORT --cores 0,1 -m 1024 -c 4096 -e "$dir/segcore"
 run_server memcached memcached -p PORT -U 0 -t 2 -m 1024 -c 4096 -u "$(id -un)" -e "$dir/memcached"
 
 # Throughput: the same segcore on anonymous memory (A) and with -e (B).
 rm -f "$dir"/segcore*
 pa=$(free_port)
 pb=$(free_port)
-taskset -c 1 target/release/segcore -p "$pa" --cores 1 -m 1024 -c 4096 >>"$out/server.log" 2>&1 &
+taskset -c 1 target/release/segcore -u "$(id -un)" -p "$pa" --cores 1 -m 1024 -c 4096 >>"$out/server.log" 2>&1 &
 a=$!
-taskset -c 1 target/release/segcore -p "$pb" --cores 1 -m 1024 -c 4096 -e "$dir/ab" >>"$out/server.log" 2>&1 &
+taskset -c 1 target/release/segcore -u "$(id -un)" -p "$pb" --cores 1 -m 1024 -c 4096 -e "$dir/ab" >>"$out/server.log" 2>&1 &
 b=$!
 wait_ready "$pa" "$a"
 wait_ready "$pb" "$b"

@@ -25,7 +25,7 @@ mc_port=$(free_port)
 sc_port=$(free_port)
 taskset -c "$server_cpu" memcached -p "$mc_port" -U 0 -t 1 -m 1024 -c 4096 -u "$(id -un)" -Z -o "$tls_opts" &
 mc_pid=$!
-target/release/segcore -p "$sc_port" --cores "$server_cpu" -m 1024 -c 4096 -Z -o "$tls_opts" &
+target/release/segcore -u "$(id -un)" -p "$sc_port" --cores "$server_cpu" -m 1024 -c 4096 -Z -o "$tls_opts" &
 sc_pid=$!
 trap 'kill $mc_pid $sc_pid 2>/dev/null; wait $mc_pid $sc_pid 2>/dev/null || true; rm -rf "$pki"' EXIT
 for port in "$mc_port" "$sc_port"; do

@@ -32,7 +32,7 @@ start_servers() { # memory_mb
   sc_port=$(free_port)
   taskset -c "$server_cpu" memcached -p "$mc_port" -U 0 -t 1 -m "$1" -c 4096 -u "$(id -un)" &
   mc_pid=$!
-  target/release/segcore -p "$sc_port" --cores "$server_cpu" -m "$1" -c 4096 &
+  target/release/segcore -u "$(id -un)" -p "$sc_port" --cores "$server_cpu" -m "$1" -c 4096 &
   sc_pid=$!
   wait_ready "$mc_port" "$mc_pid"
   wait_ready "$sc_port" "$sc_pid"

@@ -8,6 +8,7 @@ certificate (scripts/lib/test-pki.sh).
     scripts/bench/bench_tls_memory.py [path/to/segcore] [CONNECTIONS]
 """
 import os
+import pwd
 import random
 import resource
 import socket
@@ -33,7 +34,7 @@ def rss(pid):
 
 def per_connection(args, mode):
     port = random.randrange(20000, 32000)
-    proc = subprocess.Popen([segcore, "-p", str(port), "--threads", "1", "-m", "64",
+    proc = subprocess.Popen([segcore, "-u", pwd.getpwuid(os.geteuid()).pw_name, "-p", str(port), "--threads", "1", "-m", "64",
                              "-c", str(n * 2), "--tls-handshake-timeout", "60", *args])
     try:
         time.sleep(1.0)

@@ -12,7 +12,7 @@ secs=${1:-10}
 pipeline=${2:-16}
 cargo build -q --release -p segcore -p segcore-bench
 port=$(free_port)
-target/release/segcore -p "$port" --threads 2 -m 1024 -c 4096 &
+target/release/segcore -u "$(id -un)" -p "$port" --threads 2 -m 1024 -c 4096 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 wait_ready "$port" "$pid"

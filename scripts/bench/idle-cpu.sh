@@ -12,6 +12,6 @@ segcore=${1:-target/release/segcore}
 root=()
 [ "$(id -u)" -eq 0 ] && root=(-u root)
 for conns in 0 1000; do
-  CONNS=$conns python3 scripts/bench/idle_cpu.py "$segcore" -p '{port}' -c 4096
+  CONNS=$conns python3 scripts/bench/idle_cpu.py "$segcore" -u "$(id -un)" -p '{port}' -c 4096
   CONNS=$conns python3 scripts/bench/idle_cpu.py memcached "${root[@]}" -p '{port}' -c 4096
 done

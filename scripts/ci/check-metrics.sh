@@ -15,7 +15,7 @@ if ! command -v promtool >/dev/null; then
 fi
 port=$(free_port)
 metrics=$(free_port)
-"$bin" -p "$port" --threads 2 -m 64 --metrics-listen "$metrics" &
+"$bin" -u "$(id -un)" -p "$port" --threads 2 -m 64 --metrics-listen "$metrics" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 wait_ready "$port" "$pid"

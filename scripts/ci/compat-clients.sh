@@ -22,7 +22,7 @@ target=${1:-}
 if [ -z "$target" ]; then
   cargo build -q -p segcore
   port=$(free_port)
-  target/debug/segcore -p "$port" --threads 2 -m 64 &
+  target/debug/segcore -u "$(id -un)" -p "$port" --threads 2 -m 64 &
   pid=$!
   trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
   target=127.0.0.1:$port

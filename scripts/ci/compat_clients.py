@@ -8,6 +8,7 @@ any failure.
     compat_clients.py HOST:PORT [SEGCORE_BINARY]
 """
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -101,7 +102,7 @@ def free_ports(count):
 
 
 def start_node(args, port):
-    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", *args])
+    proc = subprocess.Popen([segcore, "-u", pwd.getpwuid(os.geteuid()).pw_name, "--threads", "2", "-m", "32", *args])
     deadline = time.time() + 20
     while time.time() < deadline:
         try:
@@ -211,7 +212,7 @@ def sasl_checks():
     users.write("alice:wonderland\n")
     users.close()
     p = free_ports(1)
-    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-S", "-p", str(p)],
+    proc = subprocess.Popen([segcore, "-u", pwd.getpwuid(os.geteuid()).pw_name, "--threads", "2", "-m", "32", "-S", "-p", str(p)],
                             env={**os.environ, "MEMCACHED_SASL_PWDB": users.name})
     try:
         wait_listening(p)
@@ -246,7 +247,7 @@ def tls_checks():
     subprocess.run([os.path.join(os.path.dirname(__file__), "..", "lib", "test-pki.sh"), d], check=True)
     p = free_ports(1)
     opts = f"ssl_chain_cert={d}/server.pem,ssl_key={d}/server.key"
-    proc = subprocess.Popen([segcore, "--threads", "2", "-m", "32", "-Z", "-o", opts, "-p", str(p)])
+    proc = subprocess.Popen([segcore, "-u", pwd.getpwuid(os.geteuid()).pw_name, "--threads", "2", "-m", "32", "-Z", "-o", opts, "-p", str(p)])
     try:
         context = ssl.create_default_context(cafile=os.path.join(d, "ca.pem"))
         wait_listening(p)

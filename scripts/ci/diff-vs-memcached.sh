@@ -13,7 +13,7 @@ mc_port=$(free_port)
 memcached -p "$mc_port" -U 0 -t 1 -m 64 -u "$(id -un)" &
 mc_pid=$!
 sc_port=$(free_port)
-"$bin" -p "$sc_port" --threads 2 -m 64 &
+"$bin" -u "$(id -un)" -p "$sc_port" --threads 2 -m 64 &
 sc_pid=$!
 trap 'kill -TERM $mc_pid $sc_pid 2>/dev/null; wait $mc_pid $sc_pid 2>/dev/null || true' EXIT
 wait_ready "$mc_port" "$mc_pid"

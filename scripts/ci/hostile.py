@@ -42,7 +42,7 @@ import tempfile
 import struct
 import time
 
-from hostile_lib import (BIG, Peak, Server, binary_request, check, connect, failures,
+from hostile_lib import (AS_USER, BIG, Peak, Server, binary_request, check, connect, failures,
                          others_served, read_binary, recv_until, rss_kb, text_set)
 from hostile_segcore import SEGCORE_CASES
 
@@ -275,7 +275,7 @@ def main():
     results = {}
     print("segcore (%s):" % args.segcore, flush=True)
     results["segcore"] = run_shared(
-        [args.segcore, "-p", "{port}", "-l", "127.0.0.1", "-t", "2", "-m", "64", "-c", "4096"], args.as_limit_gb, only, judge
+        [args.segcore, *AS_USER, "-p", "{port}", "-l", "127.0.0.1", "-t", "2", "-m", "64", "-c", "4096"], args.as_limit_gb, only, judge
     )
     tmp = tempfile.mkdtemp(prefix="segcore-hostile-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     try:

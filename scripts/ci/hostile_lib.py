@@ -1,6 +1,8 @@
 """Plumbing for scripts/ci/hostile.py: servers started under an address-space
 limit, loopback clients for the text and binary protocols, RSS sampling,
 and the list of failures the suite reports."""
+import os
+import pwd
 import resource
 import signal
 import socket
@@ -9,6 +11,10 @@ import subprocess
 import tempfile
 import threading
 import time
+
+# segcore's -u with this process's user: as root memcached's rule needs one
+# named (for anyone else -u changes nothing).
+AS_USER = ["-u", pwd.getpwuid(os.geteuid()).pw_name]
 
 BIG = 1_000_000
 failures = []

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from hostile_lib import (Server, binary_request, check, connect, free_port, get_values,
+from hostile_lib import (AS_USER, Server, binary_request, check, connect, free_port, get_values,
                          others_served, read_binary, text_set)
 
 
@@ -19,14 +19,14 @@ def case_restart(binary, as_limit, tmp):
     for middle_stop in (signal.SIGUSR1, signal.SIGKILL):
         folder = tempfile.mkdtemp(dir=tmp)
         path = os.path.join(folder, "mem")
-        first = [binary, "-p", "{port}", "-e", path, "-t", "2", "-m", "32"]
+        first = [binary, *AS_USER, "-p", "{port}", "-e", path, "-t", "2", "-m", "32"]
         s = Server(first, as_limit)
         c = connect(s.port)
         for k in keys:
             text_set(c, k, b"old")
         c.close()
         s.stop(signal.SIGUSR1)
-        s = Server([binary, "-p", "{port}", "-e", path, "-t", "1", "-m", "32"], as_limit)
+        s = Server([binary, *AS_USER, "-p", "{port}", "-e", path, "-t", "1", "-m", "32"], as_limit)
         c = connect(s.port)
         for k in keys:
             text_set(c, k, b"new")
@@ -42,9 +42,9 @@ def case_restart(binary, as_limit, tmp):
 
 def case_two_servers(binary, as_limit, tmp):
     path = os.path.join(tempfile.mkdtemp(dir=tmp), "mem")
-    s = Server([binary, "-p", "{port}", "-e", path, "-m", "32"], as_limit)
+    s = Server([binary, *AS_USER, "-p", "{port}", "-e", path, "-m", "32"], as_limit)
     second = subprocess.run(
-        [binary, "-p", str(free_port()), "-e", path, "-m", "32"], capture_output=True, text=True, timeout=30
+        [binary, *AS_USER, "-p", str(free_port()), "-e", path, "-m", "32"], capture_output=True, text=True, timeout=30
     )
     first_alive = s.alive() and others_served(s.port)
     s.stop()
@@ -56,7 +56,7 @@ def case_two_servers(binary, as_limit, tmp):
 
 def case_flipped(binary, as_limit, tmp):
     path = os.path.join(tempfile.mkdtemp(dir=tmp), "mem")
-    argv = [binary, "-p", "{port}", "-e", path, "-t", "1", "-m", "32"]
+    argv = [binary, *AS_USER, "-p", "{port}", "-e", path, "-t", "1", "-m", "32"]
     s = Server(argv, as_limit)
     c = connect(s.port)
     values = {b"flip%d" % i: (b"value-%d-" % i) * 20 for i in range(50)}
@@ -89,7 +89,7 @@ def case_core_failure(binary, as_limit, tmp):
     folder = tempfile.mkdtemp(dir=tmp)
     path = os.path.join(folder, "mem")
     log = os.path.join(folder, "stderr.log")
-    s = Server([binary, "-p", "{port}", "-e", path, "-t", "2", "-m", "32"], as_limit, log=log)
+    s = Server([binary, *AS_USER, "-p", "{port}", "-e", path, "-t", "2", "-m", "32"], as_limit, log=log)
     c = connect(s.port)
     keys = [b"victim%d" % i for i in range(200)]
     for k in keys:
@@ -117,7 +117,7 @@ def case_metrics(binary, as_limit, tmp):
         f.write("foo:bar\n")
     metrics = free_port()
     env = dict(os.environ, MEMCACHED_SASL_PWDB=users)
-    s = Server([binary, "-p", "{port}", "-S", "--metrics-listen", str(metrics)], as_limit, env=env)
+    s = Server([binary, *AS_USER, "-p", "{port}", "-S", "--metrics-listen", str(metrics)], as_limit, env=env)
 
     def scrape(head):
         m = socket.create_connection(("127.0.0.1", metrics), timeout=10)
@@ -160,7 +160,7 @@ def case_sasl_rate(binary, as_limit, tmp):
     with open(users, "w") as f:
         f.write("foo:bar\n")
     env = dict(os.environ, MEMCACHED_SASL_PWDB=users)
-    s = Server([binary, "-p", "{port}", "-S"], as_limit, env=env)
+    s = Server([binary, *AS_USER, "-p", "{port}", "-S"], as_limit, env=env)
     c = connect(s.port)
     tries, start = 0, time.time()
     while time.time() - start < 3.0:

@@ -12,7 +12,7 @@ if ! command -v memccapable >/dev/null; then
   (apt-get update -qq && apt-get install -y -qq libmemcached-tools) >/dev/null
 fi
 port=$(free_port)
-"$bin" -p "$port" --threads 2 -m 64 &
+"$bin" -u "$(id -un)" -p "$port" --threads 2 -m 64 &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
 wait_ready "$port" "$pid"

@@ -38,7 +38,7 @@ mkdir -p "$out"
 ulimit -n 65536 2>/dev/null || true
 
 port=$(free_port)
-"$segcore" -p "$port" --threads 2 -m 16 --segment-size 256k -c 4096 2>"$out/segcore.err" &
+"$segcore" -u "$(id -un)" -p "$port" --threads 2 -m 16 --segment-size 256k -c 4096 2>"$out/segcore.err" &
 pid=$!
 pids=()
 cleanup() { kill "${pids[@]}" "$pid" 2>/dev/null || true; wait 2>/dev/null || true; }

@@ -24,10 +24,10 @@ node_pids=()
 node_start() { # index
   local i=$1 port=${node_ports[$1]}
   if [ "$cluster_per_core" = 1 ]; then
-    "$cluster_binary" --port-per-core "$port" --threads "$cluster_cores" -m "$cluster_memory" \
+    "$cluster_binary" -u "$(id -un)" --port-per-core "$port" --threads "$cluster_cores" -m "$cluster_memory" \
       2>>"$cluster_dir/node$i.err" &
   else
-    "$cluster_binary" -p "$port" --threads "$cluster_cores" -m "$cluster_memory" \
+    "$cluster_binary" -u "$(id -un)" -p "$port" --threads "$cluster_cores" -m "$cluster_memory" \
       2>>"$cluster_dir/node$i.err" &
   fi
   node_pids[$i]=$!

@@ -10,6 +10,28 @@ use std::time::{Duration, Instant};
 
 use segcore_engine::storage::HashedKey;
 
+/// The `segcore` binary under test, with `-u` and this process's user:
+/// as root memcached's rule needs a user named, and for anyone else `-u`
+/// changes nothing.
+pub fn segcore() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_segcore"));
+    command.args(["-u", &user_name()]);
+    command
+}
+
+/// This process's user name (effective uid).
+pub fn user_name() -> String {
+    // SAFETY: getpwuid returns static storage or null; it is read at once
+    // and copied, before any other passwd call of this thread.
+    unsafe {
+        let entry = libc::getpwuid(libc::geteuid());
+        assert!(!entry.is_null(), "this process's uid has no passwd entry");
+        std::ffi::CStr::from_ptr((*entry).pw_name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// A running server process, killed on drop if not stopped.
 pub struct TestServer {
     child: Option<Child>,
@@ -159,7 +181,12 @@ impl TestServer {
             args.extend_from_slice(&["-m", "16"]);
         }
         args.extend_from_slice(extra);
-        let child = Command::new(env!("CARGO_BIN_EXE_segcore"))
+        let mut command = if extra.contains(&"-u") {
+            Command::new(env!("CARGO_BIN_EXE_segcore"))
+        } else {
+            segcore()
+        };
+        let child = command
             .args(&args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())

@@ -12,12 +12,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use segcore_engine::runtime::auth::{AuthConfig, AuthMode, PasswordFile};
-use segcore_engine::runtime::DEFAULT_DELIMITER;
 use segcore_engine::runtime::{unix_now, Settings};
 
 use crate::process::ProcessOptions;
-use cpus::{allowed_cpus, threads_on, usable_cpus};
 use segcore_engine::storage::Policy;
+use values::{
+    cpus_for, extended_options, item_and_segment_size, prefix_delimiter, refuse_unhonourable,
+    warn_ignored,
+};
 
 /// segcore: a memcached-compatible cache server, one pinned thread per core.
 ///
@@ -294,35 +296,9 @@ fn check_memory_file(path: PathBuf) -> Result<PathBuf, String> {
 }
 
 fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
-    // Serving without a protection the command line asked for would be
-    // worse than not starting.
-    for (flag, used, why) in [
-        (
-            "-s",
-            args.unix_socket.is_some(),
-            "unix sockets are not served (TCP only)",
-        ),
-        (
-            "-M",
-            args.disable_evictions,
-            "segcore always evicts when memory is full (no out-of-memory mode)",
-        ),
-    ] {
-        if used {
-            return Err(format!("memcached option {flag} cannot be honoured: {why}"));
-        }
-    }
-    let prefix_delimiter = match args.prefix_delimiter.as_deref() {
-        None => DEFAULT_DELIMITER,
-        Some(text) => match text.as_bytes() {
-            [byte] if byte.is_ascii_graphic() => *byte,
-            _ => {
-                return Err(format!(
-                    "-D {text:?}: the delimiter must be one printable character"
-                ))
-            }
-        },
-    };
+    refuse_unhonourable(&args)?;
+    warn_ignored(&args);
+    let prefix_delimiter = prefix_delimiter(&args)?;
     let listen = listen::parse(&args.listen, args.port_per_core.unwrap_or(args.port))?;
     if args.port_per_core.is_some() && !listen.more.is_empty() {
         return Err(
@@ -334,96 +310,20 @@ fn settings(args: Args) -> Result<(Settings, ProcessOptions), String> {
     if args.port_per_core.is_some() && !listen.plain.is_empty() {
         return Err("--port-per-core and -l notls: cannot be combined".into());
     }
-    let max_item_size = size(&args.max_item_size)?;
-    // As memcached: an item must at least hold its header and a key.
-    if max_item_size < 1024 {
-        return Err(format!(
-            "-I {}: the item size limit must be at least 1024 bytes",
-            args.max_item_size
-        ));
-    }
-    let mut segment_size = size(&args.segment_size)?;
-    if !segment_size.is_power_of_two() {
-        return Err(format!(
-            "--segment-size {} must be a power of two",
-            args.segment_size
-        ));
-    }
-    // As in memcached, -I bounds the whole item (header, key and value),
-    // and an item lives in one segment.
-    if max_item_size > 16 << 20 {
-        return Err(format!(
-            "-I {} is too large: the largest item segcore supports is 16m",
-            args.max_item_size
-        ));
-    }
-    while segment_size < max_item_size {
-        segment_size *= 2;
-    }
-    let mut cpus = match (&args.cores, args.threads) {
-        (Some(list), _) => usable_cpus(list, &allowed_cpus())?,
-        (None, Some(0)) => return Err("-t must be at least 1".into()),
-        (None, Some(n)) => threads_on(n, &allowed_cpus()),
-        (None, None) => allowed_cpus(),
-    };
+    let (max_item_size, segment_size) = item_and_segment_size(&args)?;
     let memory_bytes = args
         .memory_limit
         .checked_mul(1 << 20)
         .ok_or("-m is too large")?;
     let eviction = args.eviction.parse::<Policy>()?;
-    // memcached runs any thread count in a few megabytes; here each core
-    // needs whole segments of its own. A budget too small for every core
-    // runs on fewer cores rather than not at all.
-    let fit = memory_bytes / (segment_size * eviction.min_segments());
-    if fit >= 1 && fit < cpus.len() {
-        log::warn!(
-            "-m {} holds the segments of {fit} core(s), not {}: running on {fit}",
-            args.memory_limit,
-            cpus.len()
-        );
-        cpus.truncate(fit);
-    }
+    let cpus = cpus_for(
+        &args,
+        memory_bytes / (segment_size * eviction.min_segments()),
+    )?;
     if args.conn_limit == 0 {
         return Err("-c must be at least 1".into());
     }
-    let mut idle_timeout = args.idle_timeout;
-    let mut ssl = tls::SslArgs::default();
-    for option in args.extended.iter().flat_map(|o| o.split(',')) {
-        let (name, value) = option.split_once('=').unwrap_or((option, ""));
-        if ssl.take(name.trim(), value)? {
-            continue;
-        }
-        match name.trim() {
-            "" => {}
-            "idle_timeout" => {
-                let seconds = value.trim().parse::<u32>().map_err(|_| {
-                    format!("-o idle_timeout={value}: expected a number of seconds")
-                })?;
-                idle_timeout = idle_timeout.or(Some(seconds));
-            }
-            other => log::warn!(
-                "memcached option -o {other} does not apply to segcore and is \
-                 ignored"
-            ),
-        }
-    }
-    for (flag, used) in [
-        ("-U", args.udp_port.is_some_and(|p| p != 0)),
-        ("-f", args.factor.is_some()),
-        ("-n", args.min_space.is_some()),
-        ("-b", args.backlog.is_some()),
-        ("-R", args.requests_per_event.is_some()),
-        ("-B", args.binding.is_some()),
-        ("-L", args.large_pages),
-        ("-C", args.disable_cas),
-        ("-a", args.unix_mask.is_some()),
-        ("-X", args.disable_dumping),
-        ("-N", args.napi_ids.is_some()),
-    ] {
-        if used {
-            log::warn!("memcached option {flag} does not apply to segcore and is ignored");
-        }
-    }
+    let (idle_timeout, ssl) = extended_options(&args)?;
     let process = ProcessOptions {
         user: args.user,
         daemon: args.daemon,
@@ -568,6 +468,7 @@ fn generate(args: &Args) -> ExitCode {
 mod cpus;
 mod listen;
 mod tls;
+mod values;
 
 #[cfg(test)]
 mod tests;

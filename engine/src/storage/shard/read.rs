@@ -123,16 +123,23 @@ impl Shard {
         if header != before {
             self.segments.set_header(loc, &header);
         }
-        Some(ReadHit {
-            item: self.view(loc),
-            ttl: remaining,
-            facts: ReadFacts {
+        // Only a meta get reports the access history; a classic read
+        // skips decoding it.
+        let facts = if opts.takes_token {
+            ReadFacts {
                 hit_before: before.bits & FETCHED != 0,
                 last_access: self.access_age(loc, before.last_access),
                 win,
                 stale,
                 win_sent,
-            },
+            }
+        } else {
+            ReadFacts::default()
+        };
+        Some(ReadHit {
+            item: self.view(loc),
+            ttl: remaining,
+            facts,
         })
     }
 

@@ -172,8 +172,9 @@ pub struct ReadOptions {
     /// misses as get misses.
     pub touch_counts_misses: bool,
     /// Meta get: the first reader of a stale item, or of one under
-    /// `recache`, wins its recache token (`W`); later ones see `Z`. A
-    /// classic get leaves the token alone.
+    /// `recache`, wins its recache token (`W`); later ones see `Z`; the
+    /// hit carries its [`ReadFacts`]. A classic get leaves the token alone
+    /// and gets default facts.
     pub takes_token: bool,
     /// `N`: create an empty item with this exptime on a miss; the creator wins.
     pub vivify: Option<i64>,

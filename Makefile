@@ -4,7 +4,7 @@
 
 SEGCORE ?= target/debug/segcore
 
-.PHONY: help run test lint ci debug-build memccapable compat diff metrics soak hostile failover \
+.PHONY: help run test lint ci debug-build memccapable compat diff metrics soak hostile failover replicated \
 	bench bench-ab bench-memory bench-policies bench-conns bench-tls bench-restart bench-cluster \
 	idle-cpu forwarding fuzz cluster modgraph
 
@@ -48,6 +48,9 @@ hostile: debug-build ## the hostile-client suite (COMPARE=--compare records memc
 failover: debug-build ## twemproxy with a node killed, restarted empty and stalled
 	scripts/ci/cluster-failover.sh $(SEGCORE)
 	scripts/ci/cluster-failover.sh $(SEGCORE) --per-core
+
+replicated: debug-build ## replicated behind memcached's proxy: node/zone kills, read repair, zone comparison
+	scripts/ci/cluster-replicated.sh $(SEGCORE)
 
 bench: ## segcore against memcached, same run (throughput, CPU/request, hit ratio, bytes/item)
 	scripts/bench/bench-vs-memcached.sh

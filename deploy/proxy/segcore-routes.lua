@@ -38,6 +38,18 @@ local function key_hash(key)
     return h
 end
 
+-- The index (1-based) of `key`'s primary zone among `n`.
+local function primary_of(key, n)
+    return (key_hash(key) % n) + 1
+end
+
+-- A write some zone failed: counted, and answered as memcached answers a
+-- failed store.
+local function write_failed(stat, zone)
+    mcp.stat(stat, 1)
+    return "SERVER_ERROR write failed in zone " .. zone .. "\r\n"
+end
+
 -- The zone names in a fixed order (pairs() has none), the local one first.
 local function zone_order(children, near)
     local names = {}
@@ -96,8 +108,7 @@ local function zwrite_all_f(rctx, arg)
         for i = 1, n do
             local res = rctx:result(handles[i])
             if not answered(res) then
-                mcp.stat(partial, 1)
-                return "SERVER_ERROR write failed in zone " .. names[i] .. "\r\n"
+                return write_failed(partial, names[i])
             end
             if i == 1 then
                 first = res
@@ -116,11 +127,10 @@ local function zwrite_cas_f(rctx, arg)
     local n = #names
     local classic = arg.classic
     return function(r)
-        local p = (key_hash(r:key()) % n) + 1
+        local p = primary_of(r:key(), n)
         local res = rctx:enqueue_and_wait(r, primary[p])
         if not answered(res) then
-            mcp.stat(partial, 1)
-            return "SERVER_ERROR write failed in zone " .. names[p] .. "\r\n"
+            return write_failed(partial, names[p])
         end
         local code = res:code()
         if code == mcp.MCMC_CODE_EXISTS or code == mcp.MCMC_CODE_NOT_FOUND
@@ -139,8 +149,7 @@ local function zwrite_cas_f(rctx, arg)
         rctx:wait_cond(#others, mcp.WAIT_ANY)
         for i, h in ipairs(others) do
             if not answered(rctx:result(h)) then
-                mcp.stat(partial, 1)
-                return "SERVER_ERROR write failed in zone " .. arg.rest_names[p][i] .. "\r\n"
+                return write_failed(partial, arg.rest_names[p][i])
             end
         end
         return res
@@ -252,7 +261,7 @@ local function zread_f(rctx, arg)
         local key = r:key()
         local start = 1
         if arg.primary_first then
-            start = (key_hash(key) % n) + 1
+            start = primary_of(key, n)
         elseif hot[key] then
             start = math.random(n)
         end
@@ -330,7 +339,7 @@ function route_zmeta_read_start(a, ctx, fgen)
             if not (r:has_flag("N") or r:has_flag("R")) then
                 return rctx:enqueue_and_wait(r, h_plain)
             end
-            local p = (key_hash(r:key()) % n) + 1
+            local p = primary_of(r:key(), n)
             local res = nil
             for step = 0, n - 1 do
                 res = rctx:enqueue_and_wait(r, lease[((p - 1 + step) % n) + 1])

@@ -1,14 +1,13 @@
 # segcore replicated behind memcached's proxy on loopback, for
 # scripts/tools/cluster.sh --engine proxy. Source it after lib.sh and
-# memcached-proxy.sh.
+# memcached-proxy.sh and cluster-lib.sh (its cluster_stop stops these too).
 #
 #   proxy_cluster_start ZONES SHARDS CORES BINARY DIR
-#   proxy_cluster_stop
+#   cluster_stop                                  (from cluster-lib.sh)
 # Afterwards: $proxy_port, $proxy_pid, zone_ports[Z] ("port port ..." of
-# zone zZ+1), pnode_pids (every node).
+# zone zZ+1), node_pids (every node).
 
 zone_ports=()
-pnode_pids=()
 
 proxy_cluster_start() { # zones shards cores binary dir
   local zones=$1 shards=$2 cores=$3 binary=$4 dir=$5 z s port ports conf
@@ -27,7 +26,7 @@ proxy_cluster_start() { # zones shards cores binary dir
       port=$(free_port)
       "$binary" -u "$(id -un)" -l 127.0.0.1 -p "$port" --threads "$cores" -m "${CLUSTER_MEMORY:-64}" \
         2>>"$dir/node-z$z-$s.err" &
-      pnode_pids+=($!)
+      node_pids+=($!)
       wait_ready "$port" $!
       ports+=("$port")
     done
@@ -42,15 +41,4 @@ proxy_cluster_start() { # zones shards cores binary dir
     2>>"$dir/proxy.err" &
   proxy_pid=$!
   wait_ready "$proxy_port" "$proxy_pid"
-}
-
-proxy_cluster_stop() {
-  local pid
-  for pid in ${proxy_pid:-} "${pnode_pids[@]}"; do
-    kill -CONT "$pid" 2>/dev/null || true
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in ${proxy_pid:-} "${pnode_pids[@]}"; do
-    wait "$pid" 2>/dev/null || true
-  done
 }

@@ -40,7 +40,7 @@ dir=$(mktemp -d /tmp/segcore-cluster.XXXXXX)
 if [ "$engine" = proxy ]; then
   . scripts/lib/memcached-proxy.sh
   . scripts/lib/proxy-cluster-lib.sh
-  trap 'proxy_cluster_stop; rm -rf "$dir"' EXIT
+  trap 'cluster_stop; rm -rf "$dir"' EXIT
   trap 'exit 0' INT TERM
   proxy_cluster_start "$zones" "$shards" "$cores" "$binary" "$dir"
   echo "memcached proxy on 127.0.0.1:$proxy_port (local zone z1), config $dir/cluster.lua"

@@ -165,16 +165,34 @@ fn user_flag_drops_root() {
     common::exchange(&mut c, b"set k 0 0 1\r\nx\r\n", b"STORED\r\n");
 }
 
-/// More cores than CPUs runs one core per CPU and says so; it never hangs
+/// More cores than CPUs runs one core per CPU and says so, even with every
+/// CPU busy; it never hangs
 /// (64 executors on a 2-CPU machine took minutes to connect their meshes).
 #[test]
 fn more_threads_than_cpus_run_one_core_per_cpu() {
     let log = std::env::temp_dir().join(format!("segcore-threads-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
+    // Under CPU load: one spinning thread per CPU while the server starts.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let spinners: Vec<_> = (0..allowed)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
     let server = common::TestServer::start_logging(&["--threads", "64"], Some(&log));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().unwrap();
+    }
     let mut c = server.connect();
     let cpus = common::stat(&common::stats(&mut c, ""), "threads");
-    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let allowed = allowed as u64;
     assert!(
         cpus <= allowed && cpus >= 1,
         "{cpus} cores on {allowed} CPUs"

@@ -25,6 +25,7 @@ mod load;
 mod memory;
 mod modes;
 mod output;
+mod runs;
 mod tls;
 mod verify;
 mod workload;
@@ -42,59 +43,9 @@ use workload::{KeyPattern, Ratio, ValueSize};
 #[command(name = "segcore-bench", version, about)]
 enum Cli {
     /// Load one server and report throughput, latency and CPU.
-    Run {
-        /// Server address.
-        #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
-        server: String,
-        /// Server process id: report its CPU time per request.
-        #[arg(long)]
-        server_pid: Option<u32>,
-        /// Also write the results as JSON to this file.
-        #[arg(long)]
-        json: Option<std::path::PathBuf>,
-        /// Write the latency distribution (all operations) in HdrHistogram's
-        /// percentile text format to this file.
-        #[arg(long)]
-        hgrm: Option<std::path::PathBuf>,
-        /// Draw the latency percentile curves (get, set, all) as SVG.
-        #[arg(long)]
-        plot: Option<std::path::PathBuf>,
-        #[command(flatten)]
-        load: Args,
-    },
+    Run(runs::RunArgs),
     /// The same load against two servers, alternating, with median ratios.
-    Compare {
-        /// Server A (the baseline).
-        #[arg(long)]
-        a: String,
-        /// Server B.
-        #[arg(long)]
-        b: String,
-        /// Process id of A, for CPU per request.
-        #[arg(long)]
-        a_pid: Option<u32>,
-        /// Process id of B, for CPU per request.
-        #[arg(long)]
-        b_pid: Option<u32>,
-        /// A-then-B rounds.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// Also write every round as JSON to this file.
-        #[arg(long)]
-        json: Option<std::path::PathBuf>,
-        /// Draw both servers' latency percentile curves (all rounds merged)
-        /// as SVG.
-        #[arg(long)]
-        plot: Option<std::path::PathBuf>,
-        /// Names for A and B in the plot.
-        #[arg(long, default_value = "A")]
-        a_name: String,
-        /// Name for B in the plot.
-        #[arg(long, default_value = "B")]
-        b_name: String,
-        #[command(flatten)]
-        load: Args,
-    },
+    Compare(runs::CompareArgs),
     /// Cache-aside replay (get; set on a miss) of a key stream: the hit
     /// ratio a server reaches at its memory limit.
     HitRatio(modes::HitRatioArgs),
@@ -416,135 +367,13 @@ fn main() -> ExitCode {
 
 fn main_result(cli: Cli) -> Result<(), Failure> {
     match cli {
-        Cli::Run {
-            server,
-            server_pid,
-            json,
-            hgrm,
-            plot,
-            load,
-        } => {
-            let config = config(&server, &load)?;
-            let (summary, results) = measure(&config, load.prefill, server_pid, true)?;
-            if let Some(path) = json {
-                write_file(&path, &summary.json())?;
-            }
-            let total = results.total();
-            if let Some(path) = hgrm {
-                write_file(&path, &output::hgrm(&total.latency))?;
-            }
-            if let Some(path) = plot {
-                let title = format!("{server}: latency by percentile");
-                let series = [
-                    ("get", &results.gets.latency),
-                    ("set", &results.sets.latency),
-                    ("all", &total.latency),
-                ];
-                write_file(&path, &output::svg(&title, &series))?;
-            }
-            if summary.mismatches > 0 {
-                return Err(Failure::Mismatches(summary.mismatches));
-            }
-        }
-        Cli::Compare {
-            a,
-            b,
-            a_pid,
-            b_pid,
-            rounds,
-            json,
-            plot,
-            a_name,
-            b_name,
-            load,
-        } => {
-            let (config_a, config_b) = (config(&a, &load)?, config(&b, &load)?);
-            let mut rows: Vec<(Summary, Summary)> = Vec::new();
-            let mut merged: Option<(Results, Results)> = None;
-            for round in 0..rounds.max(1) {
-                let first = round == 0 && load.prefill;
-                let (sa, ra) = measure(&config_a, first, a_pid, false)?;
-                let (sb, rb) = measure(&config_b, first, b_pid, false)?;
-                merged = Some(match merged {
-                    None => (ra, rb),
-                    Some((ma, mb)) => (ma.merged(&ra), mb.merged(&rb)),
-                });
-                println!(
-                    "round {round}: A {:.0} ops/s p50 {}us p99 {}us cpu {}  |  B {:.0} ops/s p50 {}us p99 {}us cpu {}",
-                    sa.ops_per_sec,
-                    sa.p50_us,
-                    sa.p99_us,
-                    sa.server_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}us/req")),
-                    sb.ops_per_sec,
-                    sb.p50_us,
-                    sb.p99_us,
-                    sb.server_cpu_us_per_request.map_or("-".into(), |c| format!("{c:.2}us/req")),
-                );
-                rows.push((sa, sb));
-            }
-            let ratio = |f: &dyn Fn(&Summary) -> f64| {
-                median(rows.iter().map(|(a, b)| f(b) / f(a)).collect())
-            };
-            println!(
-                "median B/A: throughput {:.2}x, p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x",
-                ratio(&|s| s.ops_per_sec),
-                ratio(&|s| s.p50_us as f64),
-                ratio(&|s| s.p99_us as f64),
-                ratio(&|s| s.p999_us as f64)
-            );
-            if a_pid.is_some() && b_pid.is_some() {
-                println!(
-                    "median B/A: server CPU per request {:.2}x",
-                    ratio(&|s| s.server_cpu_us_per_request.unwrap_or(f64::NAN))
-                );
-            }
-            if let Some(path) = json {
-                let rounds: Vec<String> = rows
-                    .iter()
-                    .map(|(a, b)| format!("{{\"a\": {}, \"b\": {}}}", a.json(), b.json()))
-                    .collect();
-                write_file(&path, &format!("{{\"rounds\": [{}]}}", rounds.join(", ")))?;
-            }
-            if let (Some(path), Some((ma, mb))) = (plot, merged) {
-                let (ta, tb) = (ma.total(), mb.total());
-                let title = format!("{a_name} vs {b_name}: latency by percentile");
-                let series = [
-                    (a_name.as_str(), &ta.latency),
-                    (b_name.as_str(), &tb.latency),
-                ];
-                write_file(&path, &output::svg(&title, &series))?;
-            }
-        }
+        Cli::Run(a) => runs::run(a)?,
+        Cli::Compare(a) => runs::compare(a)?,
         Cli::HitRatio(a) => {
             let server = resolve(&a.server)?;
             let pattern = a.key_pattern.parse::<KeyPattern>()?;
             let result = modes::hit_ratio(&a, server, pattern).map_err(|e| e.to_string())?;
-            let scan = if a.scan_share > 0.0 {
-                format!(
-                    "; {:.0}% one-off scan keys, {:.4} on the rest",
-                    a.scan_share * 100.0,
-                    result.stream_ratio()
-                )
-            } else {
-                String::new()
-            };
-            let warmup = if a.warmup > 0 {
-                format!(
-                    " after {} warm-up gets (cold start {:.4})",
-                    a.warmup,
-                    result.warmup_ratio()
-                )
-            } else {
-                String::new()
-            };
-            println!(
-                "hit ratio: {:.4} ({} hits of {} gets{warmup}; {} keys, {}{scan})",
-                result.ratio(),
-                result.hits,
-                result.gets,
-                a.keys,
-                a.key_pattern
-            );
+            println!("{}", result.describe(&a));
         }
         Cli::Bounds(a) => println!("{}", bounds::compute(&a)?),
         Cli::Memory(a) => memory::run(&a, resolve(&a.server)?).map_err(|e| e.to_string())?,

@@ -121,6 +121,37 @@ impl HitRatio {
     pub fn stream_ratio(&self) -> f64 {
         self.stream_hits as f64 / self.stream_gets.max(1) as f64
     }
+
+    /// The one line `hit-ratio` prints: the ratio, and beside it the
+    /// scan-free and cold-start figures when the replay had them.
+    pub fn describe(&self, args: &HitRatioArgs) -> String {
+        let scan = if args.scan_share > 0.0 {
+            format!(
+                "; {:.0}% one-off scan keys, {:.4} on the rest",
+                args.scan_share * 100.0,
+                self.stream_ratio()
+            )
+        } else {
+            String::new()
+        };
+        let warmup = if args.warmup > 0 {
+            format!(
+                " after {} warm-up gets (cold start {:.4})",
+                args.warmup,
+                self.warmup_ratio()
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            "hit ratio: {:.4} ({} hits of {} gets{warmup}; {} keys, {}{scan})",
+            self.ratio(),
+            self.hits,
+            self.gets,
+            args.keys,
+            args.key_pattern
+        )
+    }
 }
 
 /// The seed of the replayed stream (`bounds` draws the same one).

@@ -56,87 +56,125 @@ const COLOURS: [&str; 6] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
 ];
 
-/// An SVG chart of latency (log scale, µs) against percentile (log scale
-/// of 1/(1-p): 0, 90, 99, 99.9, 99.99, 99.999 % evenly spaced).
-pub fn svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
-    let (w, h, left, right, top, bottom) = (860.0, 480.0, 80.0, 180.0, 50.0, 60.0);
-    let plot_w = w - left - right;
-    let plot_h = h - top - bottom;
-    let max_nines = 5.0;
-    let x_of = |q: f64| left + plot_w * ((1.0 / (1.0 - q.min(0.999_99))).log10() / max_nines);
-    let lo = series
-        .iter()
-        .map(|(_, hist)| hist.min().max(1))
-        .min()
-        .unwrap_or(1) as f64;
-    let hi = series
-        .iter()
-        .map(|(_, hist)| hist.max().max(2))
-        .max()
-        .unwrap_or(2) as f64;
-    let (lo_exp, hi_exp) = (
-        lo.log10().floor(),
-        hi.log10().ceil().max(lo.log10().floor() + 1.0),
-    );
-    let y_of = |v: f64| top + plot_h * (1.0 - (v.max(1.0).log10() - lo_exp) / (hi_exp - lo_exp));
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="25" font-size="16" text-anchor="middle">{}</text>"#,
-        left + plot_w / 2.0,
-        escape(title)
-    );
-    for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
-        .iter()
-        .enumerate()
-    {
-        let x = left + plot_w * i as f64 / max_nines;
+/// The plot's geometry: where a percentile and a latency land on the page.
+struct Chart {
+    w: f64,
+    h: f64,
+    left: f64,
+    right: f64,
+    top: f64,
+    plot_w: f64,
+    plot_h: f64,
+    /// Decades of latency shown, lowest and highest (log10 of µs).
+    lo_exp: f64,
+    hi_exp: f64,
+}
+
+/// Nines shown on the percentile axis (up to 99.999 %).
+const MAX_NINES: f64 = 5.0;
+
+impl Chart {
+    /// Sized to hold every series' smallest and largest value.
+    fn fitting(series: &[(&str, &Histogram<u64>)]) -> Chart {
+        let (w, h, left, right, top, bottom) = (860.0, 480.0, 80.0, 180.0, 50.0, 60.0);
+        let lo = series
+            .iter()
+            .map(|(_, hist)| hist.min().max(1))
+            .min()
+            .unwrap_or(1) as f64;
+        let hi = series
+            .iter()
+            .map(|(_, hist)| hist.max().max(2))
+            .max()
+            .unwrap_or(2) as f64;
+        let lo_exp = lo.log10().floor();
+        Chart {
+            w,
+            h,
+            left,
+            right,
+            top,
+            plot_w: w - left - right,
+            plot_h: h - top - bottom,
+            lo_exp,
+            hi_exp: hi.log10().ceil().max(lo_exp + 1.0),
+        }
+    }
+
+    fn x_of(&self, q: f64) -> f64 {
+        self.left + self.plot_w * ((1.0 / (1.0 - q.min(0.999_99))).log10() / MAX_NINES)
+    }
+
+    fn y_of(&self, v: f64) -> f64 {
+        self.top
+            + self.plot_h * (1.0 - (v.max(1.0).log10() - self.lo_exp) / (self.hi_exp - self.lo_exp))
+    }
+
+    /// Background, title and the two axis names.
+    fn frame(&self, out: &mut String, title: &str) {
+        let (w, h, left, top) = (self.w, self.h, self.left, self.top);
+        let mid_x = left + self.plot_w / 2.0;
+        let mid_y = top + self.plot_h / 2.0;
         let _ = writeln!(
             out,
-            r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{}" stroke="#ddd"/>"##,
-            top + plot_h
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+        );
+        let _ = writeln!(out, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+        let _ = writeln!(
+            out,
+            r#"<text x="{mid_x}" y="25" font-size="16" text-anchor="middle">{}</text>"#,
+            escape(title)
         );
         let _ = writeln!(
             out,
-            r#"<text x="{x}" y="{}" text-anchor="middle">{label}</text>"#,
-            top + plot_h + 18.0
+            r#"<text x="{mid_x}" y="{}" text-anchor="middle">percentile</text>"#,
+            h - 15.0
+        );
+        let _ = writeln!(
+            out,
+            r#"<text x="18" y="{mid_y}" transform="rotate(-90 18 {mid_y})" text-anchor="middle">latency</text>"#
         );
     }
-    let mut e = lo_exp;
-    while e <= hi_exp {
-        let y = y_of(10f64.powf(e));
-        let _ = writeln!(
-            out,
-            r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##,
-            left + plot_w
-        );
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            left - 6.0,
-            y + 4.0,
-            micros_label(10f64.powf(e))
-        );
-        e += 1.0;
+
+    /// A grid line and label at each nine and each decade of latency.
+    fn grid(&self, out: &mut String) {
+        let (left, top, bottom) = (self.left, self.top, self.top + self.plot_h);
+        for (i, label) in ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
+            .iter()
+            .enumerate()
+        {
+            let x = left + self.plot_w * i as f64 / MAX_NINES;
+            let _ = writeln!(
+                out,
+                r##"<line x1="{x}" y1="{top}" x2="{x}" y2="{bottom}" stroke="#ddd"/>"##
+            );
+            let _ = writeln!(
+                out,
+                r#"<text x="{x}" y="{}" text-anchor="middle">{label}</text>"#,
+                bottom + 18.0
+            );
+        }
+        let mut e = self.lo_exp;
+        while e <= self.hi_exp {
+            let y = self.y_of(10f64.powf(e));
+            let _ = writeln!(
+                out,
+                r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##,
+                left + self.plot_w
+            );
+            let _ = writeln!(
+                out,
+                r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                left - 6.0,
+                y + 4.0,
+                micros_label(10f64.powf(e))
+            );
+            e += 1.0;
+        }
     }
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="middle">percentile</text>"#,
-        left + plot_w / 2.0,
-        h - 15.0
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="18" y="{}" transform="rotate(-90 18 {})" text-anchor="middle">latency</text>"#,
-        top + plot_h / 2.0,
-        top + plot_h / 2.0
-    );
-    for (i, (name, hist)) in series.iter().enumerate() {
+
+    /// The `i`th series' curve and its legend entry.
+    fn curve(&self, out: &mut String, i: usize, name: &str, hist: &Histogram<u64>) {
         let colour = COLOURS[i % COLOURS.len()];
         let points: Vec<String> = hist
             .iter_quantiles(10)
@@ -144,8 +182,8 @@ pub fn svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
             .map(|v| {
                 format!(
                     "{:.1},{:.1}",
-                    x_of(v.quantile_iterated_to()),
-                    y_of(v.value_iterated_to() as f64)
+                    self.x_of(v.quantile_iterated_to()),
+                    self.y_of(v.value_iterated_to() as f64)
                 )
             })
             .collect();
@@ -154,20 +192,33 @@ pub fn svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
             r#"<polyline fill="none" stroke="{colour}" stroke-width="2" points="{}"/>"#,
             points.join(" ")
         );
-        let ly = top + 20.0 + 20.0 * i as f64;
+        let ly = self.top + 20.0 + 20.0 * i as f64;
+        let legend_x = self.w - self.right;
         let _ = writeln!(
             out,
             r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/>"#,
-            w - right + 15.0,
-            w - right + 40.0
+            legend_x + 15.0,
+            legend_x + 40.0
         );
         let _ = writeln!(
             out,
             r#"<text x="{}" y="{}">{}</text>"#,
-            w - right + 46.0,
+            legend_x + 46.0,
             ly + 4.0,
             escape(name)
         );
+    }
+}
+
+/// An SVG chart of latency (log scale, µs) against percentile (log scale
+/// of 1/(1-p): 0, 90, 99, 99.9, 99.99, 99.999 % evenly spaced).
+pub fn svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
+    let chart = Chart::fitting(series);
+    let mut out = String::new();
+    chart.frame(&mut out, title);
+    chart.grid(&mut out);
+    for (i, (name, hist)) in series.iter().enumerate() {
+        chart.curve(&mut out, i, name, hist);
     }
     out.push_str("</svg>\n");
     out

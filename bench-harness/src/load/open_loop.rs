@@ -24,17 +24,7 @@ pub(super) fn open_loop_worker(
     let rate = (total_rate / config.threads as f64).max(0.001);
     let mut requests = Requests::new(config, chooser, 0x0e11, thread);
     let mut conns: Vec<Conn> = (0..config.connections)
-        .map(|_| {
-            let stream = connect(config)?;
-            stream.tcp().set_nonblocking(true)?;
-            Ok(Conn {
-                stream,
-                out: Vec::with_capacity(4096),
-                input: Vec::with_capacity(65536),
-                pending: std::collections::VecDeque::new(),
-                written: 0,
-            })
-        })
+        .map(|_| nonblocking_conn(config))
         .collect::<std::io::Result<_>>()?;
     let mut tally = Tally::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -62,31 +52,9 @@ pub(super) fn open_loop_worker(
             if broken[c] {
                 continue;
             }
-            if conn.written < conn.out.len() {
-                match conn.stream.write(&conn.out[conn.written..]) {
-                    Ok(n) => {
-                        conn.written += n;
-                        progress |= n > 0;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => broken[c] = true,
-                }
-                if conn.written == conn.out.len() {
-                    conn.out.clear();
-                    conn.written = 0;
-                }
-            }
-            match conn.stream.read(&mut buf) {
-                Ok(0) => broken[c] = true,
-                Ok(n) => {
-                    conn.input.extend_from_slice(&buf[..n]);
-                    progress = true;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => broken[c] = true,
-            }
-            if let Drained::Broken = take_replies(config, conn, measure_from, &mut tally) {
-                broken[c] = true;
+            match exchange(config, conn, &mut buf, measure_from, &mut tally) {
+                Some(moved) => progress |= moved,
+                None => broken[c] = true,
             }
         }
         if !progress {
@@ -100,4 +68,58 @@ pub(super) fn open_loop_worker(
     }
     let failed = broken.iter().filter(|&&b| b).count() as u64;
     Ok(tally.into_part(failed))
+}
+
+/// A connection the schedule never waits on: writes and reads that would
+/// block return at once.
+fn nonblocking_conn(config: &LoadConfig) -> std::io::Result<Conn> {
+    let stream = connect(config)?;
+    stream.tcp().set_nonblocking(true)?;
+    Ok(Conn {
+        stream,
+        out: Vec::with_capacity(4096),
+        input: Vec::with_capacity(65536),
+        pending: std::collections::VecDeque::new(),
+        written: 0,
+    })
+}
+
+/// One turn of a connection: write what is queued, read what arrived and
+/// count the replies it completes. `Some(moved)` says whether any bytes
+/// moved; `None` that the connection broke.
+fn exchange(
+    config: &LoadConfig,
+    conn: &mut Conn,
+    buf: &mut [u8],
+    measure_from: Instant,
+    tally: &mut Tally,
+) -> Option<bool> {
+    let mut moved = false;
+    if conn.written < conn.out.len() {
+        match conn.stream.write(&conn.out[conn.written..]) {
+            Ok(n) => {
+                conn.written += n;
+                moved |= n > 0;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return None,
+        }
+        if conn.written == conn.out.len() {
+            conn.out.clear();
+            conn.written = 0;
+        }
+    }
+    match conn.stream.read(buf) {
+        Ok(0) => return None,
+        Ok(n) => {
+            conn.input.extend_from_slice(&buf[..n]);
+            moved = true;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        Err(_) => return None,
+    }
+    match take_replies(config, conn, measure_from, tally) {
+        Drained::Broken => None,
+        _ => Some(moved),
+    }
 }

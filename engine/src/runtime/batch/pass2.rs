@@ -6,7 +6,7 @@
 //! bounded reply.
 
 use futures_lite::{AsyncWrite, AsyncWriteExt};
-use segcore_protocol::{Limits, Recovery, MAX_KEY_LEN};
+use segcore_protocol::{Limits, ParseError, Recovery, MAX_KEY_LEN};
 
 use crate::runtime::batch::bounds::FLUSH_BYTES;
 use crate::runtime::batch::plan::{unlink_target, Stop};
@@ -89,7 +89,20 @@ pub(super) struct Pass2<'p> {
     pub(super) trace: bool,
 }
 
-impl Pass2<'_> {
+impl<'p> Pass2<'p> {
+    /// Before the batch's first request.
+    pub(super) fn new(core: &'p Core, route: Route, limits: &'p Limits, trace: bool) -> Self {
+        Pass2 {
+            core,
+            route,
+            limits,
+            state: ReplyState::default(),
+            classes: ClassCounts::default(),
+            parsed: 0,
+            trace,
+        }
+    }
+
     /// Parses the request at `at` and answers it, or its error, without
     /// waiting; pass 1 stopped at `end` for `stop`.
     pub(super) fn step<P: WireProtocol>(
@@ -132,46 +145,63 @@ impl Pass2<'_> {
                 }
             }
             Err(e) if at < end || !matches!(stop, Stop::More) => {
-                if self.trace {
-                    // As memcached -vv: what was refused, and how.
-                    let mut reply = Vec::new();
-                    e.write_reply(&mut reply);
-                    log::trace!(
-                        "core {}: {} -> {}",
-                        core.id,
-                        command_text(&buf[at..]),
-                        command_text(&reply)
-                    );
-                }
-                e.write_reply(out);
-                if e.is_too_large() {
-                    core.counters.borrow_mut().store_too_large += 1;
-                } else if e.is_out_of_memory() {
-                    core.counters.borrow_mut().store_no_memory += 1;
-                } else if e.is_refused_flush() {
-                    core.counters.borrow_mut().cmd_flush += 1;
-                }
-                let mut scratch = [0; MAX_KEY_LEN];
-                let mut unlink = None;
-                if let Some((owner, key)) = unlink_target(&e, &buf[at..], self.route, &mut scratch)
-                {
-                    if owner == core.id {
-                        let op = Op::on(key, KeyCommand::Unlink);
-                        execute(&mut core.shard.borrow_mut(), &op, core);
-                    } else if !matches!(remotes.next(owner), Remote::Later) {
-                        // Taken: pass 1 sent it, and its (empty) outcome is here.
-                    } else {
-                        unlink = Some(owner);
-                    }
-                }
-                let at = match e.recovery {
-                    Recovery::Skip(n) if at + n <= end => Some(at + n),
-                    Recovery::Skip(_) | Recovery::Close => None,
-                };
-                Step::Skip { at, unlink }
+                self.refused(&e, buf, at, end, remotes, out)
             }
             _ => Step::End,
         }
+    }
+
+    /// Answers a request that did not parse with its error, unlinks the
+    /// key a refused set names (memcached drops the old value), and says
+    /// where parsing resumes. Kept out of line: the step loop is hot and
+    /// errors are not.
+    #[inline(never)]
+    fn refused(
+        &mut self,
+        e: &ParseError,
+        buf: &[u8],
+        at: usize,
+        end: usize,
+        remotes: &mut Remotes<'_>,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let core = self.core;
+        if self.trace {
+            // As memcached -vv: what was refused, and how.
+            let mut reply = Vec::new();
+            e.write_reply(&mut reply);
+            log::trace!(
+                "core {}: {} -> {}",
+                core.id,
+                command_text(&buf[at..]),
+                command_text(&reply)
+            );
+        }
+        e.write_reply(out);
+        if e.is_too_large() {
+            core.counters.borrow_mut().store_too_large += 1;
+        } else if e.is_out_of_memory() {
+            core.counters.borrow_mut().store_no_memory += 1;
+        } else if e.is_refused_flush() {
+            core.counters.borrow_mut().cmd_flush += 1;
+        }
+        let mut scratch = [0; MAX_KEY_LEN];
+        let mut unlink = None;
+        if let Some((owner, key)) = unlink_target(e, &buf[at..], self.route, &mut scratch) {
+            if owner == core.id {
+                let op = Op::on(key, KeyCommand::Unlink);
+                execute(&mut core.shard.borrow_mut(), &op, core);
+            } else if !matches!(remotes.next(owner), Remote::Later) {
+                // Taken: pass 1 sent it, and its (empty) outcome is here.
+            } else {
+                unlink = Some(owner);
+            }
+        }
+        let at = match e.recovery {
+            Recovery::Skip(n) if at + n <= end => Some(at + n),
+            Recovery::Skip(_) | Recovery::Close => None,
+        };
+        Step::Skip { at, unlink }
     }
 
     /// Writes the end of `req`'s reply and applies what it did to this

@@ -5,12 +5,11 @@ use segcore_protocol::Limits;
 
 use crate::runtime::batch::bounds::FLUSH_BYTES;
 use crate::runtime::batch::pass2::{flush, Pass2, Step};
-use crate::runtime::batch::plan::{plan, Stop};
+use crate::runtime::batch::plan::{plan, Planned, Stop};
 use crate::runtime::batch::remote::{refill, send_all, Remote, Remotes};
 use crate::runtime::batch::router::Fanout;
-use crate::runtime::metrics::latency::ClassCounts;
 use crate::runtime::server::core::Core;
-use crate::runtime::wire::protocol::{BatchEnd, Flow, ReplyState, WireProtocol};
+use crate::runtime::wire::protocol::{BatchEnd, Flow, WireProtocol};
 
 /// Runs every complete request at the start of `buf`, parsed with
 /// `limits`, appending replies to `out`; once `out` passes [`FLUSH_BYTES`]
@@ -33,78 +32,65 @@ pub async fn run_batch<P: WireProtocol, W: AsyncWrite + Unpin>(
     // -vvv logs every command; checked once per batch.
     let trace = log::log_enabled!(log::Level::Trace);
 
-    let (mut fanout, end, stop) = plan::<P>(core, buf, limits);
-    let budget = match fanout.as_mut() {
-        Some(fanout) => send_all(core, fanout).await,
-        None => 0,
-    };
+    let mut planned = plan::<P>(core, buf, limits);
+    if let Some(fanout) = planned.fanout.as_mut() {
+        planned.budget = send_all(core, fanout).await;
+    }
 
     // Pass 2: execute local ops, take remote outcomes, encode in order.
-    let mut pass = Pass2 {
-        core,
-        route,
-        limits,
-        state: ReplyState::default(),
-        classes: ClassCounts::default(),
-        parsed: 0,
-        trace,
-    };
-    let mut flow = Flow::Continue;
+    let mut pass = Pass2::new(core, route, limits, trace);
+    let (end, budget) = (planned.end, planned.budget);
     let mut at = 0;
-    while at < end || matches!(stop, Stop::Discard(_) | Stop::Close) && at <= end {
-        let step = pass.step::<P>(buf, at, end, &stop, &mut Remotes::of(fanout.as_mut()), out);
+    let flow = loop {
+        if !(at < end || matches!(planned.stop, Stop::Discard(_) | Stop::Close) && at <= end) {
+            break Flow::Continue;
+        }
+        // The remotes' view is a temporary of this statement: held across
+        // the awaits below, it would grow every batch's slot.
+        let fanout = planned.fanout.as_mut();
+        let step = pass.step::<P>(buf, at, end, &planned.stop, &mut Remotes::of(fanout), out);
         // The rare steps that wait in the middle of a request are boxed,
         // so they do not grow every batch's slot.
-        let next_at = match step {
+        at = match step {
             Step::Next {
                 at,
                 flow: Flow::Continue,
             } => at,
-            Step::Next { flow: next, .. } => {
-                flow = next;
-                break;
-            }
+            Step::Next { flow, .. } => break flow,
             Step::Paused {
                 pause,
                 resume_at,
                 used,
-            } => {
-                let resumed = Box::pin(pass.resume::<P, W>(
-                    &buf[at..at + used],
-                    pause,
-                    resume_at,
-                    fanout.as_mut(),
-                    budget,
-                    out,
-                    writer,
-                ))
-                .await;
-                match resumed {
-                    Flow::Continue => at + used,
-                    next => {
-                        flow = next;
-                        break;
-                    }
-                }
-            }
+            } => match Box::pin(pass.resume::<P, W>(
+                &buf[at..at + used],
+                pause,
+                resume_at,
+                planned.fanout.as_mut(),
+                budget,
+                out,
+                writer,
+            ))
+            .await
+            {
+                Flow::Continue => at + used,
+                flow => break flow,
+            },
             Step::Skip { at, unlink } => {
-                if let (Some(owner), Some(fanout)) = (unlink, fanout.as_mut()) {
+                if let (Some(owner), Some(fanout)) = (unlink, planned.fanout.as_mut()) {
                     Box::pin(take_unlink(core, fanout, owner, budget)).await;
                 }
                 match at {
                     Some(at) => at,
-                    None => break,
+                    None => break Flow::Continue,
                 }
             }
-            Step::End => break,
+            Step::End => break Flow::Continue,
         };
-        at = next_at;
         if out.len() > FLUSH_BYTES && flush(core, writer, out).await.is_err() {
-            flow = Flow::Close;
-            break;
+            break Flow::Close;
         }
-    }
-    finish(core, pass, started, fanout, &stop, end, buf.len(), flow)
+    };
+    finish(core, pass, started, planned, buf.len(), flow)
 }
 
 /// Takes the (empty) outcome of a refused set's unlink that pass 1 sent to
@@ -117,17 +103,17 @@ async fn take_unlink(core: &Core, fanout: &mut Fanout, owner: usize, budget: usi
 
 /// After pass 2: counts the batch's requests and latency, gives the
 /// forwarding buffers back, and says how the batch ended.
-#[allow(clippy::too_many_arguments)]
 fn finish(
     core: &Core,
     pass: Pass2<'_>,
     started: std::time::Instant,
-    fanout: Option<Fanout>,
-    stop: &Stop,
-    end: usize,
+    planned: Planned,
     buf_len: usize,
     flow: Flow,
 ) -> BatchEnd {
+    let Planned {
+        fanout, end, stop, ..
+    } = planned;
     let Pass2 {
         classes, parsed, ..
     } = pass;
@@ -150,7 +136,7 @@ fn finish(
         core.router.recycle_fanout(fanout);
     }
     let (discard, flow) = match stop {
-        Stop::Discard(n) => (*n, flow),
+        Stop::Discard(n) => (n, flow),
         Stop::Close => (0, Flow::Close),
         Stop::More => (0, flow),
     };

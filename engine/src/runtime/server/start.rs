@@ -4,12 +4,14 @@
 //! on its NUMA node), start its tasks (forwarding, accept, background
 //! expiry, idle kicks), report ready, then watch the shutdown phase.
 
+use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers};
+use glommio::net::TcpListener;
 use glommio::{Latency, Shares};
 
 use crate::runtime::batch::router::{Envelope, ReplyEnvelope, Router};
@@ -18,7 +20,7 @@ use crate::runtime::server::core::Core;
 use crate::runtime::server::settings::Settings;
 use crate::runtime::server::shared::{Shared, DRAINING, RUNNING};
 use crate::runtime::server::start_error::StartError;
-use crate::storage::Shard;
+use crate::storage::{Shard, ShardConfig};
 
 /// Runs one core until the server exits; `ready` hears whether it started.
 pub(super) async fn core_main(
@@ -62,7 +64,7 @@ pub(super) async fn core_main(
 /// Takes back what the last graceful stop saved (`-e`): the items
 /// restored, or `None` after a cold start (with one line saying why, when
 /// the memory file was there to restore from).
-fn warm_restart(shard: &mut Shard, config: &crate::storage::ShardConfig, id: usize) -> Option<u64> {
+fn warm_restart(shard: &mut Shard, config: &ShardConfig, id: usize) -> Option<u64> {
     let file = config.restart.as_ref()?;
     // The server looked at every core's save first (see `MemoryFiles`):
     // no run to restore means start empty, and it said why.
@@ -106,16 +108,12 @@ type Started = (
     Receivers<Envelope>,
     Receivers<ReplyEnvelope>,
     Listeners,
-    Option<glommio::net::TcpListener>,
+    Option<TcpListener>,
 );
 
 /// A core's client listeners: the main one, more like it, the plaintext
 /// ones.
-type Listeners = (
-    glommio::net::TcpListener,
-    Vec<glommio::net::TcpListener>,
-    Vec<glommio::net::TcpListener>,
-);
+type Listeners = (TcpListener, Vec<TcpListener>, Vec<TcpListener>);
 
 /// The core's shard, mesh ends, listener and state.
 async fn build_core(
@@ -137,52 +135,11 @@ async fn build_core(
     // request-mesh peer id.
     let id = request_tx.peer_id();
     crate::runtime::server::core::CURRENT_CORE.with(|core| core.set(Some(id)));
-    // Allocated here, after pinning: first touch puts the pages on this
-    // core's NUMA node.
-    let mut shard_config = settings.shard_config(id);
-    if let Some(file) = shard_config.restart.as_mut() {
-        file.run = shared.restart.run;
-        file.restore_run = shared.restart.restore;
-    }
-    let mut shard = Shard::new(&shard_config).map_err(|e| match &shard_config.restart {
-        Some(file) => StartError::Config(format!(
-            "cannot use the memory file {}: {e}",
-            file.path.display()
-        )),
-        None => StartError::Config(e.to_string()),
-    })?;
-    shard.set_time(crate::storage::time::unix_now());
-    let restored = warm_restart(&mut shard, &shard_config, id);
+    let (shard, shard_config, restored) = open_shard(&settings, &shared, id)?;
     // Pinned already: this thread's CPU is the core's; asking for the
     // node of the shard's first page also touches it from here.
     let placement = crate::runtime::server::numa::Placement::here(shard.memory_start() as usize);
-    let addr = settings.core_listen(id);
-    let listener = glommio::net::TcpListener::bind(addr)
-        .map_err(|e| StartError::Bind(addr, "-p/-l", std::io::Error::other(e.to_string())))?;
-    // More listeners like the main one (-l a,b), and plaintext ones beside
-    // a TLS one (-l notls:...).
-    let bind_all = |addrs: &[std::net::SocketAddr]| {
-        addrs
-            .iter()
-            .map(|&addr| {
-                glommio::net::TcpListener::bind(addr)
-                    .map_err(|e| StartError::Bind(addr, "-l", std::io::Error::other(e.to_string())))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let more = bind_all(&settings.more_listen)?;
-    let plain = bind_all(&settings.plain_listen)?;
-    // Core 0 serves the metrics endpoint.
-    let metrics = match settings.metrics_listen.filter(|_| id == 0) {
-        Some(addr) => Some(glommio::net::TcpListener::bind(addr).map_err(|e| {
-            StartError::Bind(
-                addr,
-                "--metrics-listen",
-                std::io::Error::other(e.to_string()),
-            )
-        })?),
-        None => None,
-    };
+    let ((listener, more, plain), metrics) = bind_listeners(&settings, id)?;
     let listening = listener
         .local_addr()
         .ok()
@@ -198,6 +155,61 @@ async fn build_core(
     ));
     core.tick();
     Ok((core, request_rx, reply_rx, (listener, more, plain), metrics))
+}
+
+/// Core `id`'s shard, allocated here, after pinning (first touch puts the
+/// pages on this core's NUMA node), and warm-restarted from its memory
+/// file when the run's judgement allows it.
+fn open_shard(
+    settings: &Settings,
+    shared: &Shared,
+    id: usize,
+) -> Result<(Shard, ShardConfig, Option<u64>), StartError> {
+    let mut shard_config = settings.shard_config(id);
+    if let Some(file) = shard_config.restart.as_mut() {
+        file.run = shared.restart.run;
+        file.restore_run = shared.restart.restore;
+    }
+    let mut shard = Shard::new(&shard_config).map_err(|e| match &shard_config.restart {
+        Some(file) => StartError::Config(format!(
+            "cannot use the memory file {}: {e}",
+            file.path.display()
+        )),
+        None => StartError::Config(e.to_string()),
+    })?;
+    shard.set_time(crate::storage::time::unix_now());
+    let restored = warm_restart(&mut shard, &shard_config, id);
+    Ok((shard, shard_config, restored))
+}
+
+/// Binds `addr`; a held port is an error naming the `flag` that asked for
+/// it.
+fn bind(addr: SocketAddr, flag: &'static str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .map_err(|e| StartError::Bind(addr, flag, std::io::Error::other(e.to_string())))
+}
+
+/// Core `id`'s listeners: the main one, more like it (`-l a,b`),
+/// plaintext ones beside a TLS one (`-l notls:...`), and on core 0 the
+/// metrics endpoint.
+fn bind_listeners(
+    settings: &Settings,
+    id: usize,
+) -> Result<(Listeners, Option<TcpListener>), StartError> {
+    let listener = bind(settings.core_listen(id), "-p/-l")?;
+    let bind_all = |addrs: &[SocketAddr]| {
+        addrs
+            .iter()
+            .map(|&addr| bind(addr, "-l"))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let more = bind_all(&settings.more_listen)?;
+    let plain = bind_all(&settings.plain_listen)?;
+    let metrics = match settings.metrics_listen.filter(|_| id == 0) {
+        Some(addr) => Some(bind(addr, "--metrics-listen")?),
+        None => None,
+    };
+    Ok(((listener, more, plain), metrics))
 }
 
 /// A task per peer on each mesh: run the batches other cores send, and

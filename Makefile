@@ -5,7 +5,7 @@
 SEGCORE ?= target/debug/segcore
 
 .PHONY: help run test lint ci debug-build memccapable compat diff metrics soak hostile failover replicated \
-	bench bench-ab bench-memory bench-policies bench-conns bench-tls bench-restart bench-cluster \
+	bench bench-ab bench-memory bench-policies bench-conns bench-tls bench-restart bench-cluster bench-replicated \
 	idle-cpu forwarding fuzz cluster modgraph
 
 help: ## this list
@@ -75,6 +75,9 @@ bench-restart: ## warm restart time and what comes back
 
 bench-cluster: ## shared port against per-core endpoints behind twemproxy
 	scripts/bench/bench-cluster.sh
+
+bench-replicated: ## through memcached's proxy (2 zones) vs nutcracker vs direct; hot-key spread
+	scripts/bench/bench-replicated.sh
 
 idle-cpu: ## idle CPU against memcached, no clients and 1,000 idle connections
 	scripts/bench/idle-cpu.sh

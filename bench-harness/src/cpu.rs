@@ -16,6 +16,16 @@ pub fn process_cpu(pid: u32) -> Option<Duration> {
     Some(Duration::from_micros(ticks * 1_000_000 / hz))
 }
 
+/// The CPU time of every process in `pids` together (a proxy and the nodes
+/// behind it serve one request between them); `None` when the list is
+/// empty or any of them cannot be read.
+pub fn processes_cpu(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| process_cpu(pid)).sum()
+}
+
 /// User + system CPU time of this process.
 pub fn own_cpu() -> Duration {
     // SAFETY: getrusage fills the zeroed struct we own.
@@ -43,5 +53,9 @@ mod tests {
         assert!(own_cpu() > start);
         assert!(process_cpu(std::process::id()).is_some());
         assert!(process_cpu(u32::MAX).is_none());
+        let me = std::process::id();
+        assert!(processes_cpu(&[me, me]).unwrap() >= process_cpu(me).unwrap());
+        assert!(processes_cpu(&[]).is_none());
+        assert!(processes_cpu(&[me, u32::MAX]).is_none());
     }
 }

@@ -237,13 +237,13 @@ impl Summary {
 fn measure(
     config: &LoadConfig,
     prefill: bool,
-    pid: Option<u32>,
+    pids: &[u32],
     print: bool,
 ) -> Result<(Summary, Results), String> {
     if prefill {
         load::prefill(config).map_err(|e| format!("prefill: {e}"))?;
     }
-    let cpu_before = pid.and_then(cpu::process_cpu);
+    let cpu_before = cpu::processes_cpu(pids);
     let own_before = cpu::own_cpu();
     // CPU is sampled around the whole run; the warm-up share is removed in
     // proportion to time, as the load is steady.
@@ -251,7 +251,7 @@ fn measure(
     let results = load::run(config).map_err(|e| e.to_string())?;
     let wall = started.elapsed().as_secs_f64();
     let measured = config.duration.as_secs_f64();
-    let server_cpu = match (cpu_before, pid.and_then(cpu::process_cpu)) {
+    let server_cpu = match (cpu_before, cpu::processes_cpu(pids)) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).mul_f64(measured / wall)),
         _ => None,
     };

@@ -11,9 +11,11 @@ pub struct RunArgs {
     /// Server address.
     #[arg(short = 's', long, default_value = "127.0.0.1:11211")]
     pub server: String,
-    /// Server process id: report its CPU time per request.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server process id: report its CPU time per request. A list
+    /// (`--server-pid 1,2,3`) adds up every process's CPU: a proxy and its
+    /// nodes.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// Also write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -37,12 +39,12 @@ pub struct CompareArgs {
     /// Server B.
     #[arg(long)]
     pub b: String,
-    /// Process id of A, for CPU per request.
-    #[arg(long)]
-    pub a_pid: Option<u32>,
-    /// Process id of B, for CPU per request.
-    #[arg(long)]
-    pub b_pid: Option<u32>,
+    /// Process id of A, for CPU per request (a list adds them up).
+    #[arg(long, value_delimiter = ',')]
+    pub a_pid: Vec<u32>,
+    /// Process id of B, for CPU per request (a list adds them up).
+    #[arg(long, value_delimiter = ',')]
+    pub b_pid: Vec<u32>,
     /// A-then-B rounds.
     #[arg(long, default_value_t = 3)]
     pub rounds: usize,
@@ -66,7 +68,7 @@ pub struct CompareArgs {
 /// One server under the load: the report, and the files asked for.
 pub fn run(a: RunArgs) -> Result<(), Failure> {
     let config = config(&a.server, &a.load)?;
-    let (summary, results) = measure(&config, a.load.prefill, a.server_pid, true)?;
+    let (summary, results) = measure(&config, a.load.prefill, &a.server_pid, true)?;
     if let Some(path) = a.json {
         write_file(&path, &summary.json())?;
     }
@@ -96,8 +98,8 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let mut merged: Option<(Results, Results)> = None;
     for round in 0..a.rounds.max(1) {
         let first = round == 0 && a.load.prefill;
-        let (sa, ra) = measure(&config_a, first, a.a_pid, false)?;
-        let (sb, rb) = measure(&config_b, first, a.b_pid, false)?;
+        let (sa, ra) = measure(&config_a, first, &a.a_pid, false)?;
+        let (sb, rb) = measure(&config_b, first, &a.b_pid, false)?;
         merged = Some(match merged {
             None => (ra, rb),
             Some((ma, mb)) => (ma.merged(&ra), mb.merged(&rb)),
@@ -109,7 +111,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         );
         rows.push((sa, sb));
     }
-    print_ratios(&rows, a.a_pid.is_some() && a.b_pid.is_some());
+    print_ratios(&rows, !a.a_pid.is_empty() && !a.b_pid.is_empty());
     if let Some(path) = a.json {
         let rounds: Vec<String> = rows
             .iter()

@@ -17,8 +17,12 @@ segcore_cluster{
         z2 = { "10.0.2.1:11211", "10.0.2.2:11211", "10.0.2.3:11211" },
     },
     -- Keys whose reads are spread over every zone's copy (a hot key caps
-    -- one node otherwise); `segcore stats hotkeys` on the nodes names them.
+    -- one node otherwise); `stats hotkeys` on the nodes names them.
     hot_keys = {},
+    -- More hot keys, one per line, written by
+    -- scripts/tools/proxy-hot-keys.py from the nodes' `stats hotkeys`
+    -- (it sends the proxy SIGHUP, which rereads this configuration).
+    hot_keys_file = "/etc/segcore/hot-keys",
     -- A node that does not answer within this many seconds counts as failed
     -- for the request: reads move to the next zone, writes answer
     -- SERVER_ERROR.

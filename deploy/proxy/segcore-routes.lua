@@ -95,7 +95,39 @@ end
 function route_zwrite_conf(t, ctx)
     t.local_zone = t.local_zone or ctx:local_zone()
     t.partial_id = stat_id(ctx, t, "partial_writes")
+    t.lag = {
+        writes = stat_id(ctx, t, "replicated_writes"),
+        total_us = stat_id(ctx, t, "replication_lag_us"),
+        over_1ms = stat_id(ctx, t, "replication_lag_over_1ms"),
+        over_10ms = stat_id(ctx, t, "replication_lag_over_10ms"),
+        over_100ms = stat_id(ctx, t, "replication_lag_over_100ms"),
+    }
     return t
+end
+
+-- Replication lag of one write that every zone took: how long after the
+-- first zone had the new value the last one had it (the spread of the
+-- zones' response times; each was sent at once). A reader of the slowest
+-- zone could see the old value for that long. Counted in `stats proxy`:
+-- replicated_writes, replication_lag_us (the sum: lag_us / writes is the
+-- mean), and how many writes lagged over 1, 10 and 100 ms — the figures
+-- to alert on.
+local function count_lag(lag, fastest_us, slowest_us)
+    local us = slowest_us - fastest_us
+    if us < 0 then
+        us = 0
+    end
+    mcp.stat(lag.writes, 1)
+    mcp.stat(lag.total_us, us)
+    if us > 1000 then
+        mcp.stat(lag.over_1ms, 1)
+        if us > 10000 then
+            mcp.stat(lag.over_10ms, 1)
+            if us > 100000 then
+                mcp.stat(lag.over_100ms, 1)
+            end
+        end
+    end
 end
 
 local function zwrite_all_f(rctx, arg)
@@ -105,6 +137,7 @@ local function zwrite_all_f(rctx, arg)
         rctx:enqueue(r, handles)
         rctx:wait_cond(n, mcp.WAIT_ANY)
         local first = nil
+        local fastest, slowest = math.maxinteger, 0
         for i = 1, n do
             local res = rctx:result(handles[i])
             if not answered(res) then
@@ -113,7 +146,10 @@ local function zwrite_all_f(rctx, arg)
             if i == 1 then
                 first = res
             end
+            local us = res:elapsed()
+            fastest, slowest = math.min(fastest, us), math.max(slowest, us)
         end
+        count_lag(arg.lag, fastest, slowest)
         -- Zones can disagree (an add that one zone refuses): the local
         -- zone's answer is the one given.
         return first
@@ -147,18 +183,24 @@ local function zwrite_cas_f(rctx, arg)
         local others = rest[p]
         rctx:enqueue(copy, others)
         rctx:wait_cond(#others, mcp.WAIT_ANY)
+        local slowest = 0
         for i, h in ipairs(others) do
-            if not answered(rctx:result(h)) then
+            local copied = rctx:result(h)
+            if not answered(copied) then
                 return write_failed(partial, arg.rest_names[p][i])
             end
+            slowest = math.max(slowest, copied:elapsed())
         end
+        -- The copies start once the primary has answered: they trail it
+        -- by their whole time.
+        count_lag(arg.lag, 0, slowest)
         return res
     end
 end
 
 function route_zwrite_start(a, ctx, fgen)
     local names = zone_order(a.children, a.local_zone)
-    local o = { names = names, partial_id = a.partial_id }
+    local o = { names = names, partial_id = a.partial_id, lag = a.lag }
     local cmd = ctx:cmd()
     local cas = cmd == mcp.CMD_CAS or a.compare_cas
     if cas then
@@ -200,7 +242,7 @@ function route_zmeta_write_start(a, ctx, fgen)
     local all, cas = mcp.funcgen_new(), mcp.funcgen_new()
     route_zwrite_start(a, ctx, all)
     route_zwrite_start({ children = a.children, local_zone = a.local_zone,
-        partial_id = a.partial_id, compare_cas = true }, ctx, cas)
+        partial_id = a.partial_id, lag = a.lag, compare_cas = true }, ctx, cas)
     local h_all, h_cas = fgen:new_handle(all), fgen:new_handle(cas)
     fgen:ready({ n = ctx:label(), f = function(rctx)
         return function(r)
@@ -359,6 +401,7 @@ end
 --       local_zone = "z1",                  -- this proxy's zone
 --       zones = { z1 = { "host:port", ... }, z2 = { ... } },
 --       hot_keys = { "key", ... },          -- read from any zone
+--       hot_keys_file = "/path",            -- more of them, one per line
 --       backend_read_timeout = 0.4,         -- seconds; a stalled node's bound
 --   }
 --
@@ -366,7 +409,28 @@ end
 -- node that is down fails its keys over to the other zones.
 --
 
+-- The hot keys: the configured list plus the lines of `hot_keys_file`
+-- (written by scripts/tools/proxy-hot-keys.py from the nodes' `stats
+-- hotkeys`; a SIGHUP to the proxy rereads it). A missing file is no keys.
+local function hot_key_list(c)
+    local keys = {}
+    for _, key in ipairs(c.hot_keys or {}) do
+        table.insert(keys, key)
+    end
+    local f = c.hot_keys_file and io.open(c.hot_keys_file, "r")
+    if f then
+        for line in f:lines() do
+            if line ~= "" then
+                table.insert(keys, line)
+            end
+        end
+        f:close()
+    end
+    return keys
+end
+
 function segcore_cluster(c)
+    local hot = hot_key_list(c)
     settings{
         backend_connect_timeout = c.backend_connect_timeout or 1,
         backend_read_timeout = c.backend_read_timeout or 0.4,
@@ -388,9 +452,9 @@ function segcore_cluster(c)
     end
     routes{
         cmap = {
-            get = route_zread{ children = "set_zones", hot_keys = c.hot_keys },
+            get = route_zread{ children = "set_zones", hot_keys = hot },
             gets = route_zread{ children = "set_zones", primary_first = true },
-            mg = route_zmeta_read{ children = "set_zones", hot_keys = c.hot_keys },
+            mg = route_zmeta_read{ children = "set_zones", hot_keys = hot },
             set = write(), add = write(), replace = write(),
             append = write(), prepend = write(), cas = write(),
             incr = write(), decr = write(), delete = write(), touch = write(),

@@ -18,8 +18,12 @@ times:
   21 s  end; segcore-bench found 0 wrong values
 
 Before the faults: replication lag (write through the proxy, poll the far
-zone's node until the value shows) and a lease stampede (100 clients ask
-`mg <key> N30` at once: exactly one wins).
+zone's node until the value shows), a lease stampede (100 clients ask
+`mg <key> N30` at once: exactly one wins), hot keys (a key's gets stay in
+the near zone until it is named in the proxy's hot_keys_file and the proxy
+is sent SIGHUP; then 25-75% of them reach the far zone, counted on the
+nodes) and the proxy's replication-lag counters (every replicated write
+counted).
 
     cluster_replicated.py SEGCORE PROXY ROUTES BENCH OUTDIR
 """
@@ -295,6 +299,53 @@ def replication_lag(port, far_nodes, n=200):
             "p99_ms": round(1000 * lags[int(len(lags) * 0.99) - 1], 3)} if lags else {}
 
 
+def node_gets(nodes):
+    """cmd_get of each node, read on the node."""
+    counts = []
+    for node in nodes:
+        c = Conn(node.port)
+        c.sock.sendall(b"stats\r\n")
+        n = 0
+        while True:
+            line = c.r.readline()
+            if line in (b"END\r\n", b""):
+                break
+            if line.startswith(b"STAT cmd_get "):
+                n = int(line.split()[2])
+        c.close()
+        counts.append(n)
+    return counts
+
+
+def hot_key_spread(port, proxy, zones, hot_file, gets=200):
+    """Share of a key's gets that reach zone z2 (the far zone), before and
+    after the key is named in the proxy's hot_keys_file and the proxy is
+    sent SIGHUP: 0 before (reads are near-zone first), about half after."""
+    key = b"hot:%d" % random.randrange(1 << 30)
+    c = Conn(port)
+    if c.set(key, b"hot-value", 0, 0) != b"STORED\r\n":
+        problems.append("hot keys: the set was not stored")
+
+    def far_share():
+        before = [node_gets(zones[z]) for z in ZONES]
+        for _ in range(gets):
+            if c.get(key) is None:
+                problems.append("hot keys: a get of the hot key missed")
+                break
+        after = [node_gets(zones[z]) for z in ZONES]
+        per_zone = [sum(a) - sum(b) for a, b in zip(after, before)]
+        return per_zone[1] / max(sum(per_zone), 1)
+
+    share_before = far_share()
+    with open(hot_file, "w") as f:
+        f.write(key.decode() + "\n")
+    proxy.send_signal(signal.SIGHUP)
+    time.sleep(1.5)  # the proxy reloads its routes in the background
+    share_after = far_share()
+    c.close()
+    return {"far_share_before": round(share_before, 3), "far_share_after": round(share_after, 3)}
+
+
 def ratio(rows):
     gets = sum(r[1] for r in rows)
     return (sum(r[2] + r[3] for r in rows) / gets) if gets else 1.0
@@ -306,8 +357,11 @@ def main():
         for node in nodes:
             node.start()
     conf = os.path.join(OUT, "cluster.lua")
+    hot_file = os.path.join(OUT, "hot-keys")
+    open(hot_file, "w").close()
     with open(conf, "w") as f:
-        f.write("segcore_cluster{\n  local_zone = \"z1\",\n  backend_read_timeout = %s,\n  zones = {\n" % READ_TIMEOUT)
+        f.write("segcore_cluster{\n  local_zone = \"z1\",\n  backend_read_timeout = %s,\n" % READ_TIMEOUT)
+        f.write("  hot_keys_file = \"%s\",\n  zones = {\n" % hot_file)
         for z, nodes in zones.items():
             f.write("    %s = { %s },\n" % (z, ", ".join('"127.0.0.1:%d"' % n.port for n in nodes)))
         f.write("  },\n}\n")
@@ -332,6 +386,23 @@ def main():
         print("lease stampede:", results["lease"], flush=True)
         if results["lease"]["winners"] != 1:
             problems.append("lease stampede: %d winners" % results["lease"]["winners"])
+        results["hot_keys"] = hot_key_spread(proxy_port, proxy, zones, hot_file)
+        print("hot key: share of its gets on the far zone", results["hot_keys"], flush=True)
+        if results["hot_keys"]["far_share_before"] > 0.02:
+            problems.append("hot keys: reads left the near zone before the key was hot")
+        if not 0.25 <= results["hot_keys"]["far_share_after"] <= 0.75:
+            problems.append("hot keys: a hot key's reads were not spread over the zones")
+        counters = proxy_stats(proxy_port)
+        replicated = counters.get("cmdmap_replicated_writes", 0)
+        results["lag_counters"] = {
+            "replicated_writes": replicated,
+            "mean_lag_us": round(counters.get("cmdmap_replication_lag_us", 0) / max(replicated, 1)),
+            "over_1ms": counters.get("cmdmap_replication_lag_over_1ms", 0),
+            "over_10ms": counters.get("cmdmap_replication_lag_over_10ms", 0),
+        }
+        print("replication lag (proxy counters):", results["lag_counters"], flush=True)
+        if replicated < KEYS + results["replication_lag"].get("writes", 0):
+            problems.append("replication lag: the proxy counted %d replicated writes" % replicated)
 
         bench = subprocess.Popen(
             [BENCH, "run", "-s", "127.0.0.1:%d" % proxy_port, "--verify", "--prefill", "-c", "4",

@@ -3,6 +3,8 @@
 # memcached-proxy.sh and cluster-lib.sh (its cluster_stop stops these too).
 #
 #   proxy_cluster_start ZONES SHARDS CORES BINARY DIR
+#     (CLUSTER_TIMEOUT_S, CLUSTER_MEMORY, CLUSTER_HOT_KEYS_FILE, PROXY_THREADS
+#     change the defaults)
 #   cluster_stop                                  (from cluster-lib.sh)
 # Afterwards: $proxy_port, $proxy_pid, zone_ports[Z] ("port port ..." of
 # zone zZ+1), node_pids (every node).
@@ -18,6 +20,7 @@ proxy_cluster_start() { # zones shards cores binary dir
     echo "segcore_cluster{"
     echo "  local_zone = \"z1\","
     echo "  backend_read_timeout = ${CLUSTER_TIMEOUT_S:-0.4},"
+    [ -z "${CLUSTER_HOT_KEYS_FILE:-}" ] || echo "  hot_keys_file = \"$CLUSTER_HOT_KEYS_FILE\","
     echo "  zones = {"
   } >"$conf"
   for z in $(seq 1 "$zones"); do

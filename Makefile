@@ -33,8 +33,9 @@ memccapable: debug-build ## libmemcached's conformance checks
 compat: ## real clients: pymemcache and python-binary-memcached
 	scripts/ci/compat-clients.sh
 
-diff: debug-build ## edge-case request sequences against memcached, byte for byte
+diff: debug-build ## edge-case request sequences against memcached 1.6.18 and 1.6.38, byte for byte
 	scripts/ci/diff-vs-memcached.sh $(SEGCORE)
+	scripts/ci/diff-vs-memcached.sh --reference 1.6.38 $(SEGCORE)
 
 metrics: debug-build ## /metrics through promtool's linter
 	scripts/ci/check-metrics.sh $(SEGCORE)

@@ -269,6 +269,16 @@ fn keyed_and_control_table() -> Vec<Row> {
         Row::new(O::Add, store(StoreMode::Add, 0), b"foo")
             .value(b"z")
             .fails(2, EXISTS),
+        // memcached: an add with a cas is a cas command (it replaces a
+        // present key whose cas matches; a missing key is not found).
+        Row::new(O::Add, store(StoreMode::Add, 0), b"foo")
+            .value(b"y")
+            .cas(CasSent::Last)
+            .ok(CasBack::New),
+        Row::new(O::Add, store(StoreMode::Add, 0), b"nothing")
+            .value(b"y")
+            .cas(CasSent::Stale)
+            .fails(1, NOT_FOUND),
         Row::new(O::Replace, store(StoreMode::Replace, 0), b"nothing")
             .value(b"z")
             .fails(1, NOT_FOUND),

@@ -38,6 +38,9 @@ pub enum ErrorKind {
     MetaDuplicateFlag,
     /// A meta flag whose token is not the number it must be.
     MetaBadToken,
+    /// Any flag `md` or `ma` cannot take (unknown, repeated, a bad token or
+    /// base64 key): memcached answers them all alike.
+    MetaFlagRefused,
     /// A meta `b` key that is not valid base64.
     MetaKeyDecode,
     /// An `M` token longer than one character.
@@ -95,6 +98,7 @@ impl ErrorKind {
             ErrorKind::MetaInvalidFlag => b"CLIENT_ERROR invalid flag\r\n",
             ErrorKind::MetaDuplicateFlag => b"CLIENT_ERROR duplicate flag\r\n",
             ErrorKind::MetaBadToken => b"CLIENT_ERROR bad token in command line format\r\n",
+            ErrorKind::MetaFlagRefused => b"CLIENT_ERROR invalid or duplicate flag\r\n",
             ErrorKind::MetaKeyDecode => b"CLIENT_ERROR error decoding key\r\n",
             ErrorKind::MetaModeLength => b"CLIENT_ERROR incorrect length for M token\r\n",
             ErrorKind::MetaInvalidSetMode => b"CLIENT_ERROR invalid mode for ms M token\r\n",

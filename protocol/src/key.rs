@@ -1,15 +1,19 @@
 //! What a memcached key may be.
 //!
-//! protocol.txt: at most 250 bytes, no control characters, no whitespace.
-//! Text keys are checked here; binary-protocol keys are opaque bytes
-//! (memcached only bounds their length), so they skip the character rule.
+//! protocol.txt asks for at most 250 bytes, no control characters and no
+//! whitespace, but memcached (1.6.18 and 1.6.38 alike) enforces only the
+//! length and the space that ends a token: `set k\x01 ...` and `mg a\tb`
+//! are stored and found. segcore does the same, so no key a memcached
+//! client stores is refused. Binary-protocol keys are opaque bytes
+//! (memcached only bounds their length).
 
 use crate::MAX_KEY_LEN;
 
-/// True when `key` may name an item in the text and meta protocols.
+/// True when `key` may name an item in the text and meta protocols: what
+/// memcached takes (a space can only be there if a caller split badly).
 #[inline]
 pub fn is_valid_text_key(key: &[u8]) -> bool {
-    !key.is_empty() && key.len() <= MAX_KEY_LEN && key.iter().all(|&b| b > b' ' && b != 0x7f)
+    !key.is_empty() && key.len() <= MAX_KEY_LEN && !key.contains(&b' ')
 }
 
 /// Room for one key (a decoded base64 meta key, an error's stale key).
@@ -73,12 +77,13 @@ mod tests {
     }
 
     #[test]
-    fn refuses_empty_long_and_control_keys() {
+    fn refuses_empty_long_and_spaced_keys_only() {
         assert!(!is_valid_text_key(b""));
         assert!(!is_valid_text_key(&[b'k'; 251]));
         assert!(!is_valid_text_key(b"a b"));
-        assert!(!is_valid_text_key(b"a\tb"));
-        assert!(!is_valid_text_key(b"a\x00b"));
-        assert!(!is_valid_text_key(b"a\x7fb"));
+        // memcached stores these (checked against 1.6.18 and 1.6.38).
+        assert!(is_valid_text_key(b"a\tb"));
+        assert!(is_valid_text_key(b"a\x00b"));
+        assert!(is_valid_text_key(b"a\x7fb"));
     }
 }

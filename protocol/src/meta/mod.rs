@@ -149,7 +149,7 @@ impl<'a> MetaFlags<'a> {
             let bad_token = ErrorKind::MetaBadToken;
             match flag {
                 b'b' | b'c' | b'f' | b'h' | b'k' | b'l' | b'q' | b's' | b't' | b'u' | b'v'
-                | b'x' | b'I' | b'P' | b'L' | b'S' => {}
+                | b'x' | b'I' | b'P' | b'L' => {}
                 b'O' if value.len() > MAX_OPAQUE_LEN => return Err(ErrorKind::MetaOpaqueTooLong),
                 b'O' => flags.opaque = Some(value),
                 b'T' => flags.ttl = Some(parse_i32(value).ok_or(bad_token)?),
@@ -157,7 +157,11 @@ impl<'a> MetaFlags<'a> {
                 b'R' => flags.recache_ttl = Some(parse_i32(value).ok_or(bad_token)?),
                 b'C' => flags.compare_cas = Some(parse_u64(value).ok_or(bad_token)?),
                 b'E' => flags.new_cas = Some(parse_u64(value).ok_or(bad_token)?),
-                b'F' => flags.client_flags = Some(parse_u32(value).ok_or(bad_token)?),
+                // memcached names no reason for a bad F: the command's
+                // generic answer.
+                b'F' => {
+                    flags.client_flags = Some(parse_u32(value).ok_or(ErrorKind::BadCommandLine)?)
+                }
                 b'M' if value.len() != 1 => return Err(ErrorKind::MetaModeLength),
                 b'M' => flags.mode = Some(value[0]),
                 b'J' => {
@@ -205,7 +209,19 @@ pub struct MetaArith<'a> {
     pub op: ArithOp,
 }
 
-fn key_and_flags(rest: &[u8]) -> Result<(MetaKey<'_>, MetaFlags<'_>), ErrorKind> {
+/// How a command answers flags it cannot take: `mg` and `me` name the
+/// reason, `md` and `ma` give one answer for all of them (memcached's
+/// "invalid or duplicate flag", a bad base64 key included).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlagRefusal {
+    Reasoned,
+    Generic,
+}
+
+fn key_and_flags(
+    rest: &[u8],
+    refusal: FlagRefusal,
+) -> Result<(MetaKey<'_>, MetaFlags<'_>), ErrorKind> {
     let (key, flag_run) = split_first_token(rest);
     if key.is_empty() {
         return Err(ErrorKind::BadCommandLine);
@@ -213,18 +229,38 @@ fn key_and_flags(rest: &[u8]) -> Result<(MetaKey<'_>, MetaFlags<'_>), ErrorKind>
     if key.len() > MAX_KEY_LEN {
         return Err(ErrorKind::BadCommandLine);
     }
-    let flags = MetaFlags::parse(flag_run)?;
-    let key = MetaKey::parse(key, flags.has(b'b'))?;
-    Ok((key, flags))
+    let parsed = MetaFlags::parse(flag_run)
+        .and_then(|flags| Ok((MetaKey::parse(key, flags.has(b'b'))?, flags)));
+    match parsed {
+        // The opaque's length is checked after the flags, by every command.
+        Err(kind) if refusal == FlagRefusal::Generic && kind != ErrorKind::MetaOpaqueTooLong => {
+            Err(ErrorKind::MetaFlagRefused)
+        }
+        parsed => parsed,
+    }
 }
 
 pub(crate) fn parse_request(rest: &[u8], line_end: usize) -> Result<MetaRequest<'_>, ParseError> {
-    let (key, flags) = key_and_flags(rest).map_err(|kind| ParseError::skip(kind, line_end))?;
+    request(rest, line_end, FlagRefusal::Reasoned)
+}
+
+/// `md`: a key and its flags, refused as memcached refuses md's flags.
+pub(crate) fn parse_delete(rest: &[u8], line_end: usize) -> Result<MetaRequest<'_>, ParseError> {
+    request(rest, line_end, FlagRefusal::Generic)
+}
+
+fn request(
+    rest: &[u8],
+    line_end: usize,
+    refusal: FlagRefusal,
+) -> Result<MetaRequest<'_>, ParseError> {
+    let (key, flags) =
+        key_and_flags(rest, refusal).map_err(|kind| ParseError::skip(kind, line_end))?;
     Ok(MetaRequest { key, flags })
 }
 
 pub(crate) fn parse_arith(rest: &[u8], line_end: usize) -> Result<MetaArith<'_>, ParseError> {
-    let MetaRequest { key, flags } = parse_request(rest, line_end)?;
+    let MetaRequest { key, flags } = request(rest, line_end, FlagRefusal::Generic)?;
     let op = match flags.mode {
         None | Some(b'I' | b'i' | b'+') => ArithOp::Incr,
         Some(b'D' | b'd' | b'-') => ArithOp::Decr,

@@ -121,7 +121,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> ParseResult<'a> {
         // (`me` without a key is a bad line, handled by its parser).
         b"mg" | b"ms" | b"md" | b"ma" if tokens(rest).next().is_none() => return unknown(),
         b"mg" => Request::MetaGet(meta::parse_request(rest, line_end)?),
-        b"md" => Request::MetaDelete(meta::parse_request(rest, line_end)?),
+        b"md" => Request::MetaDelete(meta::parse_delete(rest, line_end)?),
         b"ma" => Request::MetaArith(meta::parse_arith(rest, line_end)?),
         b"ms" => {
             return Ok(meta::parse_set(rest, buf, line_end, limits)?

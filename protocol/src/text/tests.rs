@@ -125,11 +125,11 @@ fn retrieval_errors() {
         b"CLIENT_ERROR bad command line format\r\n",
         line(&long),
     );
-    assert_err(
-        b"get a\x01b\r\n",
-        b"CLIENT_ERROR bad command line format\r\n",
-        line(b"get a\x01b\r\n"),
-    );
+    // memcached takes control bytes in keys (only the space splits).
+    let Request::Get(r) = ok(b"get a\x01b\r\n") else {
+        panic!()
+    };
+    assert_eq!(r.keys.iter().next(), Some(b"a\x01b".as_slice()));
     assert_err(
         b"gat x k\r\n",
         b"CLIENT_ERROR invalid exptime argument\r\n",
@@ -237,7 +237,6 @@ fn storage_errors() {
         b"set k 0 0 x\r\n",
         b"cas k 0 0 1 x\r\n",
         b"cas k 0 0 1 -5\r\n",
-        b"set k\x02 0 0 1\r\n",
     ] {
         // Like memcached, the data block is not skipped: it never was declared
         // validly, so it is read as the next command line.
@@ -674,30 +673,42 @@ fn meta_errors() {
             b"mg k N99999999999\r\n",
             b"CLIENT_ERROR bad token in command line format\r\n",
         ),
+        // md and ma give one answer to every flag they cannot take
+        // (memcached 1.6.18 and 1.6.38, checked side by side).
         (
             b"md k C-1\r\n",
-            b"CLIENT_ERROR bad token in command line format\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
         ),
-        (b"mg !!! b\r\n", b"CLIENT_ERROR error decoding key\r\n"),
         (
-            b"mg k\x01 v\r\n",
-            b"CLIENT_ERROR bad command line format\r\n",
+            b"md k Fx\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
         ),
+        (
+            b"md k q q\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
+        ),
+        (
+            b"md !!! b\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
+        ),
+        (b"mg k Fx\r\n", b"CLIENT_ERROR bad command line format\r\n"),
+        (b"mg k S2\r\n", b"CLIENT_ERROR invalid flag\r\n"),
+        (b"mg !!! b\r\n", b"CLIENT_ERROR error decoding key\r\n"),
         (
             b"ma k MX\r\n",
             b"CLIENT_ERROR invalid mode for ma M token\r\n",
         ),
         (
             b"ma k MII\r\n",
-            b"CLIENT_ERROR incorrect length for M token\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
         ),
         (
             b"ma k Jx\r\n",
-            b"CLIENT_ERROR invalid numeric initial value\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
         ),
         (
             b"ma k D-1\r\n",
-            b"CLIENT_ERROR invalid numeric delta value\r\n",
+            b"CLIENT_ERROR invalid or duplicate flag\r\n",
         ),
         (b"me\r\n", b"CLIENT_ERROR bad command line format\r\n"),
     ];
@@ -780,13 +791,13 @@ fn meta_set_errors_skip_the_data_block() {
     );
     assert_err(
         b"ms k 2 Fx\r\n",
-        b"CLIENT_ERROR bad token in command line format\r\n",
+        b"CLIENT_ERROR bad command line format\r\n",
         total(b"ms k 2 Fx\r\n", 2),
     );
     assert_err(
-        b"ms k\x01 2\r\n",
-        b"CLIENT_ERROR bad command line format\r\n",
-        total(b"ms k\x01 2\r\n", 2),
+        b"ms k 2 S2\r\n",
+        b"CLIENT_ERROR invalid flag\r\n",
+        total(b"ms k 2 S2\r\n", 2),
     );
     assert_err(
         b"ms k 2\r\nhiXX",

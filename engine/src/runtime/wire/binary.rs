@@ -57,7 +57,12 @@ impl WireProtocol for Binary {
                 exptime,
                 ..
             } => {
-                let mode = store_mode(mode);
+                // As memcached: any store with a cas is a cas command, an
+                // add included.
+                let mode = match (store_mode(mode), cas_condition(req.cas)) {
+                    (StoreMode::Add, Some(_)) => StoreMode::Set,
+                    (mode, _) => mode,
+                };
                 let mut store = StoreRequest::new(mode, flags, i64::from(exptime));
                 store.compare_cas = cas_condition(req.cas);
                 KeyCommand::Store(store)

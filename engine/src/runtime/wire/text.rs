@@ -452,7 +452,9 @@ fn meta_arith_reply(m: &meta::MetaArith<'_>, key: &[u8], result: ArithResult, ou
                 let mut digits = itoa::Buffer::new();
                 let text = digits.format(value).as_bytes();
                 let with_value = flags.has(b'v');
-                if !with_value && flags.has(b'q') {
+                // memcached's q hides a success whether or not it carries
+                // the value.
+                if flags.has(b'q') {
                     return;
                 }
                 meta::write_header(

@@ -130,6 +130,71 @@ fn storage_conditions() {
     s.check_invariants().unwrap();
 }
 
+/// memcached's store rules for a cas beside a mode (do_store_item, checked
+/// against 1.6.18 and 1.6.38): 0 compares nothing for append/prepend and
+/// fails a set; add ignores it; append/prepend of a missing key is not
+/// stored whatever the cas; invalidate stores stale only under an older,
+/// nonzero cas.
+#[test]
+fn a_cas_beside_a_mode_follows_memcached() {
+    let mut s = shard();
+    let with = |mode, cas: u64| {
+        let mut req = StoreRequest::new(mode, 0, 0);
+        req.compare_cas = Some(cas);
+        req
+    };
+    set(&mut s, "x", "v", 0);
+    let current = cas(&mut s, "x");
+    assert!(matches!(
+        s.store(k("x"), b"+", &with(StoreMode::Append, 0)),
+        StoreResult::Stored(_)
+    ));
+    let current_after = cas(&mut s, "x");
+    assert_ne!(current, current_after);
+    assert_eq!(
+        s.store(k("x"), b"+", &with(StoreMode::Prepend, current)),
+        StoreResult::Exists
+    );
+    assert!(matches!(
+        s.store(k("x"), b"<", &with(StoreMode::Prepend, current_after)),
+        StoreResult::Stored(_)
+    ));
+    assert_eq!(
+        s.store(k("gone"), b"+", &with(StoreMode::Append, 5)),
+        StoreResult::NotStored
+    );
+    assert_eq!(
+        s.store(k("x"), b"v", &with(StoreMode::Set, 0)),
+        StoreResult::Exists
+    );
+    assert_eq!(
+        s.store(k("x"), b"v", &with(StoreMode::Add, 0)),
+        StoreResult::NotStored
+    );
+    assert!(matches!(
+        s.store(k("new"), b"v", &with(StoreMode::Add, 7)),
+        StoreResult::Stored(_)
+    ));
+    let mut stale = with(StoreMode::Set, 0);
+    stale.invalidate = true;
+    assert_eq!(s.store(k("x"), b"v", &stale), StoreResult::Exists);
+    stale.compare_cas = Some(1);
+    assert!(matches!(
+        s.store(k("x"), b"s", &stale),
+        StoreResult::Stored(_)
+    ));
+    let meta = ReadOptions {
+        takes_token: true,
+        ..ReadOptions::get(true)
+    };
+    let hit = s.read(k("x"), &meta).unwrap();
+    assert!(
+        hit.facts.stale,
+        "an older cas under invalidate stores stale"
+    );
+    s.check_invariants().unwrap();
+}
+
 #[test]
 fn cas_semantics() {
     let mut s = shard();

@@ -31,26 +31,39 @@ impl Shard {
         } else {
             self.find_live(key)
         };
-        let is_cas = req.compare_cas.is_some();
+        let concat = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
+        // memcached's cas test: a cas of 0 compares nothing. Set and replace
+        // with a cas are a cas command (a miss is NOT_FOUND); append and
+        // prepend keep their own rules and fail only on a cas that differs;
+        // add ignores a cas (meta `ME` with `C`; binary turns an add with a
+        // cas into a cas command itself).
+        let compare = req.compare_cas.filter(|_| req.mode != StoreMode::Add);
+        let is_cas = compare.is_some() && !concat;
         let mut stale_store = false;
-        if let Some(expected) = req.compare_cas {
-            match existing {
-                None => {
-                    self.stats.cas_misses += 1;
-                    return StoreResult::NotFound;
-                }
-                Some(loc) => {
-                    let current = self.cas_of(loc);
-                    if req.invalidate && expected < current {
+        match (compare, existing) {
+            (None, _) => {}
+            (Some(_), None) if is_cas => {
+                self.stats.cas_misses += 1;
+                return StoreResult::NotFound;
+            }
+            (Some(_), None) => {}
+            (Some(expected), Some(loc)) => {
+                let current = self.cas_of(loc);
+                let matches = expected != 0 && expected == current;
+                if concat {
+                    if expected != 0 && !matches {
+                        return StoreResult::Exists;
+                    }
+                } else if !matches {
+                    if req.invalidate && expected != 0 && expected < current {
                         stale_store = true;
-                    } else if expected != current {
+                    } else {
                         self.stats.cas_badval += 1;
                         return StoreResult::Exists;
                     }
                 }
             }
         }
-        let concat = matches!(req.mode, StoreMode::Append | StoreMode::Prepend);
         match (req.mode, existing) {
             (StoreMode::Add, Some(loc)) => {
                 // memcached refreshes an item that an add collided with.
@@ -67,6 +80,7 @@ impl Shard {
                             mode: StoreMode::Set,
                             exptime,
                             vivify: None,
+                            compare_cas: None,
                             ..*req
                         },
                     )

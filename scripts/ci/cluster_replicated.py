@@ -301,20 +301,7 @@ def replication_lag(port, far_nodes, n=200):
 
 def node_gets(nodes):
     """cmd_get of each node, read on the node."""
-    counts = []
-    for node in nodes:
-        c = Conn(node.port)
-        c.sock.sendall(b"stats\r\n")
-        n = 0
-        while True:
-            line = c.r.readline()
-            if line in (b"END\r\n", b""):
-                break
-            if line.startswith(b"STAT cmd_get "):
-                n = int(line.split()[2])
-        c.close()
-        counts.append(n)
-    return counts
+    return [int(stat_lines(node.port, b"stats").get(b"cmd_get", 0)) for node in nodes]
 
 
 def hot_key_spread(port, proxy, zones, hot_file, gets=200):
@@ -536,19 +523,27 @@ def main():
     sys.exit(1 if problems else 0)
 
 
-def proxy_stats(port):
+def stat_lines(port, command):
+    """The STAT name -> value pairs one stats command answers."""
     c = Conn(port)
-    c.sock.sendall(b"stats proxy\r\n")
+    c.sock.sendall(command + b"\r\n")
     out = {}
     while True:
         line = c.r.readline()
         if line in (b"END\r\n", b""):
             break
         parts = line.split()
-        if len(parts) == 3 and parts[1].startswith(b"user_"):
-            out[parts[1][5:].decode()] = int(parts[2])
+        if len(parts) == 3 and parts[0] == b"STAT":
+            out[parts[1]] = parts[2]
     c.close()
     return out
+
+
+def proxy_stats(port):
+    """The proxy's own counters (`user_...` in `stats proxy`)."""
+    return {name[5:].decode(): int(value)
+            for name, value in stat_lines(port, b"stats proxy").items()
+            if name.startswith(b"user_")}
 
 
 if __name__ == "__main__":
